@@ -69,8 +69,14 @@ pub mod export {
     pub const INIT: &str = "weft_init";
     /// `() -> i32`: run one transaction function against the invocation's input.
     pub const INVOKE: &str = "weft_invoke";
-    /// Every export a contract may have. Anything else is rejected at deploy time.
+    /// Every export a contract may have. Anything else (except [`TOLERATED_GLOBALS`]) is
+    /// rejected at deploy time.
     pub const ALLOWED: &[&str] = &[MEMORY, INIT, INVOKE];
+    /// Global exports that rustc (1.95, before rust-lang/rust#156174) adds to every
+    /// `wasm32-unknown-unknown` cdylib whatever the source says: immutable `i32` globals with
+    /// no behaviour. Deploy-time validation accepts them as globals only; the host never reads
+    /// them.
+    pub const TOLERATED_GLOBALS: &[&str] = &["__heap_base", "__data_end"];
     /// The value `weft_init` and `weft_invoke` return when they ran to completion. Any other
     /// value is a contract failure.
     pub const COMPLETED: i32 = 0;

@@ -9,7 +9,15 @@
 //! * reads and writes come out sorted by key;
 //! * a range scan records a [`RangeQueryInfo`] with the early-stop rule (see [`KeyRange`]).
 //!
-//! The host runtime and the SDK's native test context both drive this same type, so a
+//! Around it, [`InvocationRecorder`] is everything else one invocation does through the host
+//! functions (iterators, history, events, response, logs, with the ABI's limits), and
+//! [`Invocation`] is its input with the ABI's encoding of each transaction field.
+//!
+//! On the other side of ordering, [`mvcc`] is the stateful core of validation (plain-read and
+//! phantom checks in block order, Fabric's codes, with the conflicting key and versions), and
+//! [`report`] answers "which of these would conflict?" for a set of simulated transactions.
+//!
+//! The host runtime and the SDK's native test context both drive these same types, so a
 //! contract's read/write set is the same in `cargo test` as on a peer. The validator uses
 //! [`KeyRange::of_record`] to re-run recorded ranges by the same inclusive/exclusive rule.
 //!
@@ -27,11 +35,18 @@
 //! assert_eq!(rwset.writes[0].value, b"2");
 //! ```
 
+mod invocation;
 mod memory;
+pub mod mvcc;
 mod range;
+pub mod report;
 mod simulator;
 
-pub use memory::MemoryState;
+pub use invocation::{
+    Call, Creator, Invocation, InvocationRecorder, Recorded, SharedHistory, SharedState, Stop,
+    truncate_utf8_lossy,
+};
+pub use memory::{MemoryHistory, MemoryState};
 pub use range::KeyRange;
 pub use simulator::{Mode, SimError, TxSimulator};
 pub use weft_proto::v1::{

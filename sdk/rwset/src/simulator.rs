@@ -148,6 +148,7 @@ impl<'s, S: StateView> TxSimulator<'s, S> {
 
     /// The next committed `(key, value)` of an open iterator, or `None` at the end (which marks
     /// the scan exhausted).
+    #[allow(clippy::type_complexity)]
     pub fn range_next(&mut self, iterator: u32) -> Result<Option<(Vec<u8>, Vec<u8>)>, SimError> {
         let open = self.open.get_mut(&iterator).ok_or(ReturnCode::UnknownIterator)?;
         if open.done {
