@@ -1,0 +1,42 @@
+//! # weft-contract-artifacts: the workspace's contracts, built to `.wasm`
+//!
+//! The build script compiles every contract crate listed in its `CONTRACTS` table to
+//! `wasm32-unknown-unknown` with `--profile contract` (the deployable, size-oriented build) in
+//! a nested `cargo build`, and this crate exposes one path constant per contract plus
+//! [`ALL`]. Tests and benchmarks of the host load real contract modules from here, so every
+//! `cargo test` runs against the `.wasm` the current sources produce.
+//!
+//! ```
+//! let wasm = std::fs::read(weft_contract_artifacts::KV).unwrap();
+//! assert_eq!(&wasm[..4], b"\0asm");
+//! assert!(weft_contract_artifacts::ALL.iter().any(|c| c.package == "asset-transfer"));
+//! ```
+//!
+//! To add a contract (a sample or a host-test fixture such as `contracts/misbehave/*`): create
+//! the crate (crate-type `["cdylib", "rlib"]`), add it to the workspace members, and add one
+//! line to `CONTRACTS` in `build.rs`. The constant is the package name in upper snake case.
+
+/// Why a contract is in the workspace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A sample contract users read and port. Held to the size limit.
+    Sample,
+    /// A contract that exists to test the host (it may misbehave on purpose).
+    Fixture,
+}
+
+/// One built contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Contract {
+    /// The Cargo package name.
+    pub package: &'static str,
+    /// Absolute path of the `.wasm` file.
+    pub path: &'static str,
+    /// Sample or fixture.
+    pub kind: Kind,
+}
+
+/// The largest a sample contract's release `.wasm` may be, in bytes.
+pub const MAX_SAMPLE_SIZE: u64 = 150 * 1024;
+
+include!(concat!(env!("OUT_DIR"), "/contracts.rs"));
