@@ -1,0 +1,735 @@
+//! The [`Ledger`] of one channel: opens the sled database, validates and commits blocks
+//! atomically and durably, recovers at start, and answers queries.
+//!
+//! Concurrency: commits are serialized. Simulations read state through a [`StateSnapshot`],
+//! which holds a read lock; a commit holds the write lock only while its sled batch is
+//! applied (sled has no snapshots, and a range scan must not see half a block). Validation
+//! itself reads state without the write lock: only the committer writes. Do not call
+//! [`Ledger::append`] while holding a snapshot on the same thread.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
+
+use prost::Message;
+use weft_proto::v1::{Block, BlockMetadata, ChannelConfig, Conflict, TxValidationCode};
+use weft_rwset::{HistoryIter, StateError, StateIter, VersionedValue};
+
+use crate::block::{block_hash, data_hash, header_hash};
+use crate::blockstore::{BlockStore, TxLocation};
+use crate::channel::Channel;
+use crate::commit::{codes_of, commit_hash, stored_updates};
+use crate::error::{Error, Result};
+use crate::statedb::{self, NamespaceState, StateDb};
+use crate::validator::{
+    CommittedState, Prechecked as StatelessOutcome, check_envelopes, validate_block,
+    validate_prechecked,
+};
+
+/// A block with the outcome of its stateless checks and their time.
+type Prechecked = (Block, Vec<StatelessOutcome>, std::time::Duration);
+
+const META_SAVEPOINT: &[u8] = b"Msavepoint";
+const META_CONFIG: &[u8] = b"Mconfig";
+const META_HISTORY: &[u8] = b"Mhistory";
+
+/// What is done before [`Ledger::append`] returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `sled::Db::flush` and then `fsync` of sled's log file and of any new blob file: the
+    /// block survives a process crash and a power loss. The default.
+    #[default]
+    Sync,
+    /// `sled::Db::flush` only (`sync_file_range` on Linux): survives a process crash, not
+    /// necessarily a power loss.
+    Flush,
+    /// Nothing: sled flushes in the background every 500 ms. A crash may lose the latest
+    /// blocks (never half a block); they are fetched again from the ordering service.
+    Deferred,
+}
+
+/// Options for [`Ledger::open_with`].
+#[derive(Clone, Copy, Debug)]
+pub struct LedgerOptions {
+    /// What a commit waits for.
+    pub durability: Durability,
+    /// sled's page cache, in bytes.
+    pub cache_capacity: u64,
+    /// Whether to keep the key-history index (Fabric's `enableHistoryDatabase`). On by
+    /// default; off saves some CPU per write. Changing it for an existing ledger needs
+    /// [`Ledger::reset_state`] (the history is rebuilt by the replay).
+    pub history: bool,
+}
+
+impl Default for LedgerOptions {
+    fn default() -> Self {
+        LedgerOptions {
+            durability: Durability::Sync,
+            cache_capacity: 256 * 1024 * 1024,
+            history: true,
+        }
+    }
+}
+
+/// Height and hashes of the chain.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChainInfo {
+    /// Number of blocks (the next block's number).
+    pub height: u64,
+    /// Hash of the last block's header (empty if there is none).
+    pub current_hash: Vec<u8>,
+    /// Hash of the header before it (empty if there is none).
+    pub previous_hash: Vec<u8>,
+    /// Commit hash of the last block (empty if there is none).
+    pub commit_hash: Vec<u8>,
+}
+
+/// What committing a block decided.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommittedBlock {
+    /// The block's number.
+    pub number: u64,
+    /// The block's header hash.
+    pub hash: [u8; 32],
+    /// One code per transaction.
+    pub codes: Vec<TxValidationCode>,
+    /// The key (or range) and versions behind each MVCC or phantom conflict.
+    pub conflicts: Vec<Conflict>,
+    /// The commit hash after this block.
+    pub commit_hash: [u8; 32],
+    /// Where the time went.
+    pub timings: CommitTimings,
+}
+
+/// Time spent in each phase of [`Ledger::append`] (for metrics and benchmarks).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitTimings {
+    /// Stateless checks (decoding, signatures, policies), in parallel.
+    pub stateless: std::time::Duration,
+    /// Duplicate-id lookups and MVCC/phantom checks, in block order.
+    pub mvcc: std::time::Duration,
+    /// Building and applying the sled batch.
+    pub write: std::time::Duration,
+    /// From applied to durable (flush, fsync; with [`Ledger::append_all`], also the wait
+    /// for the syncer).
+    pub sync: std::time::Duration,
+}
+
+/// A committed transaction: where it is, its code and its envelope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxRecord {
+    /// Location and code.
+    pub location: TxLocation,
+    /// The encoded envelope as ordered.
+    pub envelope: Vec<u8>,
+}
+
+/// Committed state, held still for as long as this lives (commits wait).
+pub struct StateSnapshot<'a> {
+    _guard: RwLockReadGuard<'a, ()>,
+    state: &'a StateDb,
+}
+
+impl StateSnapshot<'_> {
+    /// The state of one namespace, as a contract simulation reads it
+    /// ([`weft_rwset::StateView`] and [`weft_rwset::HistoryView`]).
+    pub fn namespace(&self, namespace: &str) -> NamespaceState<'_> {
+        self.state.namespace(namespace)
+    }
+
+    /// The valid committed writes of `key` in `namespace`, oldest first; `None` if the
+    /// ledger keeps no history.
+    pub fn history(&self, namespace: &str, key: &[u8]) -> Option<HistoryIter<'_>> {
+        self.state.history(namespace, key)
+    }
+}
+
+impl CommittedState for StateSnapshot<'_> {
+    fn get(&self, namespace: &str, key: &[u8]) -> Result<Option<VersionedValue>, StateError> {
+        CommittedState::get(self.state, namespace, key)
+    }
+
+    fn range(
+        &self,
+        namespace: &str,
+        start: &[u8],
+        end: &[u8],
+    ) -> Result<StateIter<'_>, StateError> {
+        CommittedState::range(self.state, namespace, start, end)
+    }
+}
+
+/// The ledger of one channel. See the module documentation for locking.
+pub struct Ledger {
+    channel: Channel,
+    path: PathBuf,
+    db: sled::Db,
+    tree: sled::Tree,
+    blocks: BlockStore,
+    state: StateDb,
+    options: LedgerOptions,
+    log_file: File,
+    synced_blobs: Mutex<HashSet<OsString>>,
+    state_lock: RwLock<()>,
+    commit_lock: Mutex<()>,
+    chain: RwLock<ChainInfo>,
+    halted: AtomicBool,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("channel", &self.channel.name())
+            .field("path", &self.path)
+            .field("chain", &self.chain_info())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ledger {
+    /// Opens (or creates) the ledger at `path` with default options.
+    pub fn open(path: impl AsRef<Path>, config: ChannelConfig) -> Result<Ledger> {
+        Ledger::open_with(path, config, LedgerOptions::default())
+    }
+
+    /// Opens (or creates) the ledger of the channel `config` describes at `path`.
+    ///
+    /// Recovery: if the state database is behind the block store, the missing blocks are
+    /// replayed (their stored validation codes applied, commit hashes re-checked). If it is
+    /// ahead, opening fails with [`Error::StateAhead`]. A ledger created with another
+    /// configuration is refused.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        config: ChannelConfig,
+        options: LedgerOptions,
+    ) -> Result<Ledger> {
+        let path = path.as_ref().to_path_buf();
+        let channel = Channel::new(config)?;
+        std::fs::create_dir_all(&path)?;
+        let db = open_db(&path, options.cache_capacity)?;
+        let tree = db.open_tree("ledger")?;
+        let config_bytes = channel.config().encode_to_vec();
+        match tree.get(META_CONFIG)? {
+            Some(stored) if stored.as_ref() != config_bytes.as_slice() => {
+                return Err(Error::Config(format!(
+                    "the ledger at {} was created with another configuration",
+                    path.display()
+                )));
+            }
+            Some(_) => {}
+            None => {
+                tree.insert(META_CONFIG, config_bytes)?;
+                db.flush()?;
+            }
+        }
+        let log_file = File::open(path.join("db"))?;
+        if options.durability == Durability::Sync {
+            // sled's configuration file and the directory entries, written when the
+            // database was created.
+            File::open(path.join("conf"))?.sync_all()?;
+            File::open(&path)?.sync_all()?;
+        }
+        let ledger = Ledger {
+            channel,
+            blocks: BlockStore::new(tree.clone()),
+            state: StateDb::new(tree.clone(), options.history),
+            path,
+            db,
+            tree,
+            options,
+            log_file,
+            synced_blobs: Mutex::new(HashSet::new()),
+            state_lock: RwLock::new(()),
+            commit_lock: Mutex::new(()),
+            chain: RwLock::new(ChainInfo::default()),
+            halted: AtomicBool::new(false),
+        };
+        ledger.check_history_setting()?;
+        ledger.recover()?;
+        Ok(ledger)
+    }
+
+    /// Clears the state database and history of the ledger at `path` (not its blocks): the
+    /// next [`Ledger::open`] rebuilds them by replaying every block.
+    pub fn reset_state(path: impl AsRef<Path>) -> Result<()> {
+        let db = open_db(path.as_ref(), LedgerOptions::default().cache_capacity)?;
+        let tree = db.open_tree("ledger")?;
+        let mut batch = sled::Batch::default();
+        for prefix in [statedb::STATE, statedb::HISTORY] {
+            for entry in tree.scan_prefix([prefix]) {
+                batch.remove(entry?.0);
+            }
+        }
+        batch.insert(META_SAVEPOINT, &0u64.to_be_bytes());
+        batch.remove(META_HISTORY);
+        tree.apply_batch(batch)?;
+        db.flush()?;
+        Ok(())
+    }
+
+    /// The history setting is recorded with the state it describes: it may change only while
+    /// no block's state is applied (a new ledger, or after `reset_state`).
+    fn check_history_setting(&self) -> Result<()> {
+        let wanted = [u8::from(self.options.history)];
+        match self.tree.get(META_HISTORY)? {
+            Some(stored) if stored.as_ref() == wanted => Ok(()),
+            Some(_) if self.savepoint()? > 0 => Err(Error::Config(format!(
+                "the ledger at {} was built with the history index {}; run Ledger::reset_state \
+                 to rebuild its state with the new setting",
+                self.path.display(),
+                if self.options.history { "off" } else { "on" }
+            ))),
+            _ => {
+                self.tree.insert(META_HISTORY, &wanted)?;
+                self.db.flush()?;
+                Ok(())
+            }
+        }
+    }
+
+    fn savepoint(&self) -> Result<u64> {
+        match self.tree.get(META_SAVEPOINT)? {
+            None => Ok(0),
+            Some(v) => Ok(u64::from_be_bytes(
+                v.as_ref().try_into().map_err(|_| Error::corrupt("savepoint"))?,
+            )),
+        }
+    }
+
+    fn recover(&self) -> Result<()> {
+        let height = self.blocks.height()?;
+        let savepoint = self.savepoint()?;
+        if savepoint > height {
+            return Err(Error::StateAhead { state_height: savepoint, block_height: height });
+        }
+        if savepoint < height {
+            tracing::info!(
+                channel = self.channel.name(),
+                from = savepoint,
+                to = height,
+                "state is behind the block store: replaying blocks"
+            );
+        }
+        for number in savepoint..height {
+            let block = self
+                .blocks
+                .block(number)?
+                .ok_or_else(|| Error::corrupt(format!("block {number} is missing")))?;
+            let previous_commit = self.stored_commit_hash(number)?;
+            let updates = stored_updates(&block)?;
+            let metadata = block.metadata.clone().unwrap_or_default();
+            let codes = codes_of(&metadata)?;
+            let recomputed = commit_hash(&previous_commit, number, &codes, &updates);
+            if recomputed.as_slice() != metadata.commit_hash.as_slice() {
+                return Err(Error::corrupt(format!(
+                    "block {number}: replayed commit hash differs from the stored one"
+                )));
+            }
+            let mut batch = sled::Batch::default();
+            statedb::add_updates(&mut batch, number, &updates, self.options.history);
+            batch.insert(META_SAVEPOINT, &(number + 1).to_be_bytes());
+            self.tree.apply_batch(batch)?;
+        }
+        if savepoint < height {
+            self.make_durable()?;
+        }
+        let mut info = ChainInfo { height, ..ChainInfo::default() };
+        if height > 0 {
+            let last = self
+                .blocks
+                .block_header_and_metadata(height - 1)?
+                .ok_or_else(|| Error::corrupt("last block missing"))?;
+            info.current_hash = block_hash(&last).to_vec();
+            info.previous_hash = last.header.unwrap_or_default().previous_hash;
+            info.commit_hash = last.metadata.unwrap_or_default().commit_hash;
+        }
+        tracing::debug!(channel = self.channel.name(), height, "ledger open");
+        *self.chain.write().expect("chain lock") = info;
+        Ok(())
+    }
+
+    fn stored_commit_hash(&self, number: u64) -> Result<Vec<u8>> {
+        if number == 0 {
+            return Ok(Vec::new());
+        }
+        let prev = self
+            .blocks
+            .block_header_and_metadata(number - 1)?
+            .ok_or_else(|| Error::corrupt(format!("block {} is missing", number - 1)))?;
+        Ok(prev.metadata.unwrap_or_default().commit_hash)
+    }
+
+    /// The channel this ledger belongs to.
+    pub fn channel(&self) -> &Channel {
+        &self.channel
+    }
+
+    /// Height, last hashes and commit hash.
+    pub fn chain_info(&self) -> ChainInfo {
+        self.chain.read().expect("chain lock").clone()
+    }
+
+    /// A new block over the current chain holding `envelopes` (for a single-node orderer and
+    /// tests; a real orderer tracks its own chain).
+    pub fn next_block(&self, envelopes: Vec<Vec<u8>>) -> Block {
+        let info = self.chain_info();
+        crate::block::new_block(info.height, info.current_hash, envelopes)
+    }
+
+    /// Validates `block` and commits it: its state updates, validation codes, conflicts,
+    /// indexes and the new height go into sled as one atomic batch, made durable as the
+    /// options say before this returns. Invalid transactions are recorded with their code.
+    ///
+    /// Errors: the block does not extend the chain ([`Error::WrongBlockNumber`],
+    /// [`Error::BadBlock`]: nothing written), or storage failed. After a storage failure the
+    /// ledger refuses further blocks; reopen it to recover.
+    pub fn append(&self, block: Block) -> Result<CommittedBlock> {
+        let _commit = self.commit_lock.lock().expect("commit lock");
+        let (mut committed, tip) = self.apply_locked(block, &self.chain_info(), None)?;
+        let applied = std::time::Instant::now();
+        self.durable_or_halt()?;
+        committed.timings.sync = applied.elapsed();
+        *self.chain.write().expect("chain lock") = tip;
+        Ok(committed)
+    }
+
+    /// Commits a stream of blocks like [`Ledger::append`], as a pipeline: one thread runs the
+    /// stateless checks (signatures, policies) a block ahead, the calling thread runs the
+    /// MVCC checks and applies each block, and a syncer thread makes applied blocks durable
+    /// (several at once if they are waiting). `on_committed` is called, in order, only for
+    /// blocks that are durable. Stops at the first error; blocks reported before it are
+    /// committed, and blocks applied before it are made durable and reported first. The
+    /// iterator is drained on the checking thread, at most two blocks ahead; after an error
+    /// this returns once the iterator yields its next block or ends.
+    ///
+    /// Meanwhile [`Ledger::chain_info`] reports durable blocks only, while snapshots may
+    /// already see applied ones (as with `append`).
+    pub fn append_all<I, F>(&self, blocks: I, mut on_committed: F) -> Result<()>
+    where
+        I: IntoIterator<Item = Block>,
+        I::IntoIter: Send,
+        F: FnMut(CommittedBlock),
+    {
+        type Applied = (CommittedBlock, ChainInfo, std::time::Instant);
+        let _commit = self.commit_lock.lock().expect("commit lock");
+        let mut tip = self.chain_info();
+        let blocks = blocks.into_iter();
+        std::thread::scope(|scope| {
+            // Stateless checks need no state: they run a block ahead, on their own thread.
+            let (to_validate, inbox) = std::sync::mpsc::sync_channel::<Prechecked>(1);
+            let channel = &self.channel;
+            scope.spawn(move || {
+                for block in blocks {
+                    let started = std::time::Instant::now();
+                    let envelopes = block.data.as_ref().map(|d| d.envelopes.as_slice());
+                    let checked = check_envelopes(channel, envelopes.unwrap_or_default());
+                    if to_validate.send((block, checked, started.elapsed())).is_err() {
+                        break;
+                    }
+                }
+            });
+            let (to_sync, pending) = std::sync::mpsc::channel::<Applied>();
+            let (to_report, synced) = std::sync::mpsc::channel::<Result<Vec<Applied>>>();
+            scope.spawn(move || {
+                while let Ok(first) = pending.recv() {
+                    let mut group = vec![first];
+                    group.extend(pending.try_iter());
+                    let result = self.durable_or_halt().map(|()| group);
+                    let failed = result.is_err();
+                    if to_report.send(result).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            let mut report = |group: Result<Vec<Applied>>| -> Result<()> {
+                for (mut committed, info, applied) in group? {
+                    committed.timings.sync = applied.elapsed();
+                    *self.chain.write().expect("chain lock") = info;
+                    on_committed(committed);
+                }
+                Ok(())
+            };
+            let mut failure = None;
+            for (block, checked, stateless) in inbox.iter() {
+                let (committed, next) =
+                    match self.apply_locked(block, &tip, Some((checked, stateless))) {
+                        Ok(applied) => applied,
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    };
+                tip = next.clone();
+                if to_sync.send((committed, next, std::time::Instant::now())).is_err() {
+                    break; // the syncer stopped on an error, reported below
+                }
+                for group in synced.try_iter() {
+                    if let Err(e) = report(group) {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+                if failure.is_some() {
+                    break;
+                }
+            }
+            // Whatever was applied is made durable and reported before returning.
+            drop(inbox);
+            drop(to_sync);
+            for group in synced.iter() {
+                if let Err(e) = report(group) {
+                    failure.get_or_insert(e);
+                }
+            }
+            failure.map_or(Ok(()), Err)
+        })
+    }
+
+    /// Validates `block` over the chain tip `tip` and applies it to sled (not yet durable).
+    /// The caller holds the commit lock.
+    /// `checked`: the stateless checks of its envelopes, if already run, and their time.
+    fn apply_locked(
+        &self,
+        block: Block,
+        tip: &ChainInfo,
+        checked: Option<(Vec<StatelessOutcome>, std::time::Duration)>,
+    ) -> Result<(CommittedBlock, ChainInfo)> {
+        if self.halted.load(Ordering::SeqCst) {
+            return Err(Error::corrupt("an earlier commit failed; reopen the ledger"));
+        }
+        let header = block.header.clone().unwrap_or_default();
+        let number = header.number;
+        if number != tip.height {
+            return Err(Error::WrongBlockNumber { expected: tip.height, got: number });
+        }
+        let bad = |reason: &str| Error::BadBlock { number, reason: reason.to_string() };
+        if header.previous_hash != tip.current_hash {
+            return Err(bad("previous hash is not the hash of the last block"));
+        }
+        let data = block.data.unwrap_or_default();
+        if header.data_hash != data_hash(&data) {
+            return Err(bad("data hash does not match the transactions"));
+        }
+        let mut timings = CommitTimings::default();
+        let checked_in_line = checked.is_none();
+        let started = std::time::Instant::now();
+        let validation = match checked {
+            Some((checked, stateless)) => {
+                let mut v = validate_prechecked(number, &checked, &self.state, &self.blocks)?;
+                v.stateless_time = stateless;
+                v
+            }
+            None => {
+                validate_block(&self.channel, number, &data.envelopes, &self.state, &self.blocks)?
+            }
+        };
+        let in_line = if checked_in_line { validation.stateless_time } else { Default::default() };
+        timings.stateless = validation.stateless_time;
+        let validated = std::time::Instant::now();
+        let commit = commit_hash(&tip.commit_hash, number, &validation.codes, &validation.updates);
+        let hash = header_hash(&header);
+        let metadata = BlockMetadata {
+            validation_codes: validation.codes.iter().map(|c| *c as i32).collect(),
+            commit_hash: commit.to_vec(),
+            conflicts: validation.conflicts.clone(),
+        };
+        let stored =
+            Block { header: Some(header.clone()), data: Some(data), metadata: Some(metadata) };
+
+        let mut batch = sled::Batch::default();
+        let indexed: Vec<Option<&str>> =
+            validation.indexed.iter().map(|i| i.as_ref().map(|(id, _)| id.as_str())).collect();
+        BlockStore::add_block(&mut batch, &stored, &hash, &indexed);
+        statedb::add_updates(&mut batch, number, &validation.updates, self.options.history);
+        batch.insert(META_SAVEPOINT, &(number + 1).to_be_bytes());
+        {
+            let _write = self.state_lock.write().expect("state lock");
+            if let Err(e) = self.tree.apply_batch(batch) {
+                self.halted.store(true, Ordering::SeqCst);
+                return Err(e.into());
+            }
+        }
+        timings.mvcc = validated.duration_since(started).saturating_sub(in_line);
+        timings.write = validated.elapsed();
+        tracing::debug!(
+            channel = self.channel.name(),
+            number,
+            txs = validation.codes.len(),
+            "block applied"
+        );
+        let next = ChainInfo {
+            height: number + 1,
+            current_hash: hash.to_vec(),
+            previous_hash: header.previous_hash,
+            commit_hash: commit.to_vec(),
+        };
+        let committed = CommittedBlock {
+            number,
+            hash,
+            codes: validation.codes,
+            conflicts: validation.conflicts,
+            commit_hash: commit,
+            timings,
+        };
+        Ok((committed, next))
+    }
+
+    fn durable_or_halt(&self) -> Result<()> {
+        let result = self.make_durable();
+        if result.is_err() {
+            self.halted.store(true, Ordering::SeqCst);
+        }
+        result
+    }
+
+    fn make_durable(&self) -> Result<()> {
+        match self.options.durability {
+            Durability::Deferred => return Ok(()),
+            Durability::Flush => {
+                self.db.flush()?;
+                return Ok(());
+            }
+            Durability::Sync => {}
+        }
+        self.db.flush()?;
+        self.log_file.sync_all()?;
+        // sled writes values larger than its inline limit to blob files without syncing
+        // them; sync any new one (and the directory entry).
+        let blobs = self.path.join("blobs");
+        let mut synced = self.synced_blobs.lock().expect("blob set");
+        let mut new = false;
+        for entry in std::fs::read_dir(&blobs)? {
+            let entry = entry?;
+            if synced.insert(entry.file_name()) {
+                if let Ok(f) = File::open(entry.path()) {
+                    f.sync_all()?;
+                }
+                new = true;
+            }
+        }
+        if new {
+            File::open(&blobs)?.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// Committed state, held still while the snapshot lives.
+    pub fn snapshot(&self) -> StateSnapshot<'_> {
+        StateSnapshot { _guard: self.state_lock.read().expect("state lock"), state: &self.state }
+    }
+
+    /// Block `number` with its metadata.
+    pub fn block(&self, number: u64) -> Result<Option<Block>> {
+        self.blocks.block(number)
+    }
+
+    /// The block whose header hash is `hash`.
+    pub fn block_by_hash(&self, hash: &[u8]) -> Result<Option<Block>> {
+        match self.blocks.number_of_hash(hash)? {
+            Some(number) => self.blocks.block(number),
+            None => Ok(None),
+        }
+    }
+
+    /// Transaction `tx_id`: location, validation code and envelope.
+    pub fn transaction(&self, tx_id: &str) -> Result<Option<TxRecord>> {
+        let Some(location) = self.blocks.tx_location(tx_id)? else { return Ok(None) };
+        let envelope = self
+            .blocks
+            .envelope(location.block_number, location.tx_index)?
+            .ok_or_else(|| Error::corrupt(format!("envelope of {tx_id} missing")))?;
+        Ok(Some(TxRecord { location, envelope }))
+    }
+
+    /// Whether `tx_id` is committed (valid or not): endorsers refuse such proposals.
+    pub fn contains_tx_id(&self, tx_id: &str) -> Result<bool> {
+        self.blocks.contains_tx_id(tx_id)
+    }
+
+    /// The conflicts recorded for transaction `tx_id` (empty unless it got
+    /// MVCC_READ_CONFLICT or PHANTOM_READ_CONFLICT).
+    pub fn conflicts_of(&self, tx_id: &str) -> Result<Vec<Conflict>> {
+        let Some(location) = self.blocks.tx_location(tx_id)? else { return Ok(Vec::new()) };
+        let block = self
+            .blocks
+            .block_header_and_metadata(location.block_number)?
+            .ok_or_else(|| Error::corrupt("indexed block missing"))?;
+        Ok(block
+            .metadata
+            .unwrap_or_default()
+            .conflicts
+            .into_iter()
+            .filter(|c| c.tx_index == location.tx_index)
+            .collect())
+    }
+
+    /// blake3 over the whole committed state; equal on two ledgers with the same state.
+    pub fn state_hash(&self) -> Result<[u8; 32]> {
+        let _read = self.state_lock.read().expect("state lock");
+        Ok(self.state.state_hash()?)
+    }
+
+    /// Verifies the chain from block 0: numbering, header links, data hashes, the hash
+    /// index, one code per transaction and the commit-hash chain. Returns the height.
+    pub fn verify_chain(&self) -> Result<u64> {
+        let height = self.chain_info().height;
+        let mut previous_hash = Vec::new();
+        let mut previous_commit = Vec::new();
+        for number in 0..height {
+            let broken = |reason: String| Error::ChainBroken { number, reason };
+            let block = self.blocks.block(number)?.ok_or_else(|| broken("missing".into()))?;
+            let header = block.header.clone().unwrap_or_default();
+            let data = block.data.clone().unwrap_or_default();
+            let metadata = block.metadata.clone().unwrap_or_default();
+            if header.number != number {
+                return Err(broken(format!("header says block {}", header.number)));
+            }
+            if header.previous_hash != previous_hash {
+                return Err(broken("previous hash does not link".into()));
+            }
+            if header.data_hash != data_hash(&data) {
+                return Err(broken("data hash does not match".into()));
+            }
+            let hash = header_hash(&header);
+            if self.blocks.number_of_hash(&hash)? != Some(number) {
+                return Err(broken("hash index does not point to the block".into()));
+            }
+            if metadata.validation_codes.len() != data.envelopes.len() {
+                return Err(broken("not one validation code per transaction".into()));
+            }
+            let updates = stored_updates(&block)?;
+            let codes = codes_of(&metadata)?;
+            let commit = commit_hash(&previous_commit, number, &codes, &updates);
+            if commit.as_slice() != metadata.commit_hash.as_slice() {
+                return Err(broken("commit hash does not match".into()));
+            }
+            previous_hash = hash.to_vec();
+            previous_commit = commit.to_vec();
+        }
+        Ok(height)
+    }
+}
+
+/// Opens sled at `path`. sled releases its file lock only when its background threads have
+/// let go of a dropped database, so a reopen in the same process retries for a while.
+fn open_db(path: &Path, cache_capacity: u64) -> Result<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let config = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_capacity)
+            .mode(sled::Mode::HighThroughput);
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return Ok(other?),
+        }
+    }
+}

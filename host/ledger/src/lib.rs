@@ -1,0 +1,93 @@
+//! # weft-ledger: blocks, the validator and the state database
+//!
+//! A peer's ledger of one channel, with Hyperledger Fabric's validation rules
+//! (`shared/SEMANTICS.md`):
+//!
+//! * [`transaction`] builds signed proposals, endorsements and envelopes; [`txid`] derives
+//!   transaction ids; [`identity`], [`policy`] and [`channel`] hold keys, organizations and
+//!   endorsement policies from the channel's genesis configuration.
+//! * [`block`] builds and hashes blake3-chained blocks.
+//! * [`validator`] decides each transaction's code: stateless checks batched over all cores,
+//!   then MVCC and phantom checks in block order, recording which key conflicted.
+//! * [`Ledger`] commits a block (state, history, codes, indexes, height) as one atomic sled
+//!   batch, durably ([`Ledger::append`], or [`Ledger::append_all`] which overlaps each
+//!   block's fsync with the next block's validation), and replays from its block store at
+//!   start. [`statedb`] and [`blockstore`] describe the storage layout.
+//! * [`testing`] has a deterministic test network and workload for tests and benchmarks.
+//! * [`report`] answers "which of these would conflict?" offline.
+//!
+//! ```
+//! use weft_ledger::{Ledger, identity::SigningIdentity, policy, transaction};
+//! use weft_proto::v1::{ChannelConfig, ContractDefinition, Organization, Response, TxValidationCode};
+//! use weft_rwset::{Mode, TxSimulator};
+//!
+//! let org1 = SigningIdentity::from_seed("Org1", "peer0");
+//! let client = SigningIdentity::from_seed("Org1", "client");
+//! let config = ChannelConfig {
+//!     channel: "ch1".into(),
+//!     organizations: vec![Organization {
+//!         msp_id: "Org1".into(),
+//!         member_keys: vec![org1.public_key().to_vec(), client.public_key().to_vec()],
+//!         admin_keys: vec![],
+//!     }],
+//!     contracts: vec![ContractDefinition {
+//!         name: "kv".into(),
+//!         version: "1".into(),
+//!         policy: Some(policy::org("Org1")),
+//!     }],
+//! };
+//! let dir = tempfile::tempdir().unwrap();
+//! let ledger = Ledger::open(dir.path(), config).unwrap();
+//!
+//! // Simulate against committed state, endorse, sign, order into a block, commit.
+//! let rwset = {
+//!     let snapshot = ledger.snapshot();
+//!     let state = snapshot.namespace("kv");
+//!     let mut sim = TxSimulator::new("kv", &state, Mode::Invoke);
+//!     sim.put(b"greeting", b"hello").unwrap();
+//!     sim.finish().unwrap()
+//! };
+//! let invocation = transaction::Invocation {
+//!     channel: "ch1".into(), contract: "kv".into(), function: "set".into(),
+//!     nonce: b"nonce-1".to_vec(), ..Default::default()
+//! };
+//! let proposal = transaction::new_proposal(client.identity(), invocation);
+//! let proposal_bytes = prost::Message::encode_to_vec(&proposal);
+//! let payload = transaction::response_payload(
+//!     &proposal_bytes,
+//!     Response { status: 200, ..Default::default() },
+//!     weft_proto::v1::TxReadWriteSet { ns_rwset: vec![rwset] },
+//!     vec![],
+//!     "1",
+//! );
+//! let endorsement = transaction::endorse(&org1, &payload);
+//! let envelope = transaction::envelope(&client, proposal_bytes, payload, vec![endorsement]);
+//! let block = ledger.next_block(vec![prost::Message::encode_to_vec(&envelope)]);
+//! let committed = ledger.append(block).unwrap();
+//! assert_eq!(committed.codes, vec![TxValidationCode::Valid]);
+//! assert_eq!(ledger.chain_info().height, 1);
+//! assert_eq!(ledger.transaction(&proposal.tx_id).unwrap().unwrap().location.code, TxValidationCode::Valid);
+//! ledger.verify_chain().unwrap();
+//! ```
+
+pub mod block;
+pub mod blockstore;
+pub mod channel;
+mod commit;
+mod error;
+pub mod identity;
+mod ledger;
+pub mod policy;
+pub use weft_rwset::report;
+pub mod statedb;
+pub mod testing;
+pub mod transaction;
+pub mod txid;
+pub mod validator;
+
+pub use commit::commit_hash;
+pub use error::{Error, Result};
+pub use ledger::{
+    ChainInfo, CommitTimings, CommittedBlock, Durability, Ledger, LedgerOptions, StateSnapshot,
+    TxRecord,
+};

@@ -1,0 +1,215 @@
+//! Building proposals, endorsements and transaction envelopes: what clients and endorsing
+//! peers do, and what tests use to make signed blocks.
+
+use prost::Message;
+use weft_proto::v1::{
+    ContractEvent, Endorsement, Envelope, Identity, Proposal, ProposalResponse,
+    ProposalResponsePayload, Response, SignedProposal, Timestamp, Transaction, TransientEntry,
+    TxReadWriteSet,
+};
+
+use crate::identity::SigningIdentity;
+use crate::txid::derive_tx_id;
+
+/// What a client wants to invoke.
+#[derive(Clone, Debug, Default)]
+pub struct Invocation {
+    /// Channel name.
+    pub channel: String,
+    /// Contract name (its namespace).
+    pub contract: String,
+    /// Function name.
+    pub function: String,
+    /// Arguments.
+    pub args: Vec<Vec<u8>>,
+    /// A client-chosen nonce; with the creator it determines the transaction id.
+    pub nonce: Vec<u8>,
+    /// The client's timestamp.
+    pub timestamp: Timestamp,
+}
+
+/// A proposal by `creator`, with its transaction id derived from the nonce.
+pub fn new_proposal(creator: &Identity, invocation: Invocation) -> Proposal {
+    let tx_id = derive_tx_id(&invocation.nonce, creator);
+    Proposal {
+        channel: invocation.channel,
+        contract: invocation.contract,
+        function: invocation.function,
+        args: invocation.args,
+        nonce: invocation.nonce,
+        creator: Some(creator.clone()),
+        timestamp: Some(invocation.timestamp),
+        tx_id,
+    }
+}
+
+/// Signs an encoded proposal; transient entries travel beside it, unsigned and unstored.
+pub fn sign_proposal(
+    creator: &SigningIdentity,
+    proposal: &Proposal,
+    transient: Vec<TransientEntry>,
+) -> SignedProposal {
+    let proposal = proposal.encode_to_vec();
+    SignedProposal { signature: creator.sign(&proposal), proposal, transient }
+}
+
+/// blake3 of an encoded proposal, as a response payload carries it.
+pub fn proposal_hash(proposal_bytes: &[u8]) -> Vec<u8> {
+    blake3::hash(proposal_bytes).as_bytes().to_vec()
+}
+
+/// The encoded payload an endorser signs for a simulated proposal.
+pub fn response_payload(
+    proposal_bytes: &[u8],
+    response: Response,
+    rwset: TxReadWriteSet,
+    events: Vec<ContractEvent>,
+    contract_version: &str,
+) -> Vec<u8> {
+    ProposalResponsePayload {
+        proposal_hash: proposal_hash(proposal_bytes),
+        response: Some(response),
+        rwset: Some(rwset),
+        events,
+        contract_version: contract_version.to_string(),
+    }
+    .encode_to_vec()
+}
+
+/// The bytes an endorsement signs: the payload followed by the encoded endorser identity.
+pub fn endorsement_message(payload: &[u8], endorser: &Identity) -> Vec<u8> {
+    let mut message = payload.to_vec();
+    endorser.encode(&mut message).expect("a Vec grows as needed");
+    message
+}
+
+/// `endorser`'s endorsement of an encoded response payload.
+pub fn endorse(endorser: &SigningIdentity, payload: &[u8]) -> Endorsement {
+    let signature = endorser.sign(&endorsement_message(payload, endorser.identity()));
+    Endorsement { endorser: Some(endorser.identity().clone()), signature }
+}
+
+/// An endorser's answer: payload and endorsement.
+pub fn proposal_response(endorser: &SigningIdentity, payload: Vec<u8>) -> ProposalResponse {
+    let endorsement = endorse(endorser, &payload);
+    ProposalResponse { payload, endorsement: Some(endorsement) }
+}
+
+/// The client assembles and signs the transaction (the proposal without transient data, the
+/// common response payload and the endorsements).
+pub fn envelope(
+    client: &SigningIdentity,
+    proposal_bytes: Vec<u8>,
+    response_payload: Vec<u8>,
+    endorsements: Vec<Endorsement>,
+) -> Envelope {
+    let payload =
+        Transaction { proposal: proposal_bytes, response_payload, endorsements }.encode_to_vec();
+    Envelope { signature: client.sign(&payload), payload }
+}
+
+/// Why an endorser refuses a signed proposal before running the contract.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProposalRejection {
+    /// The proposal bytes do not decode, or it names no creator.
+    #[error("malformed proposal")]
+    Malformed,
+    /// The proposal is for another channel.
+    #[error("proposal is for channel {0:?}")]
+    WrongChannel(String),
+    /// The creator is not a member of the organization it names.
+    #[error("creator is not a member of {0}")]
+    UnknownCreator(String),
+    /// The creator's signature does not verify.
+    #[error("bad creator signature")]
+    BadSignature,
+    /// The transaction id is not derived from the nonce and creator.
+    #[error("transaction id is not derived from the nonce and creator")]
+    BadTxId,
+    /// The contract is not defined on the channel.
+    #[error("contract {0:?} is not defined on this channel")]
+    UnknownContract(String),
+}
+
+/// An endorser's checks of a signed proposal (decoding, channel, creator membership and
+/// signature, transaction id, contract); returns the decoded proposal. The endorser must
+/// also refuse ids already committed (`Ledger::contains_tx_id`).
+pub fn verify_signed_proposal(
+    channel: &crate::channel::Channel,
+    signed: &SignedProposal,
+) -> Result<Proposal, ProposalRejection> {
+    let proposal =
+        Proposal::decode(signed.proposal.as_slice()).map_err(|_| ProposalRejection::Malformed)?;
+    let creator = proposal.creator.as_ref().ok_or(ProposalRejection::Malformed)?;
+    if proposal.channel != channel.name() {
+        return Err(ProposalRejection::WrongChannel(proposal.channel));
+    }
+    let member = channel
+        .membership()
+        .resolve(creator)
+        .ok_or_else(|| ProposalRejection::UnknownCreator(creator.msp_id.clone()))?;
+    let signature = ed25519_dalek::Signature::from_slice(&signed.signature)
+        .map_err(|_| ProposalRejection::BadSignature)?;
+    member
+        .key
+        .verify_strict(&signed.proposal, &signature)
+        .map_err(|_| ProposalRejection::BadSignature)?;
+    if derive_tx_id(&proposal.nonce, creator) != proposal.tx_id {
+        return Err(ProposalRejection::BadTxId);
+    }
+    if channel.contract(&proposal.contract).is_none() {
+        return Err(ProposalRejection::UnknownContract(proposal.contract));
+    }
+    Ok(proposal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::Channel;
+    use crate::policy;
+    use crate::testing::TestNetwork;
+
+    #[test]
+    fn endorser_checks_signed_proposals() {
+        let net = TestNetwork::new("ch1", 2, &[("kv", policy::org("Org1"))]);
+        let channel = Channel::new(net.config.clone()).unwrap();
+        let client = &net.org(0).client;
+        let invocation = |contract: &str, channel: &str| Invocation {
+            channel: channel.into(),
+            contract: contract.into(),
+            nonce: b"n".to_vec(),
+            ..Default::default()
+        };
+        let good = new_proposal(client.identity(), invocation("kv", "ch1"));
+        let signed = sign_proposal(client, &good, vec![]);
+        assert_eq!(verify_signed_proposal(&channel, &signed), Ok(good.clone()));
+
+        let mut bad_sig = signed.clone();
+        bad_sig.signature[0] ^= 1;
+        assert_eq!(
+            verify_signed_proposal(&channel, &bad_sig),
+            Err(ProposalRejection::BadSignature)
+        );
+        let other = new_proposal(client.identity(), invocation("kv", "ch2"));
+        let rejected = verify_signed_proposal(&channel, &sign_proposal(client, &other, vec![]));
+        assert_eq!(rejected, Err(ProposalRejection::WrongChannel("ch2".into())));
+        let unknown = new_proposal(client.identity(), invocation("nope", "ch1"));
+        let rejected = verify_signed_proposal(&channel, &sign_proposal(client, &unknown, vec![]));
+        assert_eq!(rejected, Err(ProposalRejection::UnknownContract("nope".into())));
+        let mut bad_id = good.clone();
+        bad_id.tx_id = "0".into();
+        let rejected = verify_signed_proposal(&channel, &sign_proposal(client, &bad_id, vec![]));
+        assert_eq!(rejected, Err(ProposalRejection::BadTxId));
+        let stranger = SigningIdentity::from_seed("Org1", "stranger");
+        let theirs = new_proposal(stranger.identity(), invocation("kv", "ch1"));
+        let rejected = verify_signed_proposal(&channel, &sign_proposal(&stranger, &theirs, vec![]));
+        assert_eq!(rejected, Err(ProposalRejection::UnknownCreator("Org1".into())));
+        // Transient data is outside the signature.
+        let mut with_transient = signed;
+        with_transient
+            .transient
+            .push(TransientEntry { key: "k".into(), value: b"secret".to_vec() });
+        assert!(verify_signed_proposal(&channel, &with_transient).is_ok());
+    }
+}

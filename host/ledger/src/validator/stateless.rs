@@ -1,0 +1,285 @@
+//! Checks that need no state: decoding, transaction id, creator and endorser signatures,
+//! contract definition, read/write-set well-formedness and endorsement policy. Transactions
+//! are checked in fixed groups; each group's signatures are verified as one ed25519 batch
+//! (falling back to one-by-one when the batch fails, to find the bad ones), and groups are
+//! spread over all cores. Group size is fixed, so results do not depend on the core count.
+
+use std::collections::BTreeSet;
+
+use ed25519_dalek::{Signature, VerifyingKey};
+use prost::Message;
+use weft_abi::limits;
+use weft_proto::v1::{
+    Envelope, Proposal, ProposalResponsePayload, Timestamp, Transaction, TxReadWriteSet,
+    TxValidationCode,
+};
+use weft_rwset::KeyRange;
+
+use crate::channel::Channel;
+use crate::policy;
+use crate::transaction::{endorsement_message, proposal_hash};
+use crate::txid::derive_tx_id;
+
+/// Transactions per signature batch (and per unit of parallel work).
+const GROUP_TXS: usize = 64;
+
+/// A transaction that passed the stateless checks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckedTx {
+    /// Its (verified) transaction id.
+    pub tx_id: String,
+    /// The proposal's timestamp.
+    pub timestamp: Timestamp,
+    /// Its read/write set.
+    pub rwset: TxReadWriteSet,
+}
+
+/// Outcome of the stateless checks of one transaction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prechecked {
+    /// `Ok` if the transaction may go on to the MVCC checks, else its code.
+    pub result: Result<CheckedTx, TxValidationCode>,
+    /// The transaction id if it is authentic (derived from the nonce and creator and signed
+    /// by the creator), whatever the outcome: such ids are indexed in the ledger.
+    pub authentic_tx_id: Option<(String, Timestamp)>,
+}
+
+struct SigJob {
+    message: Vec<u8>,
+    signature: Signature,
+    key: VerifyingKey,
+}
+
+struct Pending {
+    code: Option<TxValidationCode>,
+    tx_id: String,
+    timestamp: Timestamp,
+    rwset: TxReadWriteSet,
+    /// Namespaces whose policy must be met.
+    policies: Vec<String>,
+    creator_sig: Option<usize>,
+    /// (signature job, organization) per endorsement with a known endorser.
+    endorsements: Vec<(usize, String)>,
+}
+
+impl Pending {
+    fn failed(code: TxValidationCode) -> Pending {
+        Pending { code: Some(code), ..Pending::open() }
+    }
+
+    /// Not failed so far.
+    fn open() -> Pending {
+        Pending {
+            code: None,
+            tx_id: String::new(),
+            timestamp: Timestamp::default(),
+            rwset: TxReadWriteSet::default(),
+            policies: Vec::new(),
+            creator_sig: None,
+            endorsements: Vec::new(),
+        }
+    }
+}
+
+/// Runs the stateless checks on every envelope of a block, in parallel.
+pub fn check_envelopes(channel: &Channel, envelopes: &[Vec<u8>]) -> Vec<Prechecked> {
+    super::parallel::map_chunks(envelopes, GROUP_TXS, |group| check_group(channel, group))
+}
+
+fn check_group(channel: &Channel, envelopes: &[Vec<u8>]) -> Vec<Prechecked> {
+    let mut jobs = Vec::with_capacity(envelopes.len() * 2);
+    let pending: Vec<Pending> =
+        envelopes.iter().map(|e| decode_and_check(channel, e, &mut jobs)).collect();
+    let ok = verify_all(&jobs);
+    pending
+        .into_iter()
+        .map(|p| {
+            let Pending { code, tx_id, timestamp, rwset, policies, creator_sig, endorsements } = p;
+            // Before the signature check only decoding failures are decided.
+            let creator_ok = creator_sig.is_some_and(|i| ok[i]);
+            if code == Some(TxValidationCode::BadPayload) {
+                return Prechecked {
+                    result: Err(TxValidationCode::BadPayload),
+                    authentic_tx_id: None,
+                };
+            }
+            if !creator_ok {
+                return Prechecked {
+                    result: Err(TxValidationCode::BadCreatorSignature),
+                    authentic_tx_id: None,
+                };
+            }
+            if code == Some(TxValidationCode::BadProposalTxid) {
+                return Prechecked {
+                    result: Err(TxValidationCode::BadProposalTxid),
+                    authentic_tx_id: None,
+                };
+            }
+            let authentic_tx_id = Some((tx_id.clone(), timestamp));
+            if let Some(code) = code {
+                return Prechecked { result: Err(code), authentic_tx_id };
+            }
+            let endorsed_by: BTreeSet<&str> = endorsements
+                .iter()
+                .filter(|(job, _)| ok[*job])
+                .map(|(_, org)| org.as_str())
+                .collect();
+            let policy_met = policies.iter().all(|ns| {
+                channel
+                    .contract(ns)
+                    .and_then(|def| def.policy.as_ref())
+                    .is_some_and(|p| policy::satisfied(p, &endorsed_by))
+            });
+            if !policy_met {
+                return Prechecked {
+                    result: Err(TxValidationCode::EndorsementPolicyFailure),
+                    authentic_tx_id,
+                };
+            }
+            Prechecked { result: Ok(CheckedTx { tx_id, timestamp, rwset }), authentic_tx_id }
+        })
+        .collect()
+}
+
+/// Decodes one envelope and runs the checks that need no signature; queues its signatures.
+fn decode_and_check(channel: &Channel, bytes: &[u8], jobs: &mut Vec<SigJob>) -> Pending {
+    use TxValidationCode::{BadPayload, BadProposalTxid, InvalidChaincode};
+    let Ok(envelope) = Envelope::decode(bytes) else { return Pending::failed(BadPayload) };
+    let Ok(tx) = Transaction::decode(envelope.payload.as_slice()) else {
+        return Pending::failed(BadPayload);
+    };
+    let Ok(proposal) = Proposal::decode(tx.proposal.as_slice()) else {
+        return Pending::failed(BadPayload);
+    };
+    let Ok(payload) = ProposalResponsePayload::decode(tx.response_payload.as_slice()) else {
+        return Pending::failed(BadPayload);
+    };
+    let Some(creator) = proposal.creator.as_ref() else { return Pending::failed(BadPayload) };
+    if proposal.channel != channel.name() || payload.proposal_hash != proposal_hash(&tx.proposal) {
+        return Pending::failed(BadPayload);
+    }
+    let mut pending = Pending::open();
+    // The creator's signature over the transaction payload.
+    pending.creator_sig =
+        match (channel.membership().resolve(creator), signature(&envelope.signature)) {
+            (Some(member), Some(signature)) => {
+                jobs.push(SigJob { message: envelope.payload, signature, key: member.key });
+                Some(jobs.len() - 1)
+            }
+            _ => None,
+        };
+    if derive_tx_id(&proposal.nonce, creator) != proposal.tx_id {
+        pending.code = Some(BadProposalTxid);
+        return pending;
+    }
+    pending.tx_id = proposal.tx_id;
+    pending.timestamp = proposal.timestamp.unwrap_or_default();
+    if channel.contract(&proposal.contract).is_none() {
+        pending.code = Some(InvalidChaincode);
+        return pending;
+    }
+    let rwset = payload.rwset.unwrap_or_default();
+    if let Err(code) = check_rwset(channel, &rwset) {
+        pending.code = Some(code);
+        return pending;
+    }
+    if payload.response.as_ref().is_none_or(|r| r.status >= 400) {
+        pending.code = Some(TxValidationCode::InvalidOtherReason);
+        return pending;
+    }
+    // Policies: the invoked contract's, and that of every other namespace written.
+    pending.policies.push(proposal.contract.clone());
+    for ns in &rwset.ns_rwset {
+        if ns.namespace != proposal.contract && !ns.writes.is_empty() {
+            pending.policies.push(ns.namespace.clone());
+        }
+    }
+    for endorsement in &tx.endorsements {
+        let Some(endorser) = endorsement.endorser.as_ref() else { continue };
+        let (Some(member), Some(signature)) =
+            (channel.membership().resolve(endorser), signature(&endorsement.signature))
+        else {
+            continue;
+        };
+        jobs.push(SigJob {
+            message: endorsement_message(&tx.response_payload, endorser),
+            signature,
+            key: member.key,
+        });
+        pending.endorsements.push((jobs.len() - 1, member.msp_id.clone()));
+    }
+    pending.rwset = rwset;
+    pending
+}
+
+fn signature(bytes: &[u8]) -> Option<Signature> {
+    Signature::from_slice(bytes).ok()
+}
+
+/// Whether each job's signature verifies: one batch, or one by one if the batch fails.
+fn verify_all(jobs: &[SigJob]) -> Vec<bool> {
+    if jobs.is_empty() {
+        return Vec::new();
+    }
+    let messages: Vec<&[u8]> = jobs.iter().map(|j| j.message.as_slice()).collect();
+    let signatures: Vec<Signature> = jobs.iter().map(|j| j.signature).collect();
+    let keys: Vec<VerifyingKey> = jobs.iter().map(|j| j.key).collect();
+    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
+        return vec![true; jobs.len()];
+    }
+    jobs.iter().map(|j| j.key.verify_strict(&j.message, &j.signature).is_ok()).collect()
+}
+
+/// Well-formedness of a read/write set: namespaces are defined contracts, sorted and unique;
+/// keys non-empty, within limits, strictly increasing; writes carry a value unless deletes;
+/// range results lie in their range and carry versions.
+fn check_rwset(channel: &Channel, rwset: &TxReadWriteSet) -> Result<(), TxValidationCode> {
+    use TxValidationCode::{BadRwset, InvalidChaincode};
+    let key_ok = |k: &[u8]| !k.is_empty() && k.len() <= limits::MAX_KEY_LEN as usize;
+    let increasing = |keys: &mut dyn Iterator<Item = &[u8]>| {
+        let mut prev: Option<&[u8]> = None;
+        for k in keys {
+            if !key_ok(k) || prev.is_some_and(|p| p >= k) {
+                return false;
+            }
+            prev = Some(k);
+        }
+        true
+    };
+    let mut prev_ns: Option<&str> = None;
+    for ns in &rwset.ns_rwset {
+        if ns.namespace.is_empty() || prev_ns.is_some_and(|p| p >= ns.namespace.as_str()) {
+            return Err(BadRwset);
+        }
+        prev_ns = Some(&ns.namespace);
+        if channel.contract(&ns.namespace).is_none() {
+            return Err(InvalidChaincode);
+        }
+        if !increasing(&mut ns.reads.iter().map(|r| r.key.as_slice()))
+            || !increasing(&mut ns.writes.iter().map(|w| w.key.as_slice()))
+        {
+            return Err(BadRwset);
+        }
+        for w in &ns.writes {
+            let value_ok = if w.is_delete {
+                w.value.is_empty()
+            } else {
+                !w.value.is_empty() && w.value.len() <= limits::MAX_VALUE_LEN as usize
+            };
+            if !value_ok {
+                return Err(BadRwset);
+            }
+        }
+        for info in &ns.range_queries_info {
+            let range = KeyRange::of_record(info);
+            if info.start_key.len() > limits::MAX_KEY_LEN as usize
+                || info.end_key.len() > limits::MAX_KEY_LEN as usize
+                || !increasing(&mut info.reads.iter().map(|r| r.key.as_slice()))
+                || info.reads.iter().any(|r| r.version.is_none() || !range.contains(&r.key))
+            {
+                return Err(BadRwset);
+            }
+        }
+    }
+    Ok(())
+}
