@@ -1,0 +1,66 @@
+//! Errors of the node (never endorsed, never turned into a contract outcome) and deploy-time
+//! rejections.
+
+use crate::validate::ValidationError;
+
+/// A failure of the node, not of the contract: I/O, a corrupt cache, the engine refusing a
+/// configuration, the wall-clock guard firing. The endorsement fails; nothing is signed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Reading committed state or history failed.
+    #[error(transparent)]
+    State(#[from] weft_rwset::StateError),
+    /// The compiled-module cache could not be read or written.
+    #[error("contract cache I/O failed: {context}")]
+    CacheIo {
+        /// What the cache was doing.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A cached artifact does not match its checksum or cannot be loaded.
+    #[error("contract cache entry {hash} is corrupt: {reason}")]
+    CorruptCache {
+        /// Code hash of the entry.
+        hash: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// No contract with this code hash is deployed on this node.
+    #[error("no contract with code hash {0} is deployed")]
+    UnknownContract(String),
+    /// The engine failed in a way that is not the contract's fault.
+    #[error("wasm engine failure: {0}")]
+    Engine(String),
+    /// The wall-clock guard (epoch deadline) fired: the node was too slow or overloaded. Not a
+    /// ledger-visible result: the endorsement fails and may be retried.
+    #[error("the invocation exceeded the node's wall-clock deadline")]
+    Deadline,
+    /// A thread of the runtime could not be started.
+    #[error("starting a runtime thread failed")]
+    Thread(#[source] std::io::Error),
+    /// The simulator's worker threads are gone.
+    #[error("simulator worker threads are not running")]
+    WorkersGone,
+}
+
+/// A module refused at deploy time, or a deploy that could not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// The module broke a deploy-time rule; nothing was compiled or stored.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// Compiling took longer than the compile budget; nothing was stored.
+    #[error("compiling the module took longer than the {0:?} budget")]
+    CompileBudget(std::time::Duration),
+    /// The compiler refused a module that passed validation; nothing was stored.
+    #[error("the module could not be compiled: {0}")]
+    Compile(String),
+    /// The node failed while deploying.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+}
+
+/// Result of node operations.
+pub type Result<T, E = NodeError> = std::result::Result<T, E>;

@@ -1,0 +1,531 @@
+//! Deploy-time validation: every rule a module must pass before anything is compiled. Each
+//! failure is a [`ValidationError`] naming the rule it broke.
+//!
+//! Compiling is not free (a 41 KB module of 10k functions with 1000 parameters each took 1.9 s
+//! to compile), so the caps below reject costly shapes up front. They are set at about twice
+//! what the SDK's own contracts need.
+
+use wasmparser::{
+    ExternalKind, FuncType, Operator, Parser, Payload, TypeRef, ValType, Validator, WasmFeatures,
+};
+
+use crate::engine::ALLOWED_FEATURES;
+
+/// Caps on the shape of a deployable module.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidationLimits {
+    /// Largest module, in bytes.
+    pub max_module_bytes: usize,
+    /// Most functions (imported and defined).
+    pub max_functions: u32,
+    /// Most parameters of one function type.
+    pub max_params: usize,
+    /// Most results of one function type.
+    pub max_results: usize,
+    /// Most locals declared by one function (parameters excluded).
+    pub max_locals: u64,
+    /// Largest function body, in bytes.
+    pub max_function_body_bytes: usize,
+    /// Most targets of one `br_table`.
+    pub max_br_table_targets: u32,
+    /// Most globals.
+    pub max_globals: u32,
+    /// Most function types.
+    pub max_types: u32,
+    /// Most table elements (initial and maximum).
+    pub max_table_elements: u64,
+    /// Most element segments.
+    pub max_element_segments: u32,
+    /// Most data segments.
+    pub max_data_segments: u32,
+    /// Most bytes of data segments in total.
+    pub max_data_bytes: usize,
+    /// Most initial pages (64 KiB) of linear memory.
+    pub max_initial_memory_pages: u64,
+}
+
+impl Default for ValidationLimits {
+    /// About twice what the SDK's sample contracts need (`tests/contracts.rs` checks the ratio
+    /// against the real `.wasm`; the largest sample needs 120 KB, 478 functions, 9 parameters,
+    /// 35 locals, 7.2 KB bodies, 40 `br_table` targets, 3 globals, 77 table elements, 1 data
+    /// segment of 19 KB and 10 initial pages).
+    fn default() -> ValidationLimits {
+        ValidationLimits {
+            max_module_bytes: 256 << 10,
+            max_functions: 1_000,
+            max_params: 20,
+            max_results: 4,
+            max_locals: 80,
+            max_function_body_bytes: 16 << 10,
+            max_br_table_targets: 100,
+            max_globals: 8,
+            max_types: 200,
+            max_table_elements: 160,
+            max_element_segments: 4,
+            max_data_segments: 4,
+            max_data_bytes: 48 << 10,
+            max_initial_memory_pages: 24,
+        }
+    }
+}
+
+/// A module refused at deploy time. The variant names the rule.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    /// The module is larger than the size cap.
+    #[error("module size: {size} bytes is over the cap of {cap}")]
+    TooLarge {
+        /// Size of the module.
+        size: usize,
+        /// The cap.
+        cap: usize,
+    },
+    /// The bytes are not a valid WebAssembly module.
+    #[error("invalid wasm: {0}")]
+    InvalidWasm(String),
+    /// The module uses a proposal that is switched off (SIMD, threads, exceptions, GC,
+    /// multi-memory, memory64, ...).
+    #[error("disabled proposal: {0}")]
+    DisabledProposal(String),
+    /// An import from a module other than the host's ABI module.
+    #[error("imports: `{module}::{name}` is not from the `{}` module", weft_abi::IMPORT_MODULE)]
+    ForeignImport {
+        /// Module name of the import.
+        module: String,
+        /// Item name of the import.
+        name: String,
+    },
+    /// An import from another version of the ABI.
+    #[error(
+        "imports: ABI module `{module}` is not supported (this host provides `{}`)",
+        weft_abi::IMPORT_MODULE
+    )]
+    UnsupportedAbiVersion {
+        /// The module name imported from.
+        module: String,
+    },
+    /// An import the host does not provide.
+    #[error("imports: `{name}` is not a host function of `{}`", weft_abi::IMPORT_MODULE)]
+    UnknownHostFunction {
+        /// The item name.
+        name: String,
+    },
+    /// A host function imported with the wrong signature, or something other than a function.
+    #[error("imports: `{name}` has signature {found}, the host provides {expected}")]
+    ImportSignature {
+        /// The item name.
+        name: String,
+        /// What the module declared.
+        found: String,
+        /// What the host provides.
+        expected: String,
+    },
+    /// An export that is not allowed, or a required export missing or of the wrong kind.
+    #[error("exports: {0}")]
+    Exports(String),
+    /// The module's memory breaks a rule (exactly one, not shared, initial size capped).
+    #[error("memory: {0}")]
+    Memory(String),
+    /// The module has a start function.
+    #[error("start function: contracts may not run code at instantiation")]
+    StartFunction,
+    /// A count or size over its cap.
+    #[error("cap on {what}: {found} is over the cap of {cap}")]
+    OverCap {
+        /// What was counted.
+        what: &'static str,
+        /// The count.
+        found: u64,
+        /// The cap.
+        cap: u64,
+    },
+}
+
+/// Facts about a module that passed validation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModuleShape {
+    /// Functions defined by the module.
+    pub functions: u32,
+    /// Host functions it imports.
+    pub imports: u32,
+    /// Largest parameter count of any function type.
+    pub max_params: usize,
+    /// Largest local count of any function.
+    pub max_locals: u64,
+    /// Largest function body, in bytes.
+    pub max_function_body_bytes: usize,
+    /// Largest `br_table`.
+    pub max_br_table_targets: u32,
+    /// Globals.
+    pub globals: u32,
+    /// Table elements (initial).
+    pub table_elements: u64,
+    /// Data segments.
+    pub data_segments: u32,
+    /// Bytes in data segments.
+    pub data_bytes: usize,
+    /// Initial memory pages.
+    pub initial_memory_pages: u64,
+}
+
+fn cap(what: &'static str, found: u64, cap: u64) -> Result<(), ValidationError> {
+    if found > cap { Err(ValidationError::OverCap { what, found, cap }) } else { Ok(()) }
+}
+
+fn invalid(e: wasmparser::BinaryReaderError) -> ValidationError {
+    ValidationError::InvalidWasm(e.to_string())
+}
+
+fn sig_text(params: &[ValType], results: &[ValType]) -> String {
+    let list = |v: &[ValType]| v.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
+    format!("({}) -> ({})", list(params), list(results))
+}
+
+fn abi_valtype(t: weft_abi::ValType) -> ValType {
+    match t {
+        weft_abi::ValType::I32 => ValType::I32,
+        weft_abi::ValType::I64 => ValType::I64,
+    }
+}
+
+/// Checks `bytes` against every deploy-time rule, without compiling anything.
+pub fn validate(bytes: &[u8], limits: &ValidationLimits) -> Result<ModuleShape, ValidationError> {
+    if bytes.len() > limits.max_module_bytes {
+        return Err(ValidationError::TooLarge { size: bytes.len(), cap: limits.max_module_bytes });
+    }
+    // Structure first, with only the allowed proposals; if that fails but the module is valid
+    // with every proposal on, the failure is a disabled proposal.
+    if let Err(e) = Validator::new_with_features(ALLOWED_FEATURES).validate_all(bytes) {
+        let all = WasmFeatures::all() - WasmFeatures::COMPONENT_MODEL;
+        return Err(if Validator::new_with_features(all).validate_all(bytes).is_ok() {
+            ValidationError::DisabledProposal(e.to_string())
+        } else {
+            ValidationError::InvalidWasm(e.to_string())
+        });
+    }
+
+    let mut shape = ModuleShape::default();
+    let mut types: Vec<FuncType> = Vec::new();
+    let mut func_types: Vec<u32> = Vec::new();
+    let mut memories = 0u32;
+    let mut exports: Vec<(String, ExternalKind, u32)> = Vec::new();
+
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.map_err(invalid)? {
+            Payload::TypeSection(reader) => {
+                cap("function types", u64::from(reader.count()), u64::from(limits.max_types))?;
+                for group in reader {
+                    for sub in group.map_err(invalid)?.into_types() {
+                        let f = sub.unwrap_func().clone();
+                        cap("parameters", f.params().len() as u64, limits.max_params as u64)?;
+                        cap("results", f.results().len() as u64, limits.max_results as u64)?;
+                        shape.max_params = shape.max_params.max(f.params().len());
+                        types.push(f);
+                    }
+                }
+            }
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    let import = import.map_err(invalid)?;
+                    check_import(&import, &types)?;
+                    if let TypeRef::Func(ty) = import.ty {
+                        func_types.push(ty);
+                    }
+                    shape.imports += 1;
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                let total = u64::from(reader.count()) + func_types.len() as u64;
+                cap("functions", total, u64::from(limits.max_functions))?;
+                shape.functions = reader.count();
+                for ty in reader {
+                    func_types.push(ty.map_err(invalid)?);
+                }
+            }
+            Payload::TableSection(reader) => {
+                cap("tables", u64::from(reader.count()), 1)?;
+                for table in reader {
+                    let ty = table.map_err(invalid)?.ty;
+                    let elements = ty.maximum.unwrap_or(ty.initial).max(ty.initial);
+                    cap("table elements", ty.initial, limits.max_table_elements)?;
+                    cap("table elements", elements, limits.max_table_elements)?;
+                    shape.table_elements = ty.initial;
+                }
+            }
+            Payload::MemorySection(reader) => {
+                for memory in reader {
+                    let ty = memory.map_err(invalid)?;
+                    memories += 1;
+                    if ty.shared || ty.memory64 {
+                        return Err(ValidationError::Memory("shared or 64-bit memory".into()));
+                    }
+                    cap("initial memory pages", ty.initial, limits.max_initial_memory_pages)?;
+                    shape.initial_memory_pages = ty.initial;
+                }
+            }
+            Payload::GlobalSection(reader) => {
+                cap("globals", u64::from(reader.count()), u64::from(limits.max_globals))?;
+                shape.globals = reader.count();
+            }
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    let e = export.map_err(invalid)?;
+                    exports.push((e.name.to_owned(), e.kind, e.index));
+                }
+            }
+            Payload::StartSection { .. } => return Err(ValidationError::StartFunction),
+            Payload::ElementSection(reader) => {
+                cap(
+                    "element segments",
+                    u64::from(reader.count()),
+                    u64::from(limits.max_element_segments),
+                )?;
+            }
+            Payload::DataSection(reader) => {
+                cap(
+                    "data segments",
+                    u64::from(reader.count()),
+                    u64::from(limits.max_data_segments),
+                )?;
+                shape.data_segments = reader.count();
+                for data in reader {
+                    shape.data_bytes += data.map_err(invalid)?.data.len();
+                }
+                cap("data bytes", shape.data_bytes as u64, limits.max_data_bytes as u64)?;
+            }
+            Payload::CodeSectionEntry(body) => {
+                let size = body.range().len();
+                cap("function body bytes", size as u64, limits.max_function_body_bytes as u64)?;
+                shape.max_function_body_bytes = shape.max_function_body_bytes.max(size);
+                let mut locals = 0u64;
+                for group in body.get_locals_reader().map_err(invalid)? {
+                    locals += u64::from(group.map_err(invalid)?.0);
+                    cap("locals", locals, limits.max_locals)?;
+                }
+                shape.max_locals = shape.max_locals.max(locals);
+                let mut ops = body.get_operators_reader().map_err(invalid)?;
+                while !ops.eof() {
+                    if let Operator::BrTable { targets } = ops.read().map_err(invalid)? {
+                        let n = targets.len();
+                        cap(
+                            "br_table targets",
+                            u64::from(n),
+                            u64::from(limits.max_br_table_targets),
+                        )?;
+                        shape.max_br_table_targets = shape.max_br_table_targets.max(n);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if memories != 1 {
+        return Err(ValidationError::Memory(format!(
+            "the module defines {memories} memories, not 1"
+        )));
+    }
+    check_exports(&exports, &types, &func_types)?;
+    Ok(shape)
+}
+
+fn check_import(
+    import: &wasmparser::Import<'_>,
+    types: &[FuncType],
+) -> Result<(), ValidationError> {
+    if import.module != weft_abi::IMPORT_MODULE {
+        if import.module.starts_with(weft_abi::IMPORT_MODULE_PREFIX) {
+            return Err(ValidationError::UnsupportedAbiVersion { module: import.module.into() });
+        }
+        return Err(ValidationError::ForeignImport {
+            module: import.module.into(),
+            name: import.name.into(),
+        });
+    }
+    let Some(host) = weft_abi::host_function(import.name) else {
+        return Err(ValidationError::UnknownHostFunction { name: import.name.into() });
+    };
+    let params: Vec<ValType> = host.params.iter().map(|t| abi_valtype(*t)).collect();
+    let results: Vec<ValType> = host.results.iter().map(|t| abi_valtype(*t)).collect();
+    let expected = sig_text(&params, &results);
+    let found = match import.ty {
+        TypeRef::Func(ty) => match types.get(ty as usize) {
+            Some(f) if f.params() == params.as_slice() && f.results() == results.as_slice() => {
+                return Ok(());
+            }
+            Some(f) => sig_text(f.params(), f.results()),
+            None => "an unknown type".to_owned(),
+        },
+        other => format!("{other:?}"),
+    };
+    Err(ValidationError::ImportSignature { name: import.name.into(), found, expected })
+}
+
+fn check_exports(
+    exports: &[(String, ExternalKind, u32)],
+    types: &[FuncType],
+    func_types: &[u32],
+) -> Result<(), ValidationError> {
+    use weft_abi::export;
+    for (name, kind, index) in exports {
+        if *kind == ExternalKind::Global && export::TOLERATED_GLOBALS.contains(&name.as_str()) {
+            continue;
+        }
+        if !export::ALLOWED.contains(&name.as_str()) {
+            return Err(ValidationError::Exports(format!("`{name}` may not be exported")));
+        }
+        if name == export::MEMORY {
+            if *kind != ExternalKind::Memory {
+                return Err(ValidationError::Exports("`memory` must be the memory".into()));
+            }
+            continue;
+        }
+        let ty = (*kind == ExternalKind::Func)
+            .then(|| func_types.get(*index as usize))
+            .flatten()
+            .and_then(|t| types.get(*t as usize));
+        match ty {
+            Some(f) if f.params().is_empty() && f.results() == [ValType::I32] => {}
+            _ => {
+                return Err(ValidationError::Exports(format!(
+                    "`{name}` must be a function of type () -> (i32)"
+                )));
+            }
+        }
+    }
+    for required in export::ALLOWED {
+        if !exports.iter().any(|(n, _, _)| n == required) {
+            return Err(ValidationError::Exports(format!("`{required}` is missing")));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXPORTS: &str = r#"
+        (memory (export "memory") 1)
+        (func (export "weft_init") (result i32) i32.const 0)
+        (func (export "weft_invoke") (result i32) i32.const 0)"#;
+
+    fn module(body: &str) -> Vec<u8> {
+        wat::parse_str(format!("(module {body} {EXPORTS})")).unwrap()
+    }
+
+    fn check(body: &str) -> Result<ModuleShape, ValidationError> {
+        validate(&module(body), &ValidationLimits::default())
+    }
+
+    #[test]
+    fn minimal_contract_passes() {
+        let shape =
+            check(r#"(import "weft_v1" "state_get" (func (param i32 i32) (result i64)))"#).unwrap();
+        assert_eq!(shape.imports, 1);
+        assert_eq!(shape.functions, 2);
+    }
+
+    #[test]
+    fn each_rule_is_named() {
+        let err = |body: &str| check(body).unwrap_err();
+        assert!(matches!(
+            err(r#"(import "env" "clock" (func))"#),
+            ValidationError::ForeignImport { .. }
+        ));
+        assert!(matches!(
+            err(r#"(import "weft_v2" "state_get" (func (param i32 i32) (result i64)))"#),
+            ValidationError::UnsupportedAbiVersion { .. }
+        ));
+        assert!(matches!(
+            err(r#"(import "weft_v1" "random" (func (result i64)))"#),
+            ValidationError::UnknownHostFunction { .. }
+        ));
+        let e = err(r#"(import "weft_v1" "state_get" (func (param i32) (result i64)))"#);
+        assert_eq!(
+            e.to_string(),
+            "imports: `state_get` has signature (i32) -> (i64), the host provides (i32, i32) -> (i64)"
+        );
+        assert!(matches!(
+            err(r#"(import "weft_v1" "state_get" (global i32))"#),
+            ValidationError::ImportSignature { .. }
+        ));
+        assert!(matches!(err(r#"(func (export "extra"))"#), ValidationError::Exports(_)));
+        assert!(matches!(err(r#"(func (export "__heap_base"))"#), ValidationError::Exports(_)));
+        check(r#"(global (export "__heap_base") i32 (i32.const 0))"#).unwrap();
+        assert!(matches!(err(r#"(func $s) (start $s)"#), ValidationError::StartFunction));
+        assert!(matches!(
+            err(r#"(func (result v128) v128.const i64x2 0 0)"#),
+            ValidationError::DisabledProposal(_)
+        ));
+        assert!(matches!(
+            err(r#"(func (param i32) (result i32) local.get 0 return_call 0)"#),
+            ValidationError::DisabledProposal(_)
+        ));
+        assert!(matches!(err(r#"(memory 1)"#), ValidationError::DisabledProposal(_)));
+        assert!(matches!(
+            err(r#"(table 100000 funcref)"#),
+            ValidationError::OverCap { what: "table elements", .. }
+        ));
+    }
+
+    #[test]
+    fn missing_memory_or_export_is_refused() {
+        let bytes = wat::parse_str(
+            r#"(module (func (export "weft_invoke") (result i32) i32.const 0)
+                       (func (export "weft_init") (result i32) i32.const 0))"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            validate(&bytes, &ValidationLimits::default()),
+            Err(ValidationError::Memory(_))
+        ));
+        let bytes = wat::parse_str(
+            r#"(module (memory (export "memory") 1)
+                       (func (export "weft_invoke") (result i32) i32.const 0))"#,
+        )
+        .unwrap();
+        let e = validate(&bytes, &ValidationLimits::default()).unwrap_err();
+        assert_eq!(e.to_string(), "exports: `weft_init` is missing");
+        let bytes = wat::parse_str(
+            r#"(module (memory (export "memory") 1)
+                       (func (export "weft_init") (result i32) i32.const 0)
+                       (func (export "weft_invoke") (param i32) (result i32) i32.const 0))"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            validate(&bytes, &ValidationLimits::default()),
+            Err(ValidationError::Exports(_))
+        ));
+    }
+
+    #[test]
+    fn garbage_and_oversize_are_refused() {
+        let limits = ValidationLimits::default();
+        assert!(matches!(validate(b"\0asmjunk", &limits), Err(ValidationError::InvalidWasm(_))));
+        let big = vec![0u8; limits.max_module_bytes + 1];
+        assert!(matches!(validate(&big, &limits), Err(ValidationError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn costly_shapes_are_refused_before_compiling() {
+        // Many functions with many parameters: the shape that took seconds to compile.
+        let params = "i32 ".repeat(1000);
+        let e = check(&format!("(func (param {params}))")).unwrap_err();
+        assert!(matches!(e, ValidationError::OverCap { what: "parameters", .. }), "{e}");
+        let funcs = "(func)".repeat(5000);
+        let e = check(&funcs).unwrap_err();
+        assert!(matches!(e, ValidationError::OverCap { what: "functions", .. }), "{e}");
+        let locals = "(local i64) ".repeat(3000);
+        let e = check(&format!("(func {locals})")).unwrap_err();
+        assert!(matches!(e, ValidationError::OverCap { what: "locals", .. }), "{e}");
+        let targets = "0 ".repeat(3000);
+        let e = check(&format!("(func (block (br_table {targets} (i32.const 0))))")).unwrap_err();
+        assert!(matches!(e, ValidationError::OverCap { what: "br_table targets", .. }), "{e}");
+        let globals = "(global i32 (i32.const 0))".repeat(100);
+        let e = check(&globals).unwrap_err();
+        assert!(matches!(e, ValidationError::OverCap { what: "globals", .. }), "{e}");
+        let data = format!("(data (i32.const 0) \"{}\")", "a".repeat(16 << 10)).repeat(4);
+        let e = check(&data).unwrap_err();
+        assert!(matches!(e, ValidationError::OverCap { what: "data bytes", .. }), "{e}");
+    }
+}

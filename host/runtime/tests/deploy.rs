@@ -1,0 +1,115 @@
+//! Deploy, the compiled-module cache, restart without recompiling, and node failures.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use weft_runtime::{CodeHash, DeployError, NodeError, RuntimeConfig, Simulator, ValidationError};
+
+#[test]
+fn deploy_is_addressed_by_blake3_and_idempotent() {
+    let (sim, dir) = simulator();
+    let wasm = kv();
+    let hash = sim.deploy(&wasm).unwrap();
+    assert_eq!(hash, CodeHash::of(&wasm));
+    assert_eq!(hash.to_hex(), blake3::hash(&wasm).to_hex().to_string());
+    assert_eq!(sim.deploy(&wasm).unwrap(), hash);
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, vec![format!("{hash}.cwasm"), format!("{hash}.wasm")]);
+}
+
+#[test]
+fn restart_reloads_artifacts_without_recompiling() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = {
+        let sim = Simulator::open(dir.path(), RuntimeConfig::default()).unwrap();
+        sim.deploy(&kv()).unwrap()
+    };
+    // Remove the module bytes: only the artifact is left, so a recompile is impossible.
+    std::fs::remove_file(dir.path().join(format!("{hash}.wasm"))).unwrap();
+    let sim = Simulator::open(dir.path(), RuntimeConfig::default()).unwrap();
+    assert!(sim.is_deployed(&hash));
+    let started = Instant::now();
+    assert_eq!(sim.load_all().unwrap(), 1);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(sim.loaded_contracts(), 1);
+    let done = invoke(&sim, &hash, "get", &["a"]).unwrap();
+    assert_eq!(done.response.payload, b"apple");
+}
+
+#[test]
+fn a_corrupt_artifact_is_a_node_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash =
+        Simulator::open(dir.path(), RuntimeConfig::default()).unwrap().deploy(&kv()).unwrap();
+    let path = dir.path().join(format!("{hash}.cwasm"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let sim = Simulator::open(dir.path(), RuntimeConfig::default()).unwrap();
+    let err = sim.load(&hash).unwrap_err();
+    assert!(matches!(err, NodeError::CorruptCache { .. }), "{err}");
+    let inv = weft_runtime::Invocation::new("kv", "get", &["a"]);
+    assert!(matches!(sim.invoke(&hash, &inv, state(), None), Err(NodeError::CorruptCache { .. })));
+}
+
+#[test]
+fn an_unknown_contract_is_a_node_error() {
+    let (sim, _dir) = simulator();
+    let inv = weft_runtime::Invocation::new("kv", "get", &["a"]);
+    let err = sim.invoke(&CodeHash([7; 32]), &inv, state(), None).unwrap_err();
+    assert!(matches!(err, NodeError::UnknownContract(_)));
+}
+
+#[test]
+fn the_lru_keeps_a_bounded_number_of_modules_loaded() {
+    let config = RuntimeConfig { loaded_modules: 2, ..RuntimeConfig::default() };
+    let (sim, _dir) = simulator_with(config);
+    let hashes: Vec<CodeHash> = (0..4)
+        .map(|i| sim.deploy(&contract(&format!(
+            r#"(func (export "weft_invoke") (result i32) (call $respond_i32 (i32.const {i})) i32.const 0)"#
+        ))).unwrap())
+        .collect();
+    assert_eq!(sim.loaded_contracts(), 2);
+    // An evicted module is reloaded from its artifact on use.
+    let done = invoke(&sim, &hashes[0], "go", &[]).unwrap();
+    assert_eq!(done.response.payload, 0i32.to_le_bytes());
+    assert_eq!(sim.loaded_contracts(), 2);
+}
+
+#[test]
+fn a_compile_over_budget_is_refused_and_leaves_nothing() {
+    let config =
+        RuntimeConfig { compile_budget: Duration::from_nanos(1), ..RuntimeConfig::default() };
+    let (sim, dir) = simulator_with(config);
+    let err = sim.deploy(&kv()).unwrap_err();
+    assert!(matches!(err, DeployError::CompileBudget(_)), "{err}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn costly_shapes_are_refused_before_compiling() {
+    let (sim, dir) = simulator();
+    // 10k functions with 1000 parameters each: ~41 KB, seconds to compile if let through.
+    let params = "i32 ".repeat(1000);
+    let funcs = format!("(type $t (func (param {params}))) ").to_string()
+        + &"(func (type $t))".repeat(10_000);
+    let wasm = wat::parse_str(format!(
+        r#"(module {funcs} (memory (export "memory") 1)
+            (func (export "weft_init") (result i32) i32.const 0)
+            (func (export "weft_invoke") (result i32) i32.const 0))"#
+    ))
+    .unwrap();
+    let started = Instant::now();
+    let err = sim.deploy(&wasm).unwrap_err();
+    assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
+    assert!(matches!(err, DeployError::Invalid(ValidationError::OverCap { .. })), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
