@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use weft_abi::Timestamp;
 use weft_proto::v1::TxValidationCode;
 use weft_rwset::mvcc::CommittedState;
-use weft_rwset::report::{ConflictReport, conflict_report_ns};
+use weft_rwset::report::{CommittedBlock, ConflictReport, conflict_report_ns};
 use weft_rwset::{
     MemoryHistory, MemoryState, NsReadWriteSet, StateError, StateIter, StateView, Version,
     VersionedValue,
@@ -33,24 +33,6 @@ struct Deployed {
     hash: CodeHash,
     state: Arc<MemoryState>,
     history: Arc<MemoryHistory>,
-}
-
-/// A committed block of the harness.
-#[derive(Clone, Debug)]
-pub struct CommittedBlock {
-    /// The block number.
-    pub block_num: u64,
-    /// Transaction ids, in block order.
-    pub tx_ids: Vec<String>,
-    /// The verdict on each transaction (VALID, MVCC_READ_CONFLICT, PHANTOM_READ_CONFLICT).
-    pub report: ConflictReport,
-}
-
-impl CommittedBlock {
-    /// The validation code of each transaction, in block order.
-    pub fn codes(&self) -> Vec<TxValidationCode> {
-        self.report.verdicts.iter().map(|v| v.code).collect()
-    }
 }
 
 /// A simulated transaction waiting for the next block.

@@ -55,8 +55,9 @@ pub use engine::{
     operator_costs,
 };
 pub use error::{DeployError, NodeError, Result};
-pub use harness::{CommittedBlock, Harness};
+pub use harness::Harness;
 pub use outcome::{ContractFailure, FailureKind, Outcome, Simulation};
 pub use simulator::Simulator;
 pub use validate::{ModuleShape, ValidationError, ValidationLimits, validate};
+pub use weft_rwset::report::CommittedBlock;
 pub use weft_rwset::{Creator, Invocation, SharedHistory, SharedState};

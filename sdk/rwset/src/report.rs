@@ -116,6 +116,39 @@ pub fn describe(conflict: &Conflict) -> String {
     s
 }
 
+/// A block whose transactions were validated in order and committed: its number, the ids of
+/// its transactions and each one's verdict. The SDK's `MockStub` and the runtime's `Harness`
+/// both return it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommittedBlock {
+    /// The block number.
+    pub block_num: u64,
+    /// The transaction ids, in block order.
+    pub tx_ids: Vec<String>,
+    /// Each transaction's code and, for a conflict, the key and versions.
+    pub report: ConflictReport,
+}
+
+impl CommittedBlock {
+    /// The validation code of each transaction, in block order.
+    pub fn codes(&self) -> Vec<TxValidationCode> {
+        self.report.verdicts.iter().map(|v| v.code).collect()
+    }
+
+    /// The verdict on the transaction with this id.
+    pub fn verdict(&self, tx_id: &str) -> Option<&TxVerdict> {
+        let index = self.tx_ids.iter().position(|id| id == tx_id)?;
+        self.report.verdicts.get(index)
+    }
+}
+
+impl fmt::Display for CommittedBlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "block {}:", self.block_num)?;
+        self.report.fmt(f)
+    }
+}
+
 impl fmt::Display for ConflictReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (index, verdict) in self.verdicts.iter().enumerate() {

@@ -55,12 +55,12 @@ use std::sync::Arc;
 use weft_abi::Timestamp;
 use weft_proto::v1::TxReadWriteSet;
 use weft_rwset::mvcc::CommittedState;
-use weft_rwset::report::{ConflictReport, conflict_report};
+use weft_rwset::report::conflict_report;
 use weft_rwset::{Creator, Invocation, MemoryState, Mode, StateError, StateIter, StateView};
 
 pub use weft_proto::v1::TxValidationCode;
 pub use weft_rwset::MemoryHistory;
-pub use weft_rwset::report::TxVerdict;
+pub use weft_rwset::report::{CommittedBlock, TxVerdict};
 
 pub use weft_proto::v1::{ContractEvent, KvRead, KvWrite, NsReadWriteSet, RangeQueryInfo, Version};
 
@@ -360,37 +360,6 @@ impl<C: Contract> ContractHarness for MockStub<C> {
     }
     fn commit(&mut self) -> CommittedBlock {
         MockStub::commit(self)
-    }
-}
-
-/// A block committed by [`MockStub::commit`]: its number and each transaction's verdict.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CommittedBlock {
-    /// The block number (the first block is 1).
-    pub block_num: u64,
-    /// The transaction ids, in block order.
-    pub tx_ids: Vec<String>,
-    /// Each transaction's code and, for a conflict, the key and versions.
-    pub report: ConflictReport,
-}
-
-impl CommittedBlock {
-    /// The validation code of each transaction, in block order.
-    pub fn codes(&self) -> Vec<TxValidationCode> {
-        self.report.verdicts.iter().map(|v| v.code).collect()
-    }
-
-    /// The verdict of the transaction with this id.
-    pub fn verdict(&self, tx_id: &str) -> Option<&TxVerdict> {
-        let index = self.tx_ids.iter().position(|id| id == tx_id)?;
-        self.report.verdicts.get(index)
-    }
-}
-
-impl std::fmt::Display for CommittedBlock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "block {}:", self.block_num)?;
-        self.report.fmt(f)
     }
 }
 
