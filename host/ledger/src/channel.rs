@@ -1,15 +1,29 @@
-//! A channel's genesis configuration, checked and indexed for validation.
+//! A channel's configuration, checked and indexed for validation: the genesis configuration
+//! plus the contract definitions committed through the `_lifecycle` namespace.
+//!
+//! Lifecycle (Fabric's `_lifecycle`, reduced to one step): a contract is defined on the
+//! channel by a transaction of the built-in contract [`LIFECYCLE`], created by an admin of a
+//! channel organization, whose read/write set writes key = contract name, value = encoded
+//! [`ContractDefinition`] in the [`LIFECYCLE`] namespace. Its endorsement policy is a
+//! majority of the channel's organizations. Once such a transaction is committed valid, the
+//! definition applies from the next block on; a definition of an existing name replaces it
+//! (an upgrade). Since definitions live in committed state, a peer replaying the chain reaches
+//! the same definitions.
 
 use std::collections::{BTreeSet, HashMap};
 
+use prost::Message;
 use weft_proto::v1::{ChannelConfig, ContractDefinition};
 
 use crate::error::{Error, Result};
 use crate::identity::Membership;
 use crate::policy;
 
+/// The system namespace (and built-in contract) holding committed contract definitions.
+pub const LIFECYCLE: &str = "_lifecycle";
+
 /// A checked channel configuration: organizations (keys decoded once) and contracts with
-/// their endorsement policies.
+/// their endorsement policies, from genesis and from committed lifecycle definitions.
 #[derive(Clone, Debug)]
 pub struct Channel {
     config: ChannelConfig,
@@ -19,8 +33,8 @@ pub struct Channel {
 
 impl Channel {
     /// Checks `config`: a channel name, well-formed organizations and keys, contracts with
-    /// unique non-empty names (no NUL byte) and well-formed policies naming known
-    /// organizations.
+    /// unique non-empty names (no NUL byte, not starting with `_`, which is reserved for
+    /// system namespaces) and well-formed policies naming known organizations.
     pub fn new(config: ChannelConfig) -> Result<Channel> {
         if config.channel.is_empty() {
             return Err(Error::Config("the channel has no name".into()));
@@ -29,17 +43,20 @@ impl Channel {
         let orgs: BTreeSet<&str> = config.organizations.iter().map(|o| o.msp_id.as_str()).collect();
         let mut contracts = HashMap::new();
         for def in &config.contracts {
-            if def.name.is_empty() || def.name.contains('\0') {
-                return Err(Error::Config(format!("bad contract name {:?}", def.name)));
-            }
-            let policy = def.policy.as_ref().ok_or_else(|| {
-                Error::Config(format!("contract {} has no endorsement policy", def.name))
-            })?;
-            policy::check(policy, &orgs)?;
+            check_definition(def, &orgs)?;
             if contracts.insert(def.name.clone(), def.clone()).is_some() {
                 return Err(Error::Config(format!("contract {} defined twice", def.name)));
             }
         }
+        let names: Vec<&str> = orgs.iter().copied().collect();
+        let majority = u32::try_from(names.len() / 2 + 1).unwrap_or(u32::MAX);
+        let lifecycle = ContractDefinition {
+            name: LIFECYCLE.into(),
+            version: "1".into(),
+            policy: Some(policy::n_of(majority, names.iter().map(|o| policy::org(o)).collect())),
+            code_hash: vec![],
+        };
+        contracts.insert(LIFECYCLE.into(), lifecycle);
         Ok(Channel { config, membership, contracts })
     }
 
@@ -48,7 +65,7 @@ impl Channel {
         &self.config.channel
     }
 
-    /// The configuration as given.
+    /// The genesis configuration as given.
     pub fn config(&self) -> &ChannelConfig {
         &self.config
     }
@@ -58,8 +75,108 @@ impl Channel {
         &self.membership
     }
 
-    /// The definition of contract `name`, if the channel has it.
+    /// The definition of contract `name`, if the channel has it (including the built-in
+    /// [`LIFECYCLE`] contract).
     pub fn contract(&self, name: &str) -> Option<&ContractDefinition> {
         self.contracts.get(name)
+    }
+
+    /// Every user contract definition (not [`LIFECYCLE`]), sorted by name.
+    pub fn contracts(&self) -> Vec<&ContractDefinition> {
+        let mut defs: Vec<_> = self.contracts.values().filter(|d| d.name != LIFECYCLE).collect();
+        defs.sort_by(|a, b| a.name.cmp(&b.name));
+        defs
+    }
+
+    /// Decodes and checks a definition as written to the [`LIFECYCLE`] namespace under
+    /// `key`: the name equals the key, a non-empty version, a 32-byte code hash and a
+    /// well-formed policy naming known organizations.
+    pub fn decode_definition(&self, key: &[u8], value: &[u8]) -> Result<ContractDefinition> {
+        let def = ContractDefinition::decode(value)
+            .map_err(|e| Error::Config(format!("contract definition does not decode: {e}")))?;
+        if def.name.as_bytes() != key {
+            return Err(Error::Config(format!(
+                "definition of {:?} is stored under another key",
+                def.name
+            )));
+        }
+        if def.version.is_empty() {
+            return Err(Error::Config(format!("contract {} has an empty version", def.name)));
+        }
+        if def.code_hash.len() != 32 {
+            return Err(Error::Config(format!("contract {} has no 32-byte code hash", def.name)));
+        }
+        let orgs: BTreeSet<&str> =
+            self.config.organizations.iter().map(|o| o.msp_id.as_str()).collect();
+        check_definition(&def, &orgs)?;
+        Ok(def)
+    }
+
+    /// This channel with `definitions` (committed in the [`LIFECYCLE`] namespace, already
+    /// checked by [`Channel::decode_definition`]) added or replacing those of the same name.
+    pub fn with_definitions(&self, definitions: Vec<ContractDefinition>) -> Channel {
+        let mut channel = self.clone();
+        for def in definitions {
+            channel.contracts.insert(def.name.clone(), def);
+        }
+        channel
+    }
+}
+
+fn check_definition(def: &ContractDefinition, orgs: &BTreeSet<&str>) -> Result<()> {
+    if def.name.is_empty() || def.name.contains('\0') || def.name.starts_with('_') {
+        return Err(Error::Config(format!(
+            "bad contract name {:?} (empty, with a NUL byte, or starting with the reserved '_')",
+            def.name
+        )));
+    }
+    let policy = def
+        .policy
+        .as_ref()
+        .ok_or_else(|| Error::Config(format!("contract {} has no endorsement policy", def.name)))?;
+    policy::check(policy, orgs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TestNetwork;
+
+    #[test]
+    fn lifecycle_definitions_are_checked_and_added() {
+        let net = TestNetwork::new("ch1", 3, &[("kv", policy::org("Org1"))]);
+        let channel = Channel::new(net.config.clone()).unwrap();
+        // Majority of three organizations.
+        let lifecycle = channel.contract(LIFECYCLE).unwrap().policy.clone().unwrap();
+        let set = |o: &[&'static str]| o.iter().copied().collect::<BTreeSet<&str>>();
+        assert!(policy::satisfied(&lifecycle, &set(&["Org1", "Org3"])));
+        assert!(!policy::satisfied(&lifecycle, &set(&["Org2"])));
+        assert_eq!(channel.contracts().len(), 1);
+
+        let def = ContractDefinition {
+            name: "asset".into(),
+            version: "2".into(),
+            policy: Some(policy::org("Org2")),
+            code_hash: vec![7; 32],
+        };
+        let bytes = def.encode_to_vec();
+        assert_eq!(channel.decode_definition(b"asset", &bytes).unwrap(), def);
+        assert!(channel.decode_definition(b"other", &bytes).is_err());
+        let mut no_hash = def.clone();
+        no_hash.code_hash.clear();
+        assert!(channel.decode_definition(b"asset", &no_hash.encode_to_vec()).is_err());
+        let mut stranger = def.clone();
+        stranger.policy = Some(policy::org("Org9"));
+        assert!(channel.decode_definition(b"asset", &stranger.encode_to_vec()).is_err());
+        assert!(channel.decode_definition(b"asset", b"\xff\xff").is_err());
+
+        let upgraded = channel.with_definitions(vec![def.clone()]);
+        assert_eq!(upgraded.contract("asset"), Some(&def));
+        assert_eq!(upgraded.contracts().len(), 2);
+        assert!(channel.contract("asset").is_none());
+
+        let mut reserved = net.config.clone();
+        reserved.contracts[0].name = "_mine".into();
+        assert!(Channel::new(reserved).is_err());
     }
 }

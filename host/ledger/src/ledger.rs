@@ -12,7 +12,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use prost::Message;
 use weft_proto::v1::{Block, BlockMetadata, ChannelConfig, Conflict, TxValidationCode};
@@ -20,7 +20,7 @@ use weft_rwset::{HistoryIter, StateError, StateIter, VersionedValue};
 
 use crate::block::{block_hash, data_hash, header_hash};
 use crate::blockstore::{BlockStore, TxLocation};
-use crate::channel::Channel;
+use crate::channel::{Channel, LIFECYCLE};
 use crate::commit::{codes_of, commit_hash, stored_updates};
 use crate::error::{Error, Result};
 use crate::statedb::{self, NamespaceState, StateDb};
@@ -30,7 +30,10 @@ use crate::validator::{
 };
 
 /// A block with the outcome of its stateless checks and their time.
-type Prechecked = (Block, Vec<StatelessOutcome>, std::time::Duration);
+/// With the channel (contract definitions) they were checked against.
+type Prechecked = (Block, Vec<StatelessOutcome>, std::time::Duration, Arc<Channel>);
+/// Stateless checks run ahead: outcomes, their time, the channel they were checked against.
+type Checked = (Vec<StatelessOutcome>, std::time::Duration, Arc<Channel>);
 
 const META_SAVEPOINT: &[u8] = b"Msavepoint";
 const META_CONFIG: &[u8] = b"Mconfig";
@@ -164,7 +167,9 @@ impl CommittedState for StateSnapshot<'_> {
 
 /// The ledger of one channel. See the module documentation for locking.
 pub struct Ledger {
-    channel: Channel,
+    /// Genesis configuration plus committed lifecycle definitions; replaced (never mutated)
+    /// when a block commits a definition.
+    channel: RwLock<Arc<Channel>>,
     path: PathBuf,
     db: sled::Db,
     tree: sled::Tree,
@@ -182,7 +187,7 @@ pub struct Ledger {
 impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ledger")
-            .field("channel", &self.channel.name())
+            .field("channel", &self.channel().name())
             .field("path", &self.path)
             .field("chain", &self.chain_info())
             .finish_non_exhaustive()
@@ -212,6 +217,7 @@ impl Ledger {
         let db = open_db(&path, options.cache_capacity)?;
         let tree = db.open_tree("ledger")?;
         let config_bytes = channel.config().encode_to_vec();
+        let channel = RwLock::new(Arc::new(channel));
         match tree.get(META_CONFIG)? {
             Some(stored) if stored.as_ref() != config_bytes.as_slice() => {
                 return Err(Error::Config(format!(
@@ -307,7 +313,7 @@ impl Ledger {
         }
         if savepoint < height {
             tracing::info!(
-                channel = self.channel.name(),
+                channel = self.channel().name(),
                 from = savepoint,
                 to = height,
                 "state is behind the block store: replaying blocks"
@@ -346,7 +352,8 @@ impl Ledger {
             info.previous_hash = last.header.unwrap_or_default().previous_hash;
             info.commit_hash = last.metadata.unwrap_or_default().commit_hash;
         }
-        tracing::debug!(channel = self.channel.name(), height, "ledger open");
+        self.load_definitions()?;
+        tracing::debug!(channel = self.channel().name(), height, "ledger open");
         *self.chain.write().expect("chain lock") = info;
         Ok(())
     }
@@ -362,9 +369,29 @@ impl Ledger {
         Ok(prev.metadata.unwrap_or_default().commit_hash)
     }
 
-    /// The channel this ledger belongs to.
-    pub fn channel(&self) -> &Channel {
-        &self.channel
+    /// The channel this ledger belongs to, with the contract definitions of its genesis
+    /// configuration and of every committed block (see [`crate::channel`]).
+    pub fn channel(&self) -> Arc<Channel> {
+        self.channel.read().expect("channel lock").clone()
+    }
+
+    /// Adds the definitions in the committed `_lifecycle` state to the channel (at open).
+    fn load_definitions(&self) -> Result<()> {
+        let channel = self.channel();
+        let state = self.state.namespace(LIFECYCLE);
+        let mut definitions = Vec::new();
+        for entry in weft_rwset::StateView::range(&state, b"", b"")? {
+            let (key, value) = entry?;
+            let def = channel.decode_definition(&key, &value.value).map_err(|e| {
+                Error::corrupt(format!("committed lifecycle definition is invalid: {e}"))
+            })?;
+            definitions.push(def);
+        }
+        if !definitions.is_empty() {
+            *self.channel.write().expect("channel lock") =
+                Arc::new(channel.with_definitions(definitions));
+        }
+        Ok(())
     }
 
     /// Height, last hashes and commit hash.
@@ -419,14 +446,15 @@ impl Ledger {
         let blocks = blocks.into_iter();
         std::thread::scope(|scope| {
             // Stateless checks need no state: they run a block ahead, on their own thread.
+            // They are redone in line if a lifecycle definition committed meanwhile.
             let (to_validate, inbox) = std::sync::mpsc::sync_channel::<Prechecked>(1);
-            let channel = &self.channel;
             scope.spawn(move || {
                 for block in blocks {
                     let started = std::time::Instant::now();
+                    let channel = self.channel();
                     let envelopes = block.data.as_ref().map(|d| d.envelopes.as_slice());
-                    let checked = check_envelopes(channel, envelopes.unwrap_or_default());
-                    if to_validate.send((block, checked, started.elapsed())).is_err() {
+                    let checked = check_envelopes(&channel, envelopes.unwrap_or_default());
+                    if to_validate.send((block, checked, started.elapsed(), channel)).is_err() {
                         break;
                     }
                 }
@@ -453,9 +481,9 @@ impl Ledger {
                 Ok(())
             };
             let mut failure = None;
-            for (block, checked, stateless) in inbox.iter() {
+            for (block, checked, stateless, channel) in inbox.iter() {
                 let (committed, next) =
-                    match self.apply_locked(block, &tip, Some((checked, stateless))) {
+                    match self.apply_locked(block, &tip, Some((checked, stateless, channel))) {
                         Ok(applied) => applied,
                         Err(e) => {
                             failure = Some(e);
@@ -490,13 +518,16 @@ impl Ledger {
 
     /// Validates `block` over the chain tip `tip` and applies it to sled (not yet durable).
     /// The caller holds the commit lock.
-    /// `checked`: the stateless checks of its envelopes, if already run, and their time.
+    /// `checked`: the stateless checks of its envelopes, if already run, their time and the
+    /// channel they ran against (ignored if the channel's definitions changed since).
     fn apply_locked(
         &self,
         block: Block,
         tip: &ChainInfo,
-        checked: Option<(Vec<StatelessOutcome>, std::time::Duration)>,
+        checked: Option<Checked>,
     ) -> Result<(CommittedBlock, ChainInfo)> {
+        let channel = self.channel();
+        let checked = checked.filter(|(_, _, used)| Arc::ptr_eq(used, &channel));
         if self.halted.load(Ordering::SeqCst) {
             return Err(Error::corrupt("an earlier commit failed; reopen the ledger"));
         }
@@ -517,14 +548,12 @@ impl Ledger {
         let checked_in_line = checked.is_none();
         let started = std::time::Instant::now();
         let validation = match checked {
-            Some((checked, stateless)) => {
+            Some((checked, stateless, _)) => {
                 let mut v = validate_prechecked(number, &checked, &self.state, &self.blocks)?;
                 v.stateless_time = stateless;
                 v
             }
-            None => {
-                validate_block(&self.channel, number, &data.envelopes, &self.state, &self.blocks)?
-            }
+            None => validate_block(&channel, number, &data.envelopes, &self.state, &self.blocks)?,
         };
         let in_line = if checked_in_line { validation.stateless_time } else { Default::default() };
         timings.stateless = validation.stateless_time;
@@ -539,6 +568,20 @@ impl Ledger {
         let stored =
             Block { header: Some(header.clone()), data: Some(data), metadata: Some(metadata) };
 
+        // Definitions committed by this block apply from the next block on.
+        let defined = match validation.updates.latest.get(LIFECYCLE) {
+            None => None,
+            Some(writes) => {
+                let mut definitions = Vec::new();
+                for (key, write) in writes {
+                    let value = write.value.as_deref().unwrap_or_default();
+                    definitions.push(channel.decode_definition(key, value).map_err(|e| {
+                        Error::corrupt(format!("validated lifecycle definition is invalid: {e}"))
+                    })?);
+                }
+                Some(Arc::new(channel.with_definitions(definitions)))
+            }
+        };
         let mut batch = sled::Batch::default();
         let indexed: Vec<Option<&str>> =
             validation.indexed.iter().map(|i| i.as_ref().map(|(id, _)| id.as_str())).collect();
@@ -551,11 +594,14 @@ impl Ledger {
                 self.halted.store(true, Ordering::SeqCst);
                 return Err(e.into());
             }
+            if let Some(defined) = defined {
+                *self.channel.write().expect("channel lock") = defined;
+            }
         }
         timings.mvcc = validated.duration_since(started).saturating_sub(in_line);
         timings.write = validated.elapsed();
         tracing::debug!(
-            channel = self.channel.name(),
+            channel = channel.name(),
             number,
             txs = validation.codes.len(),
             "block applied"
@@ -619,6 +665,12 @@ impl Ledger {
     /// Committed state, held still while the snapshot lives.
     pub fn snapshot(&self) -> StateSnapshot<'_> {
         StateSnapshot { _guard: self.state_lock.read().expect("state lock"), state: &self.state }
+    }
+
+    /// The committed state of `namespace`, as a handle a simulation on another thread can
+    /// own (see [`statedb::SharedNamespace`] for its consistency).
+    pub fn shared_namespace(&self, namespace: &str) -> statedb::SharedNamespace {
+        statedb::SharedNamespace::new(self.state.clone(), namespace)
     }
 
     /// Block `number` with its metadata.

@@ -5,7 +5,8 @@
 //!
 //! * [`transaction`] builds signed proposals, endorsements and envelopes; [`txid`] derives
 //!   transaction ids; [`identity`], [`policy`] and [`channel`] hold keys, organizations and
-//!   endorsement policies from the channel's genesis configuration.
+//!   endorsement policies from the channel's genesis configuration and from contract
+//!   definitions committed in the `_lifecycle` namespace ([`channel::LIFECYCLE`]).
 //! * [`block`] builds and hashes blake3-chained blocks.
 //! * [`validator`] decides each transaction's code: stateless checks batched over all cores,
 //!   then MVCC and phantom checks in block order, recording which key conflicted.
@@ -34,6 +35,7 @@
 //!         name: "kv".into(),
 //!         version: "1".into(),
 //!         policy: Some(policy::org("Org1")),
+//!         code_hash: vec![],
 //!     }],
 //! };
 //! let dir = tempfile::tempdir().unwrap();

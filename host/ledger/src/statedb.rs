@@ -246,3 +246,36 @@ impl HistoryView for NamespaceState<'_> {
         Ok(self.db.history(&self.namespace, key))
     }
 }
+
+/// The committed state of one namespace that owns its handle on the database, so a
+/// simulation running on another thread can hold it (`weft_rwset::SharedState`). Unlike a
+/// [`crate::StateSnapshot`] it does not hold commits back: a simulation may see a block
+/// applied partway through it, and then one of its recorded reads is stale, so the validator
+/// rejects that transaction (MVCC or phantom conflict). Nothing inconsistent can commit.
+#[derive(Clone, Debug)]
+pub struct SharedNamespace {
+    db: StateDb,
+    namespace: String,
+}
+
+impl SharedNamespace {
+    pub(crate) fn new(db: StateDb, namespace: &str) -> SharedNamespace {
+        SharedNamespace { db, namespace: namespace.to_string() }
+    }
+}
+
+impl StateView for SharedNamespace {
+    fn get(&self, key: &[u8]) -> Result<Option<VersionedValue>, StateError> {
+        CommittedState::get(&self.db, &self.namespace, key)
+    }
+
+    fn range(&self, start: &[u8], end: &[u8]) -> Result<StateIter<'_>, StateError> {
+        CommittedState::range(&self.db, &self.namespace, start, end)
+    }
+}
+
+impl HistoryView for SharedNamespace {
+    fn history(&self, key: &[u8]) -> Result<Option<HistoryIter<'_>>, StateError> {
+        Ok(self.db.history(&self.namespace, key))
+    }
+}

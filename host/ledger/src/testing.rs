@@ -63,6 +63,7 @@ impl TestNetwork {
                     name: name.to_string(),
                     version: "1".into(),
                     policy: Some(policy.clone()),
+                    code_hash: vec![],
                 })
                 .collect(),
         };

@@ -15,7 +15,8 @@ use weft_proto::v1::{
 };
 use weft_rwset::KeyRange;
 
-use crate::channel::Channel;
+use crate::channel::{Channel, LIFECYCLE};
+use crate::identity::Role;
 use crate::policy;
 use crate::transaction::{endorsement_message, proposal_hash};
 use crate::txid::derive_tx_id;
@@ -187,6 +188,10 @@ fn decode_and_check(channel: &Channel, bytes: &[u8], jobs: &mut Vec<SigJob>) -> 
         pending.code = Some(TxValidationCode::InvalidOtherReason);
         return pending;
     }
+    if let Err(code) = check_lifecycle_writes(channel, &proposal.contract, creator, &rwset) {
+        pending.code = Some(code);
+        return pending;
+    }
     // Policies: the invoked contract's, and that of every other namespace written.
     pending.policies.push(proposal.contract.clone());
     for ns in &rwset.ns_rwset {
@@ -210,6 +215,35 @@ fn decode_and_check(channel: &Channel, bytes: &[u8], jobs: &mut Vec<SigJob>) -> 
     }
     pending.rwset = rwset;
     pending
+}
+
+/// The [`LIFECYCLE`] namespace is written only by transactions of the lifecycle contract
+/// created by an admin, and only with well-formed definitions.
+fn check_lifecycle_writes(
+    channel: &Channel,
+    contract: &str,
+    creator: &weft_proto::v1::Identity,
+    rwset: &TxReadWriteSet,
+) -> Result<(), TxValidationCode> {
+    let illegal = Err(TxValidationCode::IllegalWriteset);
+    let is_lifecycle = contract == LIFECYCLE;
+    if is_lifecycle {
+        let admin = channel.membership().resolve(creator).is_some_and(|m| m.role == Role::Admin);
+        if !admin {
+            return illegal;
+        }
+    }
+    for ns in rwset.ns_rwset.iter().filter(|ns| ns.namespace == LIFECYCLE) {
+        if !is_lifecycle && !ns.writes.is_empty() {
+            return illegal;
+        }
+        for write in &ns.writes {
+            if write.is_delete || channel.decode_definition(&write.key, &write.value).is_err() {
+                return illegal;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn signature(bytes: &[u8]) -> Option<Signature> {

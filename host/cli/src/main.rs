@@ -1,0 +1,520 @@
+//! `weft`: one command for a Weft development network: create it, run the node, deploy
+//! contracts, invoke and query them, read blocks and transactions.
+
+mod output;
+mod scaffold;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use weft_ledger::policy;
+use weft_node::client::Client;
+use weft_node::config::{NodeConfig, decode_hex};
+use weft_node::devnet::DevNetwork;
+use weft_proto::v1::{
+    GetBlockRequest, GetTransactionRequest, ListContractsRequest, get_block_request::By,
+};
+
+include!(concat!(env!("OUT_DIR"), "/samples.rs"));
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:7051";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "weft",
+    version,
+    about = "Run WebAssembly smart contracts on a Fabric-style ledger",
+    long_about = "Run WebAssembly smart contracts on a Fabric-style ledger.\n\n\
+        Start here:\n  \
+        weft dev                                   create a dev network, start the node, deploy the samples\n  \
+        weft invoke asset-transfer InitLedger      submit a transaction and wait for its commit\n  \
+        weft query asset-transfer GetAllAssets     evaluate a query\n\n\
+        Every command that talks to the node signs as an identity of the dev network in --dir\n\
+        (--as client by default; deploys sign as admin)."
+)]
+struct Cli {
+    /// Directory of the development network (written by `weft init` or `weft dev`).
+    #[arg(long, global = true, env = "WEFT_DIR", default_value = ".weft")]
+    dir: PathBuf,
+    /// Node endpoint, e.g. http://127.0.0.1:7051. Default: the address the running node
+    /// wrote to DIR/endpoint.
+    #[arg(long, global = true, env = "WEFT_ENDPOINT")]
+    endpoint: Option<String>,
+    /// Sign as this identity of the dev network: `client` or `admin`.
+    #[arg(long = "as", global = true, value_name = "ROLE")]
+    role: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a development network: one organization (Org1) with admin, peer and client
+    /// keys, the channel's genesis configuration and node.toml.
+    Init {
+        /// Channel name.
+        #[arg(long, default_value = "dev")]
+        channel: String,
+        /// Address the node will listen on (port 0: any free port).
+        #[arg(long, default_value = DEFAULT_LISTEN)]
+        listen: SocketAddr,
+        /// Serve gRPC over TLS: writes a dev CA and a server certificate for localhost.
+        #[arg(long)]
+        tls: bool,
+    },
+    /// Run the node.
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Create the dev network if needed, start the node and deploy the sample contracts
+    /// (kv, asset-transfer, abstore, marbles). Stops on Ctrl-C.
+    Dev {
+        /// Address to listen on when creating the network.
+        #[arg(long, default_value = DEFAULT_LISTEN)]
+        listen: SocketAddr,
+        /// Serve TLS when creating the network (see `weft init --tls`).
+        #[arg(long)]
+        tls: bool,
+    },
+    /// Scaffold, build, deploy and list contracts.
+    #[command(subcommand)]
+    Contract(ContractCommand),
+    /// Submit a transaction: endorse, sign, order, and wait until it is committed. Prints
+    /// the result as JSON.
+    Invoke(Call),
+    /// Evaluate a query on the node (nothing is ordered or written). Prints JSON.
+    Query(Call),
+    /// Read and verify blocks.
+    #[command(subcommand)]
+    Block(BlockCommand),
+    /// Read transactions.
+    #[command(subcommand)]
+    Tx(TxCommand),
+    /// Follow the events of a contract: one JSON line per event, as blocks commit (Ctrl-C
+    /// stops). Resume with --from-block or --after-tx.
+    Events {
+        /// Contract name.
+        contract: String,
+        /// Start at this block (default: the next block to commit).
+        #[arg(long, conflicts_with = "after_tx")]
+        from_block: Option<u64>,
+        /// Start after this committed transaction.
+        #[arg(long)]
+        after_tx: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum NodeCommand {
+    /// Start the node of DIR (or of --config) and serve until Ctrl-C or SIGTERM; the block
+    /// in flight is committed before it stops.
+    Start {
+        /// A node.toml elsewhere than DIR/node.toml.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ContractCommand {
+    /// Install a .wasm on the node and define it on the channel (as admin). Deploying an
+    /// existing name with a new version upgrades it.
+    Deploy {
+        /// Contract name (its state namespace).
+        name: String,
+        /// The contract's .wasm file.
+        wasm: PathBuf,
+        /// Version of this definition.
+        #[arg(long, default_value = "1")]
+        version: String,
+        /// Organizations whose endorsement the policy counts (repeat or comma-separate).
+        #[arg(long = "org", value_delimiter = ',', default_value = "Org1")]
+        orgs: Vec<String>,
+        /// How many of them must endorse (default: all).
+        #[arg(long)]
+        min: Option<u32>,
+    },
+    /// List the contracts defined on the channel.
+    List,
+    /// Create a contract crate (Cargo.toml, src/lib.rs with two transactions and a test)
+    /// in a new directory NAME (or --path).
+    New {
+        /// Contract (and crate) name.
+        name: String,
+        /// Where to create it (default: ./NAME).
+        #[arg(long)]
+        path: Option<PathBuf>,
+        /// The weft-sdk crate to depend on (default: the SDK this weft was built from).
+        #[arg(long, default_value = scaffold::SDK_PATH)]
+        sdk: PathBuf,
+    },
+    /// Build the contract crate in --path (default: .) to .wasm and report its size.
+    Build {
+        /// The contract crate's directory.
+        #[arg(long, default_value = ".")]
+        path: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+struct Call {
+    /// Contract name.
+    contract: String,
+    /// Function, e.g. CreateAsset.
+    function: String,
+    /// Arguments, each passed as a string.
+    args: Vec<String>,
+    /// Arguments as a JSON array instead; strings are passed as they are, other values as
+    /// their JSON text (e.g. '["asset7", 5, {"a": 1}]').
+    #[arg(long, conflicts_with = "args")]
+    json: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum BlockCommand {
+    /// Print a block (by number, or --hash) as JSON.
+    Get {
+        /// Block number.
+        #[arg(required_unless_present = "hash")]
+        number: Option<u64>,
+        /// Block header hash, in hex.
+        #[arg(long, conflicts_with = "number")]
+        hash: Option<String>,
+    },
+    /// Fetch every block and check the hash chain.
+    Verify,
+}
+
+#[derive(Subcommand, Debug)]
+enum TxCommand {
+    /// Print a committed transaction with its validation code as JSON.
+    Get {
+        /// Transaction id.
+        tx_id: String,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,cranelift_codegen=warn,wasmtime=warn,sled=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        // Colours only on a terminal: logs redirected to a file stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let cli = Cli::parse();
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", describe(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line; a gRPC status shows its message and code.
+fn describe(error: &anyhow::Error) -> String {
+    error
+        .chain()
+        .map(|cause| match cause.downcast_ref::<tonic::Status>() {
+            Some(status) => format!("{} [{:?}]", status.message(), status.code()),
+            None => cause.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let net = DevNetwork::at(&cli.dir);
+    match &cli.command {
+        Command::Init { channel, listen, tls } => {
+            net.create(channel, *listen, *tls)?;
+            println!("created a dev network for channel {channel:?} in {}", cli.dir.display());
+            println!("start it with: weft --dir {} node start", cli.dir.display());
+            Ok(())
+        }
+        Command::Node(NodeCommand::Start { config }) => {
+            let path = config.clone().unwrap_or_else(|| net.config_path());
+            let config = load_config(&path)?;
+            let node = start_node(&config, &cli.dir).await?;
+            wait_for_signal().await?;
+            stop_node(node, &cli.dir).await
+        }
+        Command::Dev { listen, tls } => dev(&cli, &net, *listen, *tls).await,
+        Command::Contract(ContractCommand::Deploy { name, wasm, version, orgs, min }) => {
+            let client = connect(&cli, "admin").await?;
+            let bytes = std::fs::read(wasm)
+                .with_context(|| format!("reading the contract {}", wasm.display()))?;
+            let policy = endorsement_policy(orgs, *min)?;
+            let done = deploy(&client, name, version, policy, bytes).await?;
+            output::print(&output::submitted(&done))
+        }
+        Command::Contract(ContractCommand::New { name, path, sdk }) => {
+            let dir = path.clone().unwrap_or_else(|| PathBuf::from(name));
+            scaffold::new_contract(name, &dir, sdk)?;
+            println!("created contract {name} in {}", dir.display());
+            println!("test it: cd {} && cargo test", dir.display());
+            println!("build it: weft contract build --path {}", dir.display());
+            Ok(())
+        }
+        Command::Contract(ContractCommand::Build { path }) => {
+            let spinner = ProgressBar::new_spinner().with_style(
+                ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                    .expect("a valid template"),
+            );
+            spinner.enable_steady_tick(Duration::from_millis(100));
+            spinner.set_message(format!("building {} to wasm32", path.display()));
+            let built = scaffold::build_contract(path);
+            spinner.finish_and_clear();
+            let (wasm, size) = built?;
+            if let Some(note) = scaffold::size_note(size) {
+                eprintln!("warning: {note}");
+            }
+            output::print(&serde_json::json!({
+                "wasm": wasm.display().to_string(),
+                "bytes": size,
+                "kib": (size as f64 / 1024.0 * 10.0).round() / 10.0,
+            }))
+        }
+        Command::Contract(ContractCommand::List) => {
+            let client = connect(&cli, "client").await?;
+            let listed = client.admin.clone().list_contracts(ListContractsRequest {}).await?;
+            output::print(&output::contracts(&listed.into_inner().contracts))
+        }
+        Command::Invoke(call) => {
+            let client = connect(&cli, "client").await?;
+            let done = client.submit(&call.contract, &call.function, call_args(call)?).await?;
+            output::print(&output::submitted(&done))
+        }
+        Command::Query(call) => {
+            let client = connect(&cli, "client").await?;
+            let response =
+                client.evaluate(&call.contract, &call.function, call_args(call)?).await?;
+            output::print(&output::response(&response))
+        }
+        Command::Block(BlockCommand::Get { number, hash }) => {
+            let client = connect(&cli, "client").await?;
+            let by = match (number, hash) {
+                (Some(n), _) => By::Number(*n),
+                (None, Some(h)) => {
+                    By::Hash(decode_hex(h).with_context(|| format!("--hash {h:?} is not hex"))?)
+                }
+                (None, None) => bail!("give a block number or --hash"),
+            };
+            let block = client.ledger.clone().get_block(GetBlockRequest { by: Some(by) }).await?;
+            output::print(&output::block(&block.into_inner()))
+        }
+        Command::Block(BlockCommand::Verify) => {
+            let client = connect(&cli, "client").await?;
+            let height = client.verify_chain().await?;
+            output::print(&serde_json::json!({ "verified": true, "height": height }))
+        }
+        Command::Events { contract, from_block, after_tx } => {
+            use weft_proto::v1::chaincode_events_request::Start;
+            let client = connect(&cli, "client").await?;
+            let start = match (from_block, after_tx) {
+                (Some(n), _) => Some(Start::StartBlock(*n)),
+                (None, Some(id)) => Some(Start::AfterTxId(id.clone())),
+                (None, None) => None,
+            };
+            let request =
+                weft_proto::v1::ChaincodeEventsRequest { contract: contract.clone(), start };
+            let mut stream = client.gateway.clone().chaincode_events(request).await?.into_inner();
+            while let Some(message) = stream.message().await? {
+                for event in &message.events {
+                    println!("{}", output::event(message.block_number, event));
+                }
+            }
+            Ok(())
+        }
+        Command::Tx(TxCommand::Get { tx_id }) => {
+            let client = connect(&cli, "client").await?;
+            let request = GetTransactionRequest { tx_id: tx_id.clone() };
+            let tx = client.ledger.clone().get_transaction(request).await?;
+            output::print(&output::transaction(&tx.into_inner()))
+        }
+    }
+}
+
+fn load_config(path: &Path) -> Result<NodeConfig> {
+    if !path.exists() {
+        bail!(
+            "{} does not exist: create a dev network with `weft init` (or `weft dev`), or pass \
+             --dir / --config",
+            path.display()
+        );
+    }
+    Ok(NodeConfig::load(path)?)
+}
+
+/// Starts the node and records its endpoint in DIR/endpoint for the other commands.
+async fn start_node(config: &NodeConfig, dir: &Path) -> Result<weft_node::Node> {
+    let node = weft_node::Node::start(config).await?;
+    let endpoint = endpoint_of(config, node.local_addr());
+    std::fs::write(dir.join("endpoint"), &endpoint)
+        .with_context(|| format!("writing {}", dir.join("endpoint").display()))?;
+    println!("node serving on {endpoint}");
+    Ok(node)
+}
+
+async fn stop_node(node: weft_node::Node, dir: &Path) -> Result<()> {
+    eprintln!("stopping: committing the block in flight");
+    let _ = std::fs::remove_file(dir.join("endpoint"));
+    node.shutdown().await?;
+    eprintln!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("listening for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+async fn dev(cli: &Cli, net: &DevNetwork, listen: SocketAddr, tls: bool) -> Result<()> {
+    if !net.exists() {
+        net.create("dev", listen, tls)?;
+        eprintln!("created a dev network in {}", cli.dir.display());
+    }
+    let config = load_config(&net.config_path())?;
+    let node = start_node(&config, &cli.dir).await?;
+    let endpoint = endpoint_of(&config, node.local_addr());
+    let result = async {
+        let admin = connect_to(net, &endpoint, net.identity("admin")?).await?;
+        let listed = admin.admin.clone().list_contracts(ListContractsRequest {}).await?;
+        let defined: Vec<String> =
+            listed.into_inner().contracts.into_iter().map(|d| d.name).collect();
+        for (name, wasm) in SAMPLES {
+            if defined.iter().any(|d| d == name) {
+                eprintln!("{name}: already deployed");
+                continue;
+            }
+            deploy(&admin, name, "1", policy::org(weft_node::devnet::ORG), wasm.to_vec()).await?;
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        let _ = stop_node(node, &cli.dir).await;
+        return Err(e);
+    }
+    println!(
+        "ready: try `weft invoke asset-transfer InitLedger` then `weft query asset-transfer GetAllAssets`"
+    );
+    wait_for_signal().await?;
+    stop_node(node, &cli.dir).await
+}
+
+async fn deploy(
+    client: &Client,
+    name: &str,
+    version: &str,
+    policy: weft_proto::v1::EndorsementPolicy,
+    wasm: Vec<u8>,
+) -> Result<weft_node::client::Submitted> {
+    let spinner = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("a valid template"),
+    );
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    spinner.set_message(format!("deploying {name} {version} ({} KiB)", wasm.len() / 1024));
+    let done = client.deploy(name, version, policy, wasm).await;
+    spinner.finish_and_clear();
+    let done = done.with_context(|| format!("deploying {name}"))?;
+    let code = done.status.code();
+    if code != weft_proto::v1::TxValidationCode::Valid {
+        bail!("the definition of {name} committed as {}", code.as_str_name());
+    }
+    eprintln!("{name}: deployed version {version} in block {}", done.status.block_number);
+    Ok(done)
+}
+
+fn endorsement_policy(
+    orgs: &[String],
+    min: Option<u32>,
+) -> Result<weft_proto::v1::EndorsementPolicy> {
+    if orgs.is_empty() {
+        bail!("--org needs at least one organization");
+    }
+    let n = min.unwrap_or(orgs.len() as u32);
+    if n == 0 || n as usize > orgs.len() {
+        bail!("--min {n} must be between 1 and the number of --org ({})", orgs.len());
+    }
+    if orgs.len() == 1 {
+        return Ok(policy::org(&orgs[0]));
+    }
+    Ok(policy::n_of(n, orgs.iter().map(|o| policy::org(o)).collect()))
+}
+
+fn call_args(call: &Call) -> Result<Vec<Vec<u8>>> {
+    let Some(json) = &call.json else {
+        return Ok(call.args.iter().map(|a| a.as_bytes().to_vec()).collect());
+    };
+    let values: Vec<serde_json::Value> = serde_json::from_str(json)
+        .with_context(|| format!("--json must be a JSON array, got {json:?}"))?;
+    Ok(values
+        .into_iter()
+        .map(|v| match v {
+            serde_json::Value::String(s) => s.into_bytes(),
+            other => other.to_string().into_bytes(),
+        })
+        .collect())
+}
+
+async fn connect(cli: &Cli, default_role: &str) -> Result<Client> {
+    let net = DevNetwork::at(&cli.dir);
+    let role = cli.role.as_deref().unwrap_or(default_role);
+    if !weft_node::devnet::ROLES.contains(&role) {
+        bail!("--as {role:?}: the dev network has the identities admin, peer and client");
+    }
+    let identity = net.identity(role).with_context(|| {
+        format!("no {role} key in {}: run `weft init` or pass --dir", cli.dir.display())
+    })?;
+    let endpoint = match &cli.endpoint {
+        Some(e) => e.clone(),
+        None => match std::fs::read_to_string(cli.dir.join("endpoint")) {
+            Ok(e) => e.trim().to_string(),
+            Err(_) => {
+                let config = load_config(&net.config_path())?;
+                endpoint_of(&config, config.listen)
+            }
+        },
+    };
+    connect_to(&net, &endpoint, identity).await.with_context(|| {
+        format!("connecting to the node at {endpoint} (is `weft node start` running?)")
+    })
+}
+
+/// `https://ADDR` if the node serves TLS, else `http://ADDR`.
+fn endpoint_of(config: &NodeConfig, addr: SocketAddr) -> String {
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
+    format!("{scheme}://{addr}")
+}
+
+/// Connects, over TLS trusting the network's dev CA for `https://` endpoints.
+async fn connect_to(
+    net: &DevNetwork,
+    endpoint: &str,
+    identity: weft_ledger::identity::SigningIdentity,
+) -> Result<Client> {
+    if endpoint.starts_with("https://") {
+        let ca_path = net.tls_ca_path();
+        let ca = std::fs::read(&ca_path)
+            .with_context(|| format!("reading the CA certificate {}", ca_path.display()))?;
+        return Ok(Client::connect_tls(endpoint, ca, "localhost", identity).await?);
+    }
+    Ok(Client::connect(endpoint, identity).await?)
+}

@@ -1,0 +1,250 @@
+//! A client that signs as one identity and talks to a node over gRPC: what the `weft` CLI
+//! and the end-to-end tests use. Proposals and transactions are signed here, never by the
+//! node.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prost::Message;
+use tonic::Status;
+use tonic::transport::{Channel, Endpoint};
+use weft_ledger::channel::LIFECYCLE;
+use weft_ledger::identity::SigningIdentity;
+use weft_ledger::transaction::{self, Invocation};
+use weft_proto::v1::admin_client::AdminClient;
+use weft_proto::v1::gateway_client::GatewayClient;
+use weft_proto::v1::ledger_query_client::LedgerQueryClient;
+use weft_proto::v1::{
+    CommitStatusResponse, ContractDefinition, EndorseRequest, EndorsementPolicy, Envelope,
+    EvaluateRequest, HealthRequest, InstallRequest, Response, SignedProposal, SubmitRequest,
+    Timestamp,
+};
+
+use crate::lifecycle::{DEFINE, install_message};
+
+/// Largest message the client accepts (blocks can be large).
+const MAX_MESSAGE: usize = 64 << 20;
+
+/// A connection to a node, signing as `identity`.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// The Gateway service.
+    pub gateway: GatewayClient<Channel>,
+    /// The Admin service.
+    pub admin: AdminClient<Channel>,
+    /// The LedgerQuery service.
+    pub ledger: LedgerQueryClient<Channel>,
+    identity: SigningIdentity,
+    channel: String,
+}
+
+/// The result of a submitted transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submitted {
+    /// The transaction id.
+    pub tx_id: String,
+    /// The contract's response at endorsement.
+    pub response: Response,
+    /// How it committed.
+    pub status: CommitStatusResponse,
+}
+
+impl Client {
+    /// Connects to `endpoint` (`http://host:port`) and learns the channel's name.
+    pub async fn connect(endpoint: &str, identity: SigningIdentity) -> Result<Client, Status> {
+        let endpoint = Endpoint::from_shared(endpoint.to_string())
+            .map_err(|e| Status::invalid_argument(format!("bad endpoint {endpoint:?}: {e}")))?;
+        let channel = endpoint.connect().await.map_err(|e| {
+            Status::unavailable(format!("cannot connect to {}: {e}", endpoint.uri()))
+        })?;
+        Client::over(channel, identity).await
+    }
+
+    /// Connects over TLS to `endpoint` (`https://host:port`), trusting the CA certificate
+    /// `ca_pem` for `domain`.
+    pub async fn connect_tls(
+        endpoint: &str,
+        ca_pem: Vec<u8>,
+        domain: &str,
+        identity: SigningIdentity,
+    ) -> Result<Client, Status> {
+        use tonic::transport::{Certificate, ClientTlsConfig};
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(ca_pem))
+            .domain_name(domain.to_string());
+        let endpoint = Endpoint::from_shared(endpoint.to_string())
+            .and_then(|e| e.tls_config(tls))
+            .map_err(|e| Status::invalid_argument(format!("bad TLS endpoint {endpoint:?}: {e}")))?;
+        let channel = endpoint.connect().await.map_err(|e| {
+            Status::unavailable(format!("cannot connect to {} over TLS: {e}", endpoint.uri()))
+        })?;
+        Client::over(channel, identity).await
+    }
+
+    /// A client over an existing tonic channel.
+    pub async fn over(channel: Channel, identity: SigningIdentity) -> Result<Client, Status> {
+        let mut admin = AdminClient::new(channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE);
+        let name = admin.health(HealthRequest {}).await?.into_inner().channel;
+        Ok(Client {
+            gateway: GatewayClient::new(channel.clone())
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE),
+            ledger: LedgerQueryClient::new(channel)
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE),
+            admin,
+            identity,
+            channel: name,
+        })
+    }
+
+    /// The channel the node serves.
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// The signing identity.
+    pub fn identity(&self) -> &SigningIdentity {
+        &self.identity
+    }
+
+    /// A proposal to call `function` of `contract` with `args`, signed, with a fresh nonce.
+    pub fn proposal(&self, contract: &str, function: &str, args: Vec<Vec<u8>>) -> SignedProposal {
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let proposal = transaction::new_proposal(
+            self.identity.identity(),
+            Invocation {
+                channel: self.channel.clone(),
+                contract: contract.to_string(),
+                function: function.to_string(),
+                args,
+                nonce: fresh_nonce(),
+                timestamp: Timestamp {
+                    seconds: i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
+                    nanos: now.subsec_nanos(),
+                },
+            },
+        );
+        transaction::sign_proposal(&self.identity, &proposal, vec![])
+    }
+
+    /// Evaluates a query and returns the contract's response.
+    pub async fn evaluate(
+        &self,
+        contract: &str,
+        function: &str,
+        args: Vec<Vec<u8>>,
+    ) -> Result<Response, Status> {
+        let proposal = self.proposal(contract, function, args);
+        let answer =
+            self.gateway.clone().evaluate(EvaluateRequest { proposal: Some(proposal) }).await?;
+        Ok(answer.into_inner().result.unwrap_or_default())
+    }
+
+    /// Endorses `proposal`, signs the transaction, submits it and waits for its commit.
+    pub async fn submit_signed(&self, proposal: SignedProposal) -> Result<Submitted, Status> {
+        let mut gateway = self.gateway.clone();
+        let endorsed =
+            gateway.endorse(EndorseRequest { proposal: Some(proposal) }).await?.into_inner();
+        let envelope = self.sign_transaction(endorsed.prepared_transaction);
+        let status =
+            gateway.submit_and_wait(SubmitRequest { envelope: Some(envelope) }).await?.into_inner();
+        Ok(Submitted {
+            tx_id: endorsed.tx_id,
+            response: endorsed.result.unwrap_or_default(),
+            status,
+        })
+    }
+
+    /// Calls `function` of `contract` as a transaction and waits for it to commit.
+    pub async fn submit(
+        &self,
+        contract: &str,
+        function: &str,
+        args: Vec<Vec<u8>>,
+    ) -> Result<Submitted, Status> {
+        self.submit_signed(self.proposal(contract, function, args)).await
+    }
+
+    /// Signs a prepared transaction (from `Endorse`) as an envelope.
+    pub fn sign_transaction(&self, prepared: Vec<u8>) -> Envelope {
+        Envelope { signature: self.identity.sign(&prepared), payload: prepared }
+    }
+
+    /// Installs `wasm` on the node (the identity must be an admin); returns its code hash.
+    pub async fn install(&self, wasm: Vec<u8>) -> Result<Vec<u8>, Status> {
+        let signature = self.identity.sign(&install_message(&wasm));
+        let request =
+            InstallRequest { wasm, signer: Some(self.identity.identity().clone()), signature };
+        Ok(self.admin.clone().install(request).await?.into_inner().code_hash)
+    }
+
+    /// Installs `wasm` and defines contract `name` at `version` with `policy` on the
+    /// channel (deploy, or upgrade when `name` exists). Needs an admin identity.
+    pub async fn deploy(
+        &self,
+        name: &str,
+        version: &str,
+        policy: EndorsementPolicy,
+        wasm: Vec<u8>,
+    ) -> Result<Submitted, Status> {
+        let code_hash = self.install(wasm).await?;
+        let definition = ContractDefinition {
+            name: name.to_string(),
+            version: version.to_string(),
+            policy: Some(policy),
+            code_hash,
+        };
+        self.submit(LIFECYCLE, DEFINE, vec![definition.encode_to_vec()]).await
+    }
+}
+
+fn fresh_nonce() -> Vec<u8> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&now.to_le_bytes());
+    hasher.update(&COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    hasher.update(&std::process::id().to_le_bytes());
+    hasher.finalize().as_bytes()[..24].to_vec()
+}
+
+impl Client {
+    /// Fetches every block and checks the chain client-side: numbering, each header's link
+    /// to the previous block, each data hash, and that the last hash is the node's current
+    /// hash. Returns the height.
+    pub async fn verify_chain(&self) -> Result<u64, Status> {
+        use weft_ledger::block::{data_hash, header_hash};
+        use weft_proto::v1::{GetBlockRequest, GetChainInfoRequest, get_block_request::By};
+        let mut ledger = self.ledger.clone();
+        let info = ledger.get_chain_info(GetChainInfoRequest {}).await?.into_inner();
+        let mut previous = Vec::new();
+        for number in 0..info.height {
+            let block = ledger
+                .get_block(GetBlockRequest { by: Some(By::Number(number)) })
+                .await?
+                .into_inner();
+            let broken = |why: &str| Status::data_loss(format!("block {number}: {why}"));
+            let header = block.header.clone().ok_or_else(|| broken("no header"))?;
+            if header.number != number {
+                return Err(broken("wrong number"));
+            }
+            if header.previous_hash != previous {
+                return Err(broken("previous hash does not link"));
+            }
+            if header.data_hash != data_hash(&block.data.clone().unwrap_or_default()) {
+                return Err(broken("data hash does not match its transactions"));
+            }
+            previous = header_hash(&header).to_vec();
+        }
+        if previous != info.current_hash {
+            return Err(Status::data_loss("the last block is not the node's current block"));
+        }
+        Ok(info.height)
+    }
+}

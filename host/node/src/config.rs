@@ -1,0 +1,279 @@
+//! The node's TOML configuration and its key files.
+//!
+//! ```toml
+//! listen = "127.0.0.1:7051"
+//! genesis = "genesis.pb"        # encoded weft.v1.ChannelConfig
+//! data_dir = "data"             # ledger/ and contracts/ go here
+//!
+//! [peer]
+//! msp_id = "Org1"
+//! key = "keys/Org1/peer.key"    # 64 hex digits: the ed25519 secret key
+//!
+//! [orderer]                     # Fabric's BatchSize and BatchTimeout
+//! max_txs = 500
+//! max_bytes = 4194304
+//! batch_timeout_ms = 20
+//!
+//! [grpc]
+//! max_message_bytes = 8388608
+//! ```
+//!
+//! Relative paths are relative to the directory of the configuration file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use weft_ledger::Durability;
+use weft_ledger::identity::SigningIdentity;
+use weft_proto::v1::ChannelConfig;
+
+use crate::error::{Error, Result};
+
+/// Everything a node needs to start.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Address of the gRPC server (port 0: any free port).
+    pub listen: SocketAddr,
+    /// The channel's genesis configuration (encoded `weft.v1.ChannelConfig`).
+    pub genesis: PathBuf,
+    /// Where the ledger (`ledger/`) and installed contracts (`contracts/`) live.
+    pub data_dir: PathBuf,
+    /// This peer's identity.
+    pub peer: PeerConfig,
+    /// Block cutting.
+    #[serde(default)]
+    pub orderer: BatchConfig,
+    /// Limits of the public endpoint.
+    #[serde(default)]
+    pub grpc: GrpcLimits,
+    /// What a commit waits for: `sync` (default), `flush` or `deferred`.
+    #[serde(default)]
+    pub durability: DurabilityConfig,
+    /// Where to serve metrics (Prometheus text at any path over HTTP/1); none: not served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Serve gRPC over TLS with this certificate; none: plaintext.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+}
+
+/// The server's TLS certificate chain and key, PEM files.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+}
+
+/// The peer's organization and key file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// Organization (MSP) id.
+    pub msp_id: String,
+    /// File holding the ed25519 secret key as 64 hex digits.
+    pub key: PathBuf,
+}
+
+/// Fabric's `BatchSize` and `BatchTimeout`: a block is cut when it holds `max_txs`
+/// transactions, when adding one more would pass `max_bytes`, or `batch_timeout_ms` after
+/// its first transaction arrived.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BatchConfig {
+    /// Most transactions per block.
+    pub max_txs: usize,
+    /// Most bytes of envelopes per block (a single larger envelope gets a block of its own).
+    pub max_bytes: usize,
+    /// Longest wait from a block's first transaction to its cut, in milliseconds.
+    pub batch_timeout_ms: u64,
+    /// Envelopes waiting for ordering before submissions are refused (load shedding).
+    pub queue: usize,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig { max_txs: 500, max_bytes: 4 << 20, batch_timeout_ms: 20, queue: 10_000 }
+    }
+}
+
+impl BatchConfig {
+    /// The batch timeout.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.batch_timeout_ms)
+    }
+}
+
+/// Limits of the gRPC server. tonic's defaults (no limit on outgoing messages or concurrent
+/// streams, no timeout) are not safe for a public endpoint.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrpcLimits {
+    /// Largest message accepted or sent, in bytes (a `.wasm` upload must fit).
+    pub max_message_bytes: usize,
+    /// Longest a unary request may take, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Requests served at once per connection; beyond it, requests are shed
+    /// (`UNAVAILABLE`) rather than queued.
+    pub concurrency_per_connection: usize,
+    /// HTTP/2 streams per connection.
+    pub max_concurrent_streams: u32,
+    /// Largest HTTP/2 header list, in bytes.
+    pub max_header_list_bytes: u32,
+}
+
+impl Default for GrpcLimits {
+    fn default() -> Self {
+        GrpcLimits {
+            max_message_bytes: 8 << 20,
+            request_timeout_ms: 30_000,
+            concurrency_per_connection: 256,
+            max_concurrent_streams: 256,
+            max_header_list_bytes: 16 << 10,
+        }
+    }
+}
+
+/// [`Durability`] as configured.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DurabilityConfig {
+    /// Flush and fsync before a block counts as committed.
+    #[default]
+    Sync,
+    /// Flush only.
+    Flush,
+    /// Background flush.
+    Deferred,
+}
+
+impl From<DurabilityConfig> for Durability {
+    fn from(d: DurabilityConfig) -> Durability {
+        match d {
+            DurabilityConfig::Sync => Durability::Sync,
+            DurabilityConfig::Flush => Durability::Flush,
+            DurabilityConfig::Deferred => Durability::Deferred,
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Reads `path` and makes its relative paths relative to the file's directory.
+    pub fn load(path: &Path) -> Result<NodeConfig> {
+        let text = std::fs::read_to_string(path)
+            .map_err(Error::io(format!("reading {}", path.display())))?;
+        let mut config: NodeConfig =
+            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut paths = vec![&mut config.genesis, &mut config.data_dir, &mut config.peer.key];
+        if let Some(tls) = &mut config.tls {
+            paths.extend([&mut tls.cert, &mut tls.key]);
+        }
+        for p in paths {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(config)
+    }
+
+    /// The configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("the configuration serializes")
+    }
+
+    /// Reads the genesis configuration.
+    pub fn channel_config(&self) -> Result<ChannelConfig> {
+        let bytes = std::fs::read(&self.genesis)
+            .map_err(Error::io(format!("reading the genesis file {}", self.genesis.display())))?;
+        ChannelConfig::decode(bytes.as_slice()).map_err(|e| {
+            Error::Config(format!("genesis file {} does not decode: {e}", self.genesis.display()))
+        })
+    }
+
+    /// Reads the peer's signing identity.
+    pub fn peer_identity(&self) -> Result<SigningIdentity> {
+        read_identity(&self.peer.msp_id, &self.peer.key)
+    }
+}
+
+/// Reads an identity of `msp_id` from a key file (64 hex digits, surrounding whitespace
+/// ignored).
+pub fn read_identity(msp_id: &str, path: &Path) -> Result<SigningIdentity> {
+    let text = std::fs::read_to_string(path)
+        .map_err(Error::io(format!("reading key file {}", path.display())))?;
+    let secret =
+        decode_hex(text.trim()).and_then(|b| <[u8; 32]>::try_from(b).ok()).ok_or_else(|| {
+            Error::Config(format!("key file {} does not hold 64 hex digits", path.display()))
+        })?;
+    Ok(SigningIdentity::from_secret(msp_id, secret))
+}
+
+/// Writes a secret key file (readable by its owner only on Unix).
+pub fn write_key(path: &Path, secret: &[u8; 32]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+    }
+    std::fs::write(path, format!("{}\n", hex(secret)))
+        .map_err(Error::io(format!("writing {}", path.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(Error::io(format!("restricting {}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Decodes hex (either case); `None` if malformed.
+pub fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loads_with_defaults_and_relative_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:0\"\ngenesis = \"genesis.pb\"\ndata_dir = \"data\"\n\
+             [peer]\nmsp_id = \"Org1\"\nkey = \"keys/peer.key\"\n[orderer]\nmax_txs = 7\n",
+        )
+        .unwrap();
+        let config = NodeConfig::load(&path).unwrap();
+        assert_eq!(config.genesis, dir.path().join("genesis.pb"));
+        assert_eq!(config.orderer.max_txs, 7);
+        assert_eq!(config.orderer.batch_timeout_ms, 20);
+        assert_eq!(config.grpc, GrpcLimits::default());
+        std::fs::write(&path, "listen = \"x\"").unwrap();
+        let err = NodeConfig::load(&path).unwrap_err().to_string();
+        assert!(err.contains("node.toml"), "{err}");
+
+        let key = dir.path().join("keys/peer.key");
+        write_key(&key, &[7; 32]).unwrap();
+        let id = read_identity("Org1", &key).unwrap();
+        assert_eq!(id.public_key(), SigningIdentity::from_secret("Org1", [7; 32]).public_key());
+        std::fs::write(&key, "zz").unwrap();
+        assert!(read_identity("Org1", &key).is_err());
+        assert_eq!(decode_hex("0aFf"), Some(vec![10, 255]));
+        assert_eq!(decode_hex("abc"), None);
+    }
+}

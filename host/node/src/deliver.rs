@@ -1,0 +1,105 @@
+//! Streams of committed blocks and contract events (Fabric's deliver service): read from the
+//! ledger from a starting block, then follow the committed height until the client goes
+//! away or the node stops.
+
+use std::sync::Arc;
+
+use prost::Message;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+use weft_proto::v1::{
+    Block, ContractEvent, Envelope, FilteredBlock, FilteredTransaction, Proposal,
+    ProposalResponsePayload, Transaction, TxValidationCode,
+};
+
+use crate::error::Error;
+use crate::node::Shared;
+
+/// A server stream of `T`.
+pub type Stream<T> = ReceiverStream<Result<T, Status>>;
+
+/// Streams `make(block)` for each committed block from `start` on, skipping `None`s.
+pub(crate) fn follow<T, F>(shared: Arc<Shared>, start: u64, mut make: F) -> Result<Stream<T>, Error>
+where
+    T: Send + 'static,
+    F: FnMut(Block) -> Option<T> + Send + 'static,
+{
+    let mut heights = shared.notifier.subscribe().ok_or(Error::ShuttingDown)?;
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        let mut next = start;
+        loop {
+            let height = shared.ledger.chain_info().height;
+            while next < height {
+                let item = match shared.ledger.block(next) {
+                    Ok(Some(block)) => make(block).map(Ok),
+                    Ok(None) => Some(Err(Status::internal(format!("block {next} is missing")))),
+                    Err(e) => Some(Err(Error::from(e).into())),
+                };
+                next += 1;
+                if let Some(item) = item {
+                    let failed = item.is_err();
+                    if tx.send(item).await.is_err() || failed {
+                        return;
+                    }
+                }
+            }
+            tokio::select! {
+                changed = heights.changed() => if changed.is_err() { return },
+                () = tx.closed() => return,
+            }
+        }
+    });
+    Ok(ReceiverStream::new(rx))
+}
+
+/// Each transaction of `block`: its proposal, response payload and code (undecodable
+/// transactions are left out).
+fn transactions(block: &Block) -> Vec<(Proposal, ProposalResponsePayload, TxValidationCode)> {
+    let codes = block.metadata.as_ref().map(|m| m.validation_codes.as_slice()).unwrap_or_default();
+    let envelopes = block.data.as_ref().map(|d| d.envelopes.as_slice()).unwrap_or_default();
+    envelopes
+        .iter()
+        .zip(codes)
+        .filter_map(|(bytes, code)| {
+            let envelope = Envelope::decode(bytes.as_slice()).ok()?;
+            let tx = Transaction::decode(envelope.payload.as_slice()).ok()?;
+            let proposal = Proposal::decode(tx.proposal.as_slice()).ok()?;
+            let payload = ProposalResponsePayload::decode(tx.response_payload.as_slice()).ok()?;
+            let code =
+                TxValidationCode::try_from(*code).unwrap_or(TxValidationCode::InvalidOtherReason);
+            Some((proposal, payload, code))
+        })
+        .collect()
+}
+
+/// The filtered form of a block: transaction ids and codes.
+pub(crate) fn filtered(block: &Block) -> FilteredBlock {
+    FilteredBlock {
+        number: block.header.as_ref().map_or(0, |h| h.number),
+        transactions: transactions(block)
+            .into_iter()
+            .map(|(p, _, code)| FilteredTransaction { tx_id: p.tx_id, code: code as i32 })
+            .collect(),
+    }
+}
+
+/// The events of `contract` emitted by valid transactions of `block`, skipping transactions
+/// up to and including `after_tx_id` when given.
+pub(crate) fn events_of(
+    block: &Block,
+    contract: &str,
+    after_tx_id: Option<&str>,
+) -> Vec<ContractEvent> {
+    let txs = transactions(block);
+    let skip = after_tx_id
+        .and_then(|id| txs.iter().position(|(p, _, _)| p.tx_id == id).map(|i| i + 1))
+        .unwrap_or(0);
+    txs.into_iter()
+        .skip(skip)
+        .filter(|(_, _, code)| *code == TxValidationCode::Valid)
+        .flat_map(|(_, payload, _)| payload.events)
+        .filter(|e| e.contract == contract)
+        .collect()
+}

@@ -1,0 +1,216 @@
+//! The endorser: checks a signed proposal, simulates it on a contract thread against the
+//! committed state, and signs the result with the peer's identity. Evaluation (query) runs
+//! the same way and returns the contract's response without endorsing anything.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use prost::Message;
+use weft_ledger::channel::LIFECYCLE;
+use weft_ledger::identity::SigningIdentity;
+use weft_ledger::transaction::{self, verify_signed_proposal};
+use weft_ledger::{Ledger, channel::Channel};
+use weft_proto::v1::{Proposal, Response, SignedProposal, Transaction, TxReadWriteSet};
+use weft_runtime::{CodeHash, Creator, Invocation, Simulator};
+
+use crate::error::{Error, Result};
+use crate::lifecycle;
+
+/// An endorsed proposal, ready for the client to sign and submit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Endorsed {
+    /// The transaction id.
+    pub tx_id: String,
+    /// The contract's response.
+    pub response: Response,
+    /// The encoded `Transaction` the client signs.
+    pub prepared_transaction: Vec<u8>,
+}
+
+/// Simulates and endorses proposals for one channel.
+#[derive(Clone, Debug)]
+pub struct Endorser {
+    ledger: Arc<Ledger>,
+    sim: Simulator,
+    peer: SigningIdentity,
+}
+
+impl Endorser {
+    /// An endorser signing as `peer`.
+    pub fn new(ledger: Arc<Ledger>, sim: Simulator, peer: SigningIdentity) -> Endorser {
+        Endorser { ledger, sim, peer }
+    }
+
+    /// The peer's identity.
+    pub fn peer(&self) -> &SigningIdentity {
+        &self.peer
+    }
+
+    /// Checks `signed` (decoding, channel, creator and signature, transaction id, contract)
+    /// and refuses ids already committed.
+    fn check(&self, signed: &SignedProposal) -> Result<(Arc<Channel>, Proposal)> {
+        let channel = self.ledger.channel();
+        let proposal = verify_signed_proposal(&channel, signed)?;
+        if self.ledger.contains_tx_id(&proposal.tx_id)? {
+            return Err(Error::DuplicateTx(proposal.tx_id));
+        }
+        Ok((channel, proposal))
+    }
+
+    /// Simulates `signed` and endorses the result. Call on a contract thread
+    /// ([`ContractPool`]).
+    pub fn endorse(&self, signed: &SignedProposal) -> Result<Endorsed> {
+        let (channel, proposal) = self.check(signed)?;
+        let (response, rwset, events, version) = if proposal.contract == LIFECYCLE {
+            let (response, rwset) =
+                lifecycle::simulate(&channel, &self.ledger, &self.sim, &proposal)?;
+            (response, rwset, Vec::new(), "1".to_string())
+        } else {
+            let (hash, version) = code_of(&channel, &proposal.contract)?;
+            let simulation = self
+                .sim
+                .invoke(
+                    &hash,
+                    &invocation(&proposal, signed),
+                    self.state(&proposal.contract),
+                    None,
+                )?
+                .map_err(|failure| Error::ContractFailed {
+                    contract: proposal.contract.clone(),
+                    failure,
+                })?;
+            (simulation.response, simulation.rwset, simulation.events, version)
+        };
+        let payload = transaction::response_payload(
+            &signed.proposal,
+            response.clone(),
+            TxReadWriteSet { ns_rwset: vec![rwset] },
+            events,
+            &version,
+        );
+        let endorsement = transaction::endorse(&self.peer, &payload);
+        let prepared = Transaction {
+            proposal: signed.proposal.clone(),
+            response_payload: payload,
+            endorsements: vec![endorsement],
+        };
+        Ok(Endorsed {
+            tx_id: proposal.tx_id,
+            response,
+            prepared_transaction: prepared.encode_to_vec(),
+        })
+    }
+
+    /// Runs `signed` as a read-only query and returns the contract's response. Call on a
+    /// contract thread ([`ContractPool`]).
+    pub fn evaluate(&self, signed: &SignedProposal) -> Result<Response> {
+        let channel = self.ledger.channel();
+        let proposal = verify_signed_proposal(&channel, signed)?;
+        if proposal.contract == LIFECYCLE {
+            return Err(Error::BadRequest(format!(
+                "{LIFECYCLE} has no queries; use the Admin service's ListContracts"
+            )));
+        }
+        let (hash, _) = code_of(&channel, &proposal.contract)?;
+        let state = self.state(&proposal.contract);
+        let history = Arc::new(self.ledger.shared_namespace(&proposal.contract));
+        let simulation =
+            self.sim.query(&hash, &invocation(&proposal, signed), state, Some(history))?.map_err(
+                |failure| Error::ContractFailed { contract: proposal.contract.clone(), failure },
+            )?;
+        Ok(simulation.response)
+    }
+
+    fn state(&self, contract: &str) -> weft_runtime::SharedState {
+        Arc::new(self.ledger.shared_namespace(contract))
+    }
+}
+
+/// The code hash and version of `contract` on `channel`, if its code is installed.
+fn code_of(channel: &Channel, contract: &str) -> Result<(CodeHash, String)> {
+    let def = channel.contract(contract).ok_or_else(|| {
+        Error::Rejected(transaction::ProposalRejection::UnknownContract(contract.into()))
+    })?;
+    let hash = <[u8; 32]>::try_from(def.code_hash.as_slice())
+        .map(CodeHash)
+        .map_err(|_| Error::NotInstalled(contract.into()))?;
+    Ok((hash, def.version.clone()))
+}
+
+fn invocation(proposal: &Proposal, signed: &SignedProposal) -> Invocation {
+    let creator = proposal.creator.clone().unwrap_or_default();
+    let ts = proposal.timestamp.unwrap_or_default();
+    Invocation {
+        contract: proposal.contract.clone(),
+        function: proposal.function.clone(),
+        args: proposal.args.clone(),
+        tx_id: proposal.tx_id.clone(),
+        channel: proposal.channel.clone(),
+        creator: Creator { msp_id: creator.msp_id, public_key: creator.public_key },
+        timestamp: weft_abi::Timestamp { seconds: ts.seconds, nanos: ts.nanos, reserved: 0 },
+        transient: signed
+            .transient
+            .iter()
+            .map(|t| (t.key.clone(), t.value.clone()))
+            .collect::<BTreeMap<_, _>>(),
+    }
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Threads with the runtime's contract stack on which endorsements and queries run inline
+/// (no hand-off to the runtime's own pool, no deep Wasm stack on async threads).
+#[derive(Debug)]
+pub struct ContractPool {
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+}
+
+impl ContractPool {
+    /// Starts `threads` contract threads.
+    pub fn start(sim: &Simulator, threads: usize) -> Result<ContractPool> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = rx.clone();
+            sim.spawn_contract_thread(&format!("weft-endorse-{i}"), move || {
+                loop {
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            })
+            .map_err(Error::io("spawning a contract thread"))?;
+        }
+        Ok(ContractPool { jobs: Mutex::new(Some(tx)) })
+    }
+
+    /// Runs `f` on a contract thread and returns its result.
+    pub async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce() -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = reply.send(f());
+        });
+        {
+            let jobs = self.jobs.lock().map_err(|_| Error::ShuttingDown)?;
+            jobs.as_ref().ok_or(Error::ShuttingDown)?.send(job).map_err(|_| Error::ShuttingDown)?;
+        }
+        answer.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// Stops the threads once the queued jobs are done.
+    pub fn close(&self) {
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.take();
+        }
+    }
+}

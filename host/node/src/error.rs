@@ -1,0 +1,77 @@
+//! Errors of the node. [`crate::status`] maps each one to a gRPC status.
+
+use weft_ledger::transaction::ProposalRejection;
+use weft_runtime::{ContractFailure, DeployError, NodeError};
+
+/// Why a request failed, or the node could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A request field is missing or does not decode.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// The signed proposal was refused before any contract ran.
+    #[error("proposal refused: {0}")]
+    Rejected(#[from] ProposalRejection),
+    /// A transaction's client signature does not verify, or its creator is unknown.
+    #[error("transaction refused: {0}")]
+    BadSignature(String),
+    /// The caller may not do this (for example, a non-admin deploy).
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    /// The transaction id is already committed or waiting to be.
+    #[error("transaction {0} was already submitted")]
+    DuplicateTx(String),
+    /// The contract is defined but its code is not installed on this peer.
+    #[error("contract {0} has no code installed on this peer")]
+    NotInstalled(String),
+    /// The contract ran and failed; nothing was endorsed.
+    #[error("contract {contract}: {failure}")]
+    ContractFailed {
+        /// The contract.
+        contract: String,
+        /// What it did.
+        failure: ContractFailure,
+    },
+    /// A `.wasm` was refused at install.
+    #[error("install refused: {0}")]
+    Deploy(#[from] DeployError),
+    /// No such block or transaction.
+    #[error("{0}")]
+    NotFound(String),
+    /// The ordering queue is full: try again later.
+    #[error("ordering is overloaded: {0}")]
+    Overloaded(String),
+    /// The node is shutting down.
+    #[error("the node is shutting down")]
+    ShuttingDown,
+    /// The contract runtime failed on this node (never the contract's fault).
+    #[error("contract runtime failed: {0}")]
+    Runtime(#[from] NodeError),
+    /// The ledger failed.
+    #[error("ledger failed: {0}")]
+    Ledger(#[from] weft_ledger::Error),
+    /// Configuration or key files are wrong.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A file or socket operation failed.
+    #[error("{context}: {cause}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The cause (in the message, so it reaches clients and logs in one line).
+        cause: std::io::Error,
+    },
+    /// Reading state failed.
+    #[error(transparent)]
+    State(#[from] weft_rwset::StateError),
+}
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let context = context.into();
+        move |cause| Error::Io { context, cause }
+    }
+}
+
+/// Result of node operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

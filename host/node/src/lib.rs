@@ -1,0 +1,45 @@
+//! # weft-node: one process that endorses, orders, commits and serves over gRPC
+//!
+//! A tour, in the order a transaction meets the parts:
+//!
+//! * [`service`]: thin tonic services. `Gateway` (evaluate, endorse, submit, commit
+//!   status, submit-and-wait) in the shape of Fabric's Gateway; `Admin` (install, list,
+//!   health); `LedgerQuery` (chain info, blocks, transactions). [`status`] is the one place
+//!   errors become gRPC statuses.
+//! * [`endorser`]: checks a client's signed proposal, simulates it on a contract thread
+//!   ([`endorser::ContractPool`]) against committed state and signs the result as the peer.
+//! * [`lifecycle`]: install per peer (admins), define per channel through the `_lifecycle`
+//!   contract, so definitions are on chain.
+//! * [`orderer`]: the [`orderer::Orderer`] trait and the embedded [`orderer::SoloOrderer`]
+//!   (BatchSize / BatchTimeout), the seam where Raft ordering plugs in.
+//! * [`committer`]: commits the orderer's blocks with the ledger's pipeline and answers
+//!   commit-status waiters; [`deliver`] streams committed blocks and contract events.
+//! * [`node`]: wiring and graceful shutdown; [`config`]: TOML and key files; [`metrics`]:
+//!   Prometheus text; [`client`]: a signing client for the CLI and tests; [`devnet`]: the
+//!   one-organization development network `weft init` writes.
+//!
+//! ```no_run
+//! # async fn run() -> weft_node::Result<()> {
+//! let config = weft_node::config::NodeConfig::load("dev/node.toml".as_ref())?;
+//! let node = weft_node::Node::start(&config).await?;
+//! println!("serving on {}", node.local_addr());
+//! node.shutdown().await
+//! # }
+//! ```
+
+pub mod client;
+pub mod committer;
+pub mod config;
+pub mod deliver;
+pub mod devnet;
+pub mod endorser;
+mod error;
+pub mod lifecycle;
+pub mod metrics;
+pub mod node;
+pub mod orderer;
+pub mod service;
+pub mod status;
+
+pub use error::{Error, Result};
+pub use node::Node;

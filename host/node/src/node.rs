@@ -1,0 +1,221 @@
+//! Wiring: ledger, runtime, endorser, orderer, committer and the gRPC server, and their
+//! graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+use weft_ledger::{Ledger, LedgerOptions};
+use weft_proto::v1::admin_server::AdminServer;
+use weft_proto::v1::gateway_server::GatewayServer;
+use weft_proto::v1::ledger_query_server::LedgerQueryServer;
+use weft_runtime::{RuntimeConfig, Simulator};
+
+use crate::committer::{self, CommitNotifier};
+use crate::config::NodeConfig;
+use crate::endorser::{ContractPool, Endorser};
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::orderer::{Orderer, SoloOrderer};
+use crate::service::{admin::AdminService, gateway::GatewayService, ledger::LedgerService};
+
+/// What the services share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) ledger: Arc<Ledger>,
+    pub(crate) sim: Simulator,
+    pub(crate) endorser: Endorser,
+    pub(crate) pool: ContractPool,
+    pub(crate) orderer: Arc<dyn Orderer>,
+    pub(crate) notifier: Arc<CommitNotifier>,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct Node {
+    addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    stop_metrics: oneshot::Sender<()>,
+    shared: Arc<Shared>,
+    stop_server: oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+    orderer_thread: std::thread::JoinHandle<()>,
+    committer_thread: std::thread::JoinHandle<Result<()>>,
+}
+
+impl Node {
+    /// Opens the ledger and runtime under the configured data directory, starts the
+    /// orderer and committer threads, and serves gRPC on the configured address.
+    pub async fn start(config: &NodeConfig) -> Result<Node> {
+        let channel_config = config.channel_config()?;
+        let peer = config.peer_identity()?;
+        let options =
+            LedgerOptions { durability: config.durability.into(), ..LedgerOptions::default() };
+        let ledger =
+            Arc::new(Ledger::open_with(config.data_dir.join("ledger"), channel_config, options)?);
+        if ledger.channel().membership().resolve(peer.identity()).is_none() {
+            return Err(Error::Config(format!(
+                "the peer key is not a member of {} in the genesis configuration",
+                peer.msp_id()
+            )));
+        }
+        let sim = Simulator::open(&config.data_dir.join("contracts"), RuntimeConfig::default())?;
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let pool = ContractPool::start(&sim, threads)?;
+        let info = ledger.chain_info();
+        let (sink, blocks) = std::sync::mpsc::sync_channel(8);
+        let (orderer, orderer_thread) =
+            SoloOrderer::start(config.orderer, info.height, info.current_hash, sink)?;
+        let notifier = Arc::new(CommitNotifier::new(ledger.clone()));
+        let metrics = Arc::new(Metrics::default());
+        let committer_thread = {
+            let (ledger, notifier, metrics) = (ledger.clone(), notifier.clone(), metrics.clone());
+            std::thread::Builder::new()
+                .name("weft-committer".into())
+                .spawn(move || {
+                    committer::run(
+                        &ledger,
+                        blocks,
+                        &notifier,
+                        Box::new(move |b| metrics.committed(b)),
+                    )
+                })
+                .map_err(Error::io("spawning the committer thread"))?
+        };
+        let endorser = Endorser::new(ledger.clone(), sim.clone(), peer);
+        let shared = Arc::new(Shared {
+            ledger,
+            sim,
+            endorser,
+            pool,
+            orderer: Arc::new(orderer),
+            notifier,
+            metrics,
+        });
+
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(Error::io(format!("listening on {}", config.listen)))?;
+        let addr = listener.local_addr().map_err(Error::io("reading the listening address"))?;
+        let limits = config.grpc;
+        let max = limits.max_message_bytes;
+        let gateway = GatewayServer::new(GatewayService::new(shared.clone()))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let admin = AdminServer::new(AdminService::new(shared.clone()))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let ledger_query = LedgerQueryServer::new(LedgerService::new(shared.clone()))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let (stop_server, stopped) = oneshot::channel::<()>();
+        let mut builder = Server::builder();
+        if let Some(tls) = &config.tls {
+            let read = |p: &std::path::Path| {
+                std::fs::read(p).map_err(Error::io(format!("reading TLS file {}", p.display())))
+            };
+            let identity = Identity::from_pem(read(&tls.cert)?, read(&tls.key)?);
+            builder = builder
+                .tls_config(ServerTlsConfig::new().identity(identity))
+                .map_err(|e| Error::Config(format!("TLS: {e}")))?;
+        }
+        let router = builder
+            .timeout(Duration::from_millis(limits.request_timeout_ms))
+            .concurrency_limit_per_connection(limits.concurrency_per_connection)
+            .load_shed(true)
+            .max_concurrent_streams(limits.max_concurrent_streams)
+            .http2_max_header_list_size(limits.max_header_list_bytes)
+            .add_service(gateway)
+            .add_service(admin)
+            .add_service(ledger_query);
+        // No Nagle: responses are small and latency-bound.
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+            let _ = stopped.await;
+        }));
+        let (stop_metrics, metrics_stopped) = oneshot::channel::<()>();
+        let metrics_addr = match config.metrics_listen {
+            None => None,
+            Some(at) => {
+                let listener = tokio::net::TcpListener::bind(at)
+                    .await
+                    .map_err(Error::io(format!("listening for metrics on {at}")))?;
+                let bound =
+                    listener.local_addr().map_err(Error::io("reading the metrics address"))?;
+                tokio::spawn(crate::metrics::serve(listener, shared.metrics.clone(), async {
+                    let _ = metrics_stopped.await;
+                }));
+                tracing::info!(addr = %bound, "metrics served");
+                Some(bound)
+            }
+        };
+        tracing::info!(%addr, channel = shared.ledger.channel().name(), height = info.height, "node started");
+        Ok(Node {
+            addr,
+            metrics_addr,
+            shared,
+            stop_server,
+            stop_metrics,
+            server,
+            orderer_thread,
+            committer_thread,
+        })
+    }
+
+    /// The address the gRPC server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The address metrics are served on, if configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.shared.metrics.clone()
+    }
+
+    /// The node's ledger.
+    pub fn ledger(&self) -> Arc<Ledger> {
+        self.shared.ledger.clone()
+    }
+
+    /// Stops gracefully: ordering stops accepting, the batch in flight is cut and committed
+    /// (its waiters get their status), waiters for anything else get `UNAVAILABLE`, then the
+    /// server finishes its in-flight requests and closes.
+    pub async fn shutdown(self) -> Result<()> {
+        let Node {
+            shared,
+            stop_server,
+            stop_metrics,
+            server,
+            orderer_thread,
+            committer_thread,
+            ..
+        } = self;
+        shared.orderer.close();
+        let committed = tokio::task::spawn_blocking(move || {
+            let _ = orderer_thread.join();
+            committer_thread.join()
+        })
+        .await
+        .map_err(|_| Error::ShuttingDown)?;
+        let _ = stop_server.send(());
+        let _ = stop_metrics.send(());
+        let served = server.await;
+        shared.pool.close();
+        tracing::info!(height = shared.ledger.chain_info().height, "node stopped");
+        committed.map_err(|_| Error::Config("the committer thread panicked".into()))??;
+        match served {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::Config(format!("the gRPC server failed: {e}"))),
+            Err(_) => Err(Error::Config("the gRPC server task panicked".into())),
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The Gateway service: evaluate, endorse, submit, commit status.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+use weft_proto::v1::chaincode_events_request::Start;
+use weft_proto::v1::gateway_server::Gateway;
+use weft_proto::v1::{
+    ChaincodeEventsRequest, ChaincodeEventsResponse, CommitStatusRequest, CommitStatusResponse,
+    EndorseRequest, EndorseResponse, EvaluateRequest, EvaluateResponse, SubmitRequest,
+    SubmitResponse,
+};
+
+use super::required;
+use crate::committer::TxStatus;
+use crate::deliver::{Stream, events_of, follow};
+use crate::error::Error;
+use crate::node::Shared;
+use crate::orderer::admit;
+
+/// Implements `weft.v1.Gateway`.
+#[derive(Debug, Clone)]
+pub struct GatewayService {
+    shared: Arc<Shared>,
+}
+
+impl GatewayService {
+    pub(crate) fn new(shared: Arc<Shared>) -> GatewayService {
+        GatewayService { shared }
+    }
+
+    fn submit_envelope(&self, request: SubmitRequest) -> Result<String, Error> {
+        let envelope = required(request.envelope, "envelope")?;
+        let bytes = prost::Message::encode_to_vec(&envelope);
+        let tx = admit(&self.shared.ledger.channel(), bytes)?;
+        let tx_id = tx.tx_id.clone();
+        self.shared.notifier.submitting(&tx_id)?;
+        if let Err(e) = self.shared.orderer.broadcast(tx) {
+            self.shared.notifier.abandon(&tx_id);
+            return Err(e);
+        }
+        self.shared.metrics.submitted();
+        Ok(tx_id)
+    }
+}
+
+fn status_response(status: TxStatus) -> CommitStatusResponse {
+    CommitStatusResponse {
+        tx_id: status.tx_id,
+        code: status.code as i32,
+        block_number: status.block_number,
+        conflicts: status.conflicts,
+    }
+}
+
+#[tonic::async_trait]
+impl Gateway for GatewayService {
+    type ChaincodeEventsStream = Stream<ChaincodeEventsResponse>;
+
+    async fn chaincode_events(
+        &self,
+        request: Request<ChaincodeEventsRequest>,
+    ) -> Result<Response<Self::ChaincodeEventsStream>, Status> {
+        let request = request.into_inner();
+        if request.contract.is_empty() {
+            return Err(Error::BadRequest("the request names no contract".into()).into());
+        }
+        let ledger = &self.shared.ledger;
+        let (start, mut after) = match request.start {
+            Some(Start::StartBlock(n)) => (n, None),
+            Some(Start::AfterTxId(id)) => {
+                let record = ledger.transaction(&id).map_err(Error::from)?.ok_or_else(|| {
+                    Error::NotFound(format!("no committed transaction {id:?} to resume after"))
+                })?;
+                (record.location.block_number, Some(id))
+            }
+            None => (ledger.chain_info().height, None),
+        };
+        let contract = request.contract;
+        let stream = follow(self.shared.clone(), start, move |block| {
+            let events = events_of(&block, &contract, after.take().as_deref());
+            let block_number = block.header.as_ref().map_or(0, |h| h.number);
+            (!events.is_empty()).then_some(ChaincodeEventsResponse { block_number, events })
+        })?;
+        Ok(Response::new(stream))
+    }
+
+    async fn evaluate(
+        &self,
+        request: Request<EvaluateRequest>,
+    ) -> Result<Response<EvaluateResponse>, Status> {
+        let signed = required(request.into_inner().proposal, "proposal")?;
+        let endorser = self.shared.endorser.clone();
+        let started = std::time::Instant::now();
+        let result = self.shared.pool.run(move || endorser.evaluate(&signed)).await?;
+        self.shared.metrics.evaluated(started.elapsed());
+        Ok(Response::new(EvaluateResponse { result: Some(result) }))
+    }
+
+    async fn endorse(
+        &self,
+        request: Request<EndorseRequest>,
+    ) -> Result<Response<EndorseResponse>, Status> {
+        let signed = required(request.into_inner().proposal, "proposal")?;
+        let endorser = self.shared.endorser.clone();
+        let started = std::time::Instant::now();
+        let endorsed = self.shared.pool.run(move || endorser.endorse(&signed)).await?;
+        self.shared.metrics.endorsed(started.elapsed());
+        Ok(Response::new(EndorseResponse {
+            tx_id: endorsed.tx_id,
+            result: Some(endorsed.response),
+            prepared_transaction: endorsed.prepared_transaction,
+        }))
+    }
+
+    async fn submit(
+        &self,
+        request: Request<SubmitRequest>,
+    ) -> Result<Response<SubmitResponse>, Status> {
+        let tx_id = self.submit_envelope(request.into_inner())?;
+        Ok(Response::new(SubmitResponse { tx_id }))
+    }
+
+    async fn commit_status(
+        &self,
+        request: Request<CommitStatusRequest>,
+    ) -> Result<Response<CommitStatusResponse>, Status> {
+        let tx_id = request.into_inner().tx_id;
+        if tx_id.is_empty() {
+            return Err(Error::BadRequest("the request has no tx_id".into()).into());
+        }
+        let status = self.shared.notifier.wait(&tx_id).await?;
+        Ok(Response::new(status_response(status)))
+    }
+
+    async fn submit_and_wait(
+        &self,
+        request: Request<SubmitRequest>,
+    ) -> Result<Response<CommitStatusResponse>, Status> {
+        let tx_id = self.submit_envelope(request.into_inner())?;
+        let status = self.shared.notifier.wait(&tx_id).await?;
+        Ok(Response::new(status_response(status)))
+    }
+}

@@ -1,0 +1,95 @@
+//! # weft-e2e: a real node on loopback, for end-to-end tests
+//!
+//! [`TestNet::start`] writes a development network into a temporary directory, starts the
+//! node on `127.0.0.1:0` and connects an admin and a client over gRPC. Tests live in
+//! `tests/tests/`.
+
+use weft_ledger::policy;
+use weft_node::client::{Client, Submitted};
+use weft_node::config::NodeConfig;
+use weft_node::devnet::DevNetwork;
+use weft_node::{Node, Result};
+use weft_proto::v1::TxValidationCode;
+
+/// A running development node and two connected identities.
+#[derive(Debug)]
+pub struct TestNet {
+    /// The temporary directory holding the network.
+    pub dir: tempfile::TempDir,
+    /// The network's paths.
+    pub net: DevNetwork,
+    /// The configuration the node runs with.
+    pub config: NodeConfig,
+    /// The node.
+    pub node: Node,
+    /// A client signing as the organization's admin.
+    pub admin: Client,
+    /// A client signing as an ordinary member.
+    pub client: Client,
+}
+
+impl TestNet {
+    /// A fresh network with the default configuration, tuned by `tune`.
+    pub async fn start(tune: impl FnOnce(&mut NodeConfig)) -> TestNet {
+        TestNet::start_with(false, tune).await
+    }
+
+    /// A fresh network, serving TLS if `tls`, with the configuration tuned by `tune`.
+    pub async fn start_with(tls: bool, tune: impl FnOnce(&mut NodeConfig)) -> TestNet {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let net = DevNetwork::at(dir.path().join("dev"));
+        let mut config = net.create("dev", "127.0.0.1:0".parse().unwrap(), tls).expect("weft init");
+        config.orderer.batch_timeout_ms = 5;
+        tune(&mut config);
+        TestNet::run(dir, net, config).await.expect("node starts")
+    }
+
+    async fn run(dir: tempfile::TempDir, net: DevNetwork, config: NodeConfig) -> Result<TestNet> {
+        let node = Node::start(&config).await?;
+        let tls = config.tls.is_some();
+        let url = format!("{}://{}", if tls { "https" } else { "http" }, node.local_addr());
+        let ca = net.tls_ca_path();
+        let connect = |role: &str| {
+            let identity = net.identity(role).expect("key file");
+            let (url, ca) = (url.clone(), ca.clone());
+            async move {
+                if tls {
+                    let ca = std::fs::read(ca).expect("CA file");
+                    Client::connect_tls(&url, ca, "localhost", identity).await.expect("connects")
+                } else {
+                    Client::connect(&url, identity).await.expect("connects")
+                }
+            }
+        };
+        let admin = connect("admin").await;
+        let client = connect("client").await;
+        Ok(TestNet { dir, net, config, node, admin, client })
+    }
+
+    /// Shuts the node down gracefully and starts it again on the same directory.
+    pub async fn restart(self) -> TestNet {
+        let TestNet { dir, net, config, node, .. } = self;
+        node.shutdown().await.expect("graceful shutdown");
+        TestNet::run(dir, net, config).await.expect("node restarts")
+    }
+
+    /// Deploys the asset-transfer sample as `basic` (policy: Org1) and runs `InitLedger`.
+    pub async fn deploy_asset_transfer(&self) -> Submitted {
+        let wasm = std::fs::read(weft_contract_artifacts::ASSET_TRANSFER).expect("sample built");
+        let deployed =
+            self.admin.deploy("basic", "1", policy::org("Org1"), wasm).await.expect("deploy");
+        assert_eq!(deployed.status.code(), TxValidationCode::Valid, "{deployed:?}");
+        let init = self.client.submit("basic", "InitLedger", vec![]).await.expect("init");
+        assert_eq!(init.status.code(), TxValidationCode::Valid, "{init:?}");
+        init
+    }
+}
+
+/// String arguments as bytes.
+pub fn args(args: &[&str]) -> Vec<Vec<u8>> {
+    args.iter().map(|a| a.as_bytes().to_vec()).collect()
+}

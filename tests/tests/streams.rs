@@ -1,0 +1,97 @@
+//! Event and block streams through the real gRPC server: events of committed valid
+//! transactions, resumable after a transaction; filtered and full blocks; streams end when
+//! the node shuts down gracefully.
+
+use weft_e2e::TestNet;
+use weft_ledger::policy;
+use weft_proto::v1::{
+    BlocksRequest, ChaincodeEventsRequest, TxValidationCode, blocks_response::Kind,
+    chaincode_events_request::Start,
+};
+
+/// A contract whose every invocation emits the event `Ping` with payload `hi` and answers
+/// `hi`.
+const PINGER: &str = r#"(module
+  (import "weft_v1" "set_response" (func $resp (param i32 i32 i32 i32 i32) (result i32)))
+  (import "weft_v1" "emit_event" (func $emit (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "hi")
+  (data (i32.const 8) "Ping")
+  (func (export "weft_init") (result i32) i32.const 0)
+  (func (export "weft_invoke") (result i32)
+    (drop (call $emit (i32.const 8) (i32.const 4) (i32.const 0) (i32.const 2)))
+    (drop (call $resp (i32.const 200) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 2)))
+    i32.const 0))"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_and_blocks_stream_and_resume() {
+    let net = TestNet::start(|_| {}).await;
+    let wasm = wat::parse_str(PINGER).unwrap();
+    let deployed = net.admin.deploy("pinger", "1", policy::org("Org1"), wasm).await.unwrap();
+    assert_eq!(deployed.status.code(), TxValidationCode::Valid);
+
+    let mut gateway = net.client.gateway.clone();
+    let request = ChaincodeEventsRequest { contract: "pinger".into(), start: None };
+    let mut events = gateway.chaincode_events(request).await.unwrap().into_inner();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let done = net.client.submit("pinger", "Ping", vec![]).await.unwrap();
+        assert_eq!(done.status.code(), TxValidationCode::Valid);
+        ids.push((done.tx_id, done.status.block_number));
+    }
+    for (tx_id, block) in &ids {
+        let message = events.message().await.unwrap().expect("an event");
+        assert_eq!(message.block_number, *block);
+        let event = &message.events[0];
+        assert_eq!((event.name.as_str(), event.payload.as_slice()), ("Ping", &b"hi"[..]));
+        assert_eq!((&event.tx_id, event.contract.as_str()), (tx_id, "pinger"));
+    }
+
+    // Resume after the first transaction: the next message is the second one's event.
+    let resume = ChaincodeEventsRequest {
+        contract: "pinger".into(),
+        start: Some(Start::AfterTxId(ids[0].0.clone())),
+    };
+    let mut resumed = gateway.chaincode_events(resume).await.unwrap().into_inner();
+    let message = resumed.message().await.unwrap().unwrap();
+    assert_eq!(message.events[0].tx_id, ids[1].0);
+    // From block 0: both, the deploy block has none.
+    let from_start =
+        ChaincodeEventsRequest { contract: "pinger".into(), start: Some(Start::StartBlock(0)) };
+    let mut all = gateway.chaincode_events(from_start).await.unwrap().into_inner();
+    assert_eq!(all.message().await.unwrap().unwrap().events[0].tx_id, ids[0].0);
+    let bad = ChaincodeEventsRequest {
+        contract: "pinger".into(),
+        start: Some(Start::AfterTxId("nope".into())),
+    };
+    let status = gateway.chaincode_events(bad).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
+
+    // Blocks, filtered and full, from the start.
+    let mut ledger = net.client.ledger.clone();
+    let request = BlocksRequest { start_block: 0, filtered: true };
+    let mut filtered = ledger.blocks(request).await.unwrap().into_inner();
+    for (number, tx_id) in [(0, &deployed.tx_id), (1, &ids[0].0), (2, &ids[1].0)] {
+        let Some(Kind::FilteredBlock(block)) = filtered.message().await.unwrap().unwrap().kind
+        else {
+            panic!("a filtered block")
+        };
+        assert_eq!(block.number, number);
+        assert_eq!(&block.transactions[0].tx_id, tx_id);
+        assert_eq!(block.transactions[0].code(), TxValidationCode::Valid);
+    }
+    let mut full = ledger
+        .blocks(BlocksRequest { start_block: 2, filtered: false })
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(Kind::Block(block)) = full.message().await.unwrap().unwrap().kind else {
+        panic!("a full block")
+    };
+    assert_eq!(block.header.unwrap().number, 2);
+
+    // A graceful shutdown ends open streams.
+    net.node.shutdown().await.unwrap();
+    assert!(matches!(events.message().await, Ok(None) | Err(_)));
+    assert!(matches!(filtered.message().await, Ok(None) | Err(_)));
+}
