@@ -40,3 +40,23 @@ pub struct Contract {
 pub const MAX_SAMPLE_SIZE: u64 = 150 * 1024;
 
 include!(concat!(env!("OUT_DIR"), "/contracts.rs"));
+
+/// Where a Rust-built module's shadow stack starts, which is its size: rustc places the stack
+/// first in linear memory, and its pointer is the first global (a mutable `i32`). `None` if the
+/// module does not have that shape. The SDK's fast path gives 64 KiB (`.cargo/config.toml`).
+pub fn shadow_stack_size(wasm: &[u8]) -> Option<i32> {
+    use wasmparser::{Operator, Parser, Payload, ValType};
+    Parser::new(0).parse_all(wasm).find_map(|payload| match payload.ok()? {
+        Payload::GlobalSection(reader) => {
+            let global = reader.into_iter().next()?.ok()?;
+            if !global.ty.mutable || global.ty.content_type != ValType::I32 {
+                return None;
+            }
+            match global.init_expr.get_operators_reader().read().ok()? {
+                Operator::I32Const { value } => Some(value),
+                _ => None,
+            }
+        }
+        _ => None,
+    })
+}

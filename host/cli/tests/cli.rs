@@ -1,0 +1,130 @@
+//! Runs the real `weft` binary: init, dev (start + deploy the samples), invoke, query, block
+//! verify, events, contract new/build/deploy, a clear error, and a graceful stop on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn weft(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_weft"))
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("weft runs")
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("JSON on stdout")
+}
+
+/// A contract that emits `Ping` with payload `hi` and answers `hi`.
+const PINGER: &str = r#"(module
+  (import "weft_v1" "set_response" (func $resp (param i32 i32 i32 i32 i32) (result i32)))
+  (import "weft_v1" "emit_event" (func $emit (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "hi")
+  (data (i32.const 8) "Ping")
+  (func (export "weft_init") (result i32) i32.const 0)
+  (func (export "weft_invoke") (result i32)
+    (drop (call $emit (i32.const 8) (i32.const 4) (i32.const 0) (i32.const 2)))
+    (drop (call $resp (i32.const 200) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 2)))
+    i32.const 0))"#;
+
+#[test]
+fn init_dev_invoke_query_and_stop() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    let init = weft(&dir, &["init", "--listen", "127.0.0.1:0"]);
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    assert!(dir.join("node.toml").exists() && dir.join("keys/Org1/admin.key").exists());
+    let again = weft(&dir, &["init"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    let mut dev = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .arg("--dir")
+        .arg(&dir)
+        .arg("dev")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(dev.stdout.take().unwrap()).lines();
+    let ready = lines.by_ref().map(Result::unwrap).find(|l| l.starts_with("ready:"));
+    assert!(ready.is_some(), "weft dev did not get ready");
+
+    let init = json(&weft(&dir, &["invoke", "asset-transfer", "InitLedger"]));
+    assert_eq!(init["code"], "VALID");
+    let created = weft(
+        &dir,
+        &["invoke", "asset-transfer", "CreateAsset", "--json", r#"["a7","red",3,"Ana",150]"#],
+    );
+    assert_eq!(json(&created)["code"], "VALID");
+    let read = json(&weft(&dir, &["query", "asset-transfer", "ReadAsset", "a7"]));
+    assert_eq!(read["payload"]["Owner"], "Ana");
+    assert_eq!(read["payload"]["Size"], 3);
+    let listed = json(&weft(&dir, &["contract", "list"]));
+    assert_eq!(listed.as_array().unwrap().len(), 4);
+    assert_eq!(listed[1]["name"], "asset-transfer");
+    let verified = json(&weft(&dir, &["block", "verify"]));
+    assert_eq!(verified["verified"], true);
+    let tx = json(&weft(&dir, &["tx", "get", init["tx_id"].as_str().unwrap()]));
+    assert_eq!((tx["code"].as_str(), tx["function"].as_str()), (Some("VALID"), Some("InitLedger")));
+
+    // Deploy a contract from a file, invoke it, follow its events.
+    let wasm = tmp.path().join("pinger.wasm");
+    std::fs::write(&wasm, wat::parse_str(PINGER).unwrap()).unwrap();
+    let deployed =
+        weft(&dir, &["contract", "deploy", "pinger", wasm.to_str().unwrap(), "--version", "1"]);
+    assert_eq!(json(&deployed)["code"], "VALID");
+    let ping = json(&weft(&dir, &["invoke", "pinger", "Ping"]));
+    assert_eq!(ping["response"]["payload"], "hi");
+    let mut follow = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .arg("--dir")
+        .arg(&dir)
+        .args(["events", "pinger", "--from-block", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut events = BufReader::new(follow.stdout.take().unwrap()).lines();
+    let first: serde_json::Value = serde_json::from_str(&events.next().unwrap().unwrap()).unwrap();
+    assert_eq!(
+        (first["name"].as_str(), first["tx_id"].as_str()),
+        (Some("Ping"), ping["tx_id"].as_str())
+    );
+    follow.kill().unwrap();
+    follow.wait().unwrap();
+
+    // The authoring loop: scaffold a contract, build it to .wasm, deploy it, call it.
+    let crate_dir = tmp.path().join("hello");
+    let created = weft(&dir, &["contract", "new", "hello", "--path", crate_dir.to_str().unwrap()]);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let built = json(&weft(&dir, &["contract", "build", "--path", crate_dir.to_str().unwrap()]));
+    let hello_wasm = built["wasm"].as_str().unwrap().to_string();
+    assert!(built["bytes"].as_u64().unwrap() > 1000, "{built}");
+    let hello_bytes = std::fs::read(&hello_wasm).unwrap();
+    assert_eq!(&hello_bytes[..4], b"\0asm");
+    // A scaffolded contract gets the SDK's fast path too.
+    assert_eq!(weft_contract_artifacts::shadow_stack_size(&hello_bytes), Some(64 * 1024));
+    assert_eq!(json(&weft(&dir, &["contract", "deploy", "hello", &hello_wasm]))["code"], "VALID");
+    assert_eq!(json(&weft(&dir, &["invoke", "hello", "Put", "k", "v"]))["code"], "VALID");
+    assert_eq!(json(&weft(&dir, &["query", "hello", "Get", "k"]))["payload"], "v");
+
+    let unknown = weft(&dir, &["query", "nope", "Anything"]);
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        stderr.contains("contract \"nope\" is not defined") && stderr.contains("NotFound"),
+        "{stderr}"
+    );
+
+    let term = Command::new("kill").arg("-TERM").arg(dev.id().to_string()).status().unwrap();
+    assert!(term.success());
+    let status = dev.wait().unwrap();
+    assert!(status.success(), "weft dev exited with {status}");
+    assert!(!dir.join("endpoint").exists());
+}
