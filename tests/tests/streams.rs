@@ -9,24 +9,10 @@ use weft_proto::v1::{
     chaincode_events_request::Start,
 };
 
-/// A contract whose every invocation emits the event `Ping` with payload `hi` and answers
-/// `hi`.
-const PINGER: &str = r#"(module
-  (import "weft_v1" "set_response" (func $resp (param i32 i32 i32 i32 i32) (result i32)))
-  (import "weft_v1" "emit_event" (func $emit (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 0) "hi")
-  (data (i32.const 8) "Ping")
-  (func (export "weft_init") (result i32) i32.const 0)
-  (func (export "weft_invoke") (result i32)
-    (drop (call $emit (i32.const 8) (i32.const 4) (i32.const 0) (i32.const 2)))
-    (drop (call $resp (i32.const 200) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 2)))
-    i32.const 0))"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_and_blocks_stream_and_resume() {
     let net = TestNet::start(|_| {}).await;
-    let wasm = wat::parse_str(PINGER).unwrap();
+    let wasm = wat::parse_str(weft_contract_artifacts::PINGER_WAT).unwrap();
     let deployed = net.admin.deploy("pinger", "1", policy::org("Org1"), wasm).await.unwrap();
     assert_eq!(deployed.status.code(), TxValidationCode::Valid);
 

@@ -41,6 +41,20 @@ pub const MAX_SAMPLE_SIZE: u64 = 150 * 1024;
 
 include!(concat!(env!("OUT_DIR"), "/contracts.rs"));
 
+/// A hand-written contract (WAT text) whose every invocation emits the event `Ping` with payload
+/// `hi` and answers `hi`: the sample contracts emit no events, and event streams need some.
+pub const PINGER_WAT: &str = r#"(module
+  (import "weft_v1" "set_response" (func $resp (param i32 i32 i32 i32 i32) (result i32)))
+  (import "weft_v1" "emit_event" (func $emit (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "hi")
+  (data (i32.const 8) "Ping")
+  (func (export "weft_init") (result i32) i32.const 0)
+  (func (export "weft_invoke") (result i32)
+    (drop (call $emit (i32.const 8) (i32.const 4) (i32.const 0) (i32.const 2)))
+    (drop (call $resp (i32.const 200) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 2)))
+    i32.const 0))"#;
+
 /// Where a Rust-built module's shadow stack starts, which is its size: rustc places the stack
 /// first in linear memory, and its pointer is the first global (a mutable `i32`). `None` if the
 /// module does not have that shape. The SDK's fast path gives 64 KiB (`.cargo/config.toml`).

@@ -20,19 +20,6 @@ fn json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("JSON on stdout")
 }
 
-/// A contract that emits `Ping` with payload `hi` and answers `hi`.
-const PINGER: &str = r#"(module
-  (import "weft_v1" "set_response" (func $resp (param i32 i32 i32 i32 i32) (result i32)))
-  (import "weft_v1" "emit_event" (func $emit (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 0) "hi")
-  (data (i32.const 8) "Ping")
-  (func (export "weft_init") (result i32) i32.const 0)
-  (func (export "weft_invoke") (result i32)
-    (drop (call $emit (i32.const 8) (i32.const 4) (i32.const 0) (i32.const 2)))
-    (drop (call $resp (i32.const 200) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 2)))
-    i32.const 0))"#;
-
 #[test]
 fn init_dev_invoke_query_and_stop() {
     let tmp = tempfile::tempdir().unwrap();
@@ -77,7 +64,7 @@ fn init_dev_invoke_query_and_stop() {
 
     // Deploy a contract from a file, invoke it, follow its events.
     let wasm = tmp.path().join("pinger.wasm");
-    std::fs::write(&wasm, wat::parse_str(PINGER).unwrap()).unwrap();
+    std::fs::write(&wasm, wat::parse_str(weft_contract_artifacts::PINGER_WAT).unwrap()).unwrap();
     let deployed =
         weft(&dir, &["contract", "deploy", "pinger", wasm.to_str().unwrap(), "--version", "1"]);
     assert_eq!(json(&deployed)["code"], "VALID");
