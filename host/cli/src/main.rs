@@ -1,6 +1,7 @@
 //! `weft`: one command for a Weft development network: create it, run the node, deploy
 //! contracts, invoke and query them, read blocks and transactions.
 
+mod bench;
 mod output;
 mod scaffold;
 
@@ -105,6 +106,44 @@ enum Command {
         #[arg(long)]
         after_tx: Option<String>,
     },
+    /// Load a running node over gRPC from this process, closed loop, with the
+    /// asset-transfer sample (each transaction reads one asset and writes it; every client
+    /// has its own assets). Phases: evaluate at 1 client and at --clients, endorse at 1
+    /// client, submit-and-wait at --submit-clients. Prints a table (or --json): count,
+    /// throughput, p50/p99 latency, non-VALID outcomes, the node's CPU per transaction and
+    /// RSS.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Concurrent clients of the evaluate phase (each sends its next request when the
+    /// previous one is answered).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    clients: u32,
+    /// Concurrent clients of the submit phase (default: --clients). A closed loop needs
+    /// about throughput x latency clients in flight to saturate the node.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    submit_clients: Option<u32>,
+    /// Measured seconds per phase.
+    #[arg(long, default_value_t = 5.0, conflicts_with = "txs")]
+    duration: f64,
+    /// Measure this many requests per phase instead of a duration.
+    #[arg(long)]
+    txs: Option<u64>,
+    /// Unmeasured seconds before each phase.
+    #[arg(long, default_value_t = 0.2)]
+    warmup: f64,
+    /// Which phases to run.
+    #[arg(long, value_enum, default_value = "all")]
+    phase: bench::Phase,
+    /// The node's process id, for its CPU time and RSS (default: DIR/pid, written by
+    /// `weft dev` and `weft node start`).
+    #[arg(long)]
+    node_pid: Option<u32>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -343,6 +382,62 @@ async fn run(cli: Cli) -> Result<()> {
             let tx = client.ledger.clone().get_transaction(request).await?;
             output::print(&output::transaction(&tx.into_inner()))
         }
+        Command::Bench(args) => run_bench(&cli, args).await,
+    }
+}
+
+async fn run_bench(cli: &Cli, args: &BenchArgs) -> Result<()> {
+    if !(args.duration.is_finite() && args.duration > 0.0) {
+        bail!("--duration must be a positive number of seconds");
+    }
+    if !(args.warmup.is_finite() && args.warmup >= 0.0) {
+        bail!("--warmup must be zero or a positive number of seconds");
+    }
+    let length = match args.txs {
+        Some(0) => bail!("--txs must be at least 1"),
+        Some(n) => bench::Length::Count(n),
+        None => bench::Length::Duration(Duration::from_secs_f64(args.duration)),
+    };
+    let endpoint = resolve_endpoint(cli)?;
+    let node_pid = match args.node_pid {
+        Some(pid) => Some(pid),
+        // DIR/pid describes the node of DIR: only when the endpoint is DIR's too.
+        None if cli.endpoint.is_none() => {
+            std::fs::read_to_string(cli.dir.join("pid")).ok().and_then(|p| p.trim().parse().ok())
+        }
+        None => None,
+    };
+    let plan = bench::Plan {
+        phase: args.phase,
+        clients: args.clients as usize,
+        submit_clients: args.submit_clients.unwrap_or(args.clients) as usize,
+        length,
+        warmup: Duration::from_secs_f64(args.warmup),
+        node_pid,
+        endpoint: endpoint.clone(),
+    };
+    let connect = || async {
+        connect(cli, "client").await.map_err(|e| {
+            let unreachable = e.chain().any(|cause| {
+                cause.downcast_ref::<tonic::Status>().map(tonic::Status::code)
+                    == Some(tonic::Code::Unavailable)
+            });
+            if unreachable {
+                anyhow::anyhow!(
+                    "no node is running at {endpoint}: start one with `weft dev` ({})",
+                    describe(&e)
+                )
+            } else {
+                e
+            }
+        })
+    };
+    let (report, table) = bench::run(&plan, connect).await?;
+    if args.json {
+        output::print(&report)
+    } else {
+        print!("{table}");
+        Ok(())
     }
 }
 
@@ -363,6 +458,9 @@ async fn start_node(config: &NodeConfig, dir: &Path) -> Result<weft_node::Node> 
     let endpoint = endpoint_of(config, node.local_addr());
     std::fs::write(dir.join("endpoint"), &endpoint)
         .with_context(|| format!("writing {}", dir.join("endpoint").display()))?;
+    // For `weft bench`, which reads the node's CPU time and RSS from /proc.
+    std::fs::write(dir.join("pid"), std::process::id().to_string())
+        .with_context(|| format!("writing {}", dir.join("pid").display()))?;
     println!("node serving on {endpoint}");
     Ok(node)
 }
@@ -370,6 +468,7 @@ async fn start_node(config: &NodeConfig, dir: &Path) -> Result<weft_node::Node> 
 async fn stop_node(node: weft_node::Node, dir: &Path) -> Result<()> {
     eprintln!("stopping: committing the block in flight");
     let _ = std::fs::remove_file(dir.join("endpoint"));
+    let _ = std::fs::remove_file(dir.join("pid"));
     node.shutdown().await?;
     eprintln!("stopped");
     Ok(())
@@ -483,18 +582,24 @@ async fn connect(cli: &Cli, default_role: &str) -> Result<Client> {
     let identity = net.identity(role).with_context(|| {
         format!("no {role} key in {}: run `weft init` or pass --dir", cli.dir.display())
     })?;
-    let endpoint = match &cli.endpoint {
+    let endpoint = resolve_endpoint(cli)?;
+    connect_to(&net, &endpoint, identity).await.with_context(|| {
+        format!("connecting to the node at {endpoint} (is `weft node start` running?)")
+    })
+}
+
+/// --endpoint, else the address the running node wrote to DIR/endpoint, else the address
+/// in DIR/node.toml.
+fn resolve_endpoint(cli: &Cli) -> Result<String> {
+    Ok(match &cli.endpoint {
         Some(e) => e.clone(),
         None => match std::fs::read_to_string(cli.dir.join("endpoint")) {
             Ok(e) => e.trim().to_string(),
             Err(_) => {
-                let config = load_config(&net.config_path())?;
+                let config = load_config(&DevNetwork::at(&cli.dir).config_path())?;
                 endpoint_of(&config, config.listen)
             }
         },
-    };
-    connect_to(&net, &endpoint, identity).await.with_context(|| {
-        format!("connecting to the node at {endpoint} (is `weft node start` running?)")
     })
 }
 

@@ -1,5 +1,6 @@
 //! Runs the real `weft` binary: init, dev (start + deploy the samples), invoke, query, block
-//! verify, events, contract new/build/deploy, a clear error, and a graceful stop on SIGTERM.
+//! verify, events, contract new/build/deploy, a clear error, a graceful stop on SIGTERM, and
+//! `weft bench`.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -114,4 +115,60 @@ fn init_dev_invoke_query_and_stop() {
     let status = dev.wait().unwrap();
     assert!(status.success(), "weft dev exited with {status}");
     assert!(!dir.join("endpoint").exists());
+}
+
+#[test]
+fn bench_reports_valid_commits_as_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    // Before any node runs: a clear error.
+    let init = weft(&dir, &["init", "--listen", "127.0.0.1:0"]);
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    std::fs::write(dir.join("endpoint"), "http://127.0.0.1:1").unwrap();
+    let refused = weft(&dir, &["bench", "--duration", "0.1"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("no node is running at http://127.0.0.1:1"), "{stderr}");
+    std::fs::remove_file(dir.join("endpoint")).unwrap();
+
+    let mut dev = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .arg("--dir")
+        .arg(&dir)
+        .arg("dev")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(dev.stdout.take().unwrap()).lines();
+    let ready = lines.by_ref().map(Result::unwrap).find(|l| l.starts_with("ready:"));
+    assert!(ready.is_some(), "weft dev did not get ready");
+    let pid: u32 = std::fs::read_to_string(dir.join("pid")).unwrap().trim().parse().unwrap();
+    assert_eq!(pid, dev.id());
+
+    let report = json(&weft(&dir, &["bench", "--duration", "1", "--clients", "2", "--json"]));
+    let phases = report["phases"].as_array().unwrap();
+    let names: Vec<(&str, u64)> = phases
+        .iter()
+        .map(|p| (p["phase"].as_str().unwrap(), p["clients"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(names, [("evaluate", 1), ("evaluate", 2), ("endorse", 1), ("submit", 2)]);
+    for phase in phases {
+        let count = phase["count"].as_u64().unwrap();
+        assert!(count > 0, "{phase}");
+        assert!(phase["throughput_per_s"].as_f64().unwrap() > 0.0, "{phase}");
+        let (p50, p99) = (phase["p50_ms"].as_f64().unwrap(), phase["p99_ms"].as_f64().unwrap());
+        assert!(0.0 < p50 && p50 <= p99, "{phase}");
+        assert_eq!((phase["non_valid"].as_u64(), phase["errors"].as_u64()), (Some(0), Some(0)));
+        assert!(phase["node_cpu_us_per_tx"].as_f64().is_some(), "{phase}");
+    }
+    let submit = &phases[3];
+    assert_eq!(submit["codes"]["VALID"].as_u64(), submit["count"].as_u64(), "{submit}");
+    assert_eq!(report["node"]["pid"].as_u64(), Some(u64::from(pid)));
+    assert!(report["node"]["rss_kib"].as_u64().unwrap() > 1024);
+
+    let term = Command::new("kill").arg("-TERM").arg(dev.id().to_string()).status().unwrap();
+    assert!(term.success());
+    assert!(dev.wait().unwrap().success());
+    assert!(!dir.join("pid").exists());
 }
