@@ -2,9 +2,9 @@
 //! verify, events, contract new/build/deploy, a clear error, a graceful stop on SIGTERM, and
 //! `weft bench`.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
 fn weft(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_weft"))
@@ -21,6 +21,24 @@ fn json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("JSON on stdout")
 }
 
+/// Starts `weft dev` on `dir` and waits until it prints `ready:`; returns the process and the
+/// rest of its standard output.
+fn start_dev(dir: &Path, stderr: Stdio) -> (Child, Lines<BufReader<ChildStdout>>) {
+    let mut dev = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .arg("--dir")
+        .arg(dir)
+        .arg("dev")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(dev.stdout.take().unwrap()).lines();
+    let ready = lines.by_ref().map(Result::unwrap).find(|l| l.starts_with("ready:"));
+    assert!(ready.is_some(), "weft dev did not get ready");
+    (dev, lines)
+}
+
 #[test]
 fn init_dev_invoke_query_and_stop() {
     let tmp = tempfile::tempdir().unwrap();
@@ -32,18 +50,7 @@ fn init_dev_invoke_query_and_stop() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 
-    let mut dev = Command::new(env!("CARGO_BIN_EXE_weft"))
-        .arg("--dir")
-        .arg(&dir)
-        .arg("dev")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(dev.stdout.take().unwrap()).lines();
-    let ready = lines.by_ref().map(Result::unwrap).find(|l| l.starts_with("ready:"));
-    assert!(ready.is_some(), "weft dev did not get ready");
+    let (mut dev, _stdout_kept_open) = start_dev(&dir, Stdio::piped());
 
     let init = json(&weft(&dir, &["invoke", "asset-transfer", "InitLedger"]));
     assert_eq!(init["code"], "VALID");
@@ -131,18 +138,7 @@ fn bench_reports_valid_commits_as_json() {
     assert!(stderr.contains("no node is running at http://127.0.0.1:1"), "{stderr}");
     std::fs::remove_file(dir.join("endpoint")).unwrap();
 
-    let mut dev = Command::new(env!("CARGO_BIN_EXE_weft"))
-        .arg("--dir")
-        .arg(&dir)
-        .arg("dev")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(dev.stdout.take().unwrap()).lines();
-    let ready = lines.by_ref().map(Result::unwrap).find(|l| l.starts_with("ready:"));
-    assert!(ready.is_some(), "weft dev did not get ready");
+    let (mut dev, _stdout_kept_open) = start_dev(&dir, Stdio::null());
     let pid: u32 = std::fs::read_to_string(dir.join("pid")).unwrap().trim().parse().unwrap();
     assert_eq!(pid, dev.id());
 
