@@ -139,7 +139,7 @@ pub struct StateSnapshot<'a> {
 impl StateSnapshot<'_> {
     /// The state of one namespace, as a contract simulation reads it
     /// ([`weft_rwset::StateView`] and [`weft_rwset::HistoryView`]).
-    pub fn namespace(&self, namespace: &str) -> NamespaceState<'_> {
+    pub fn namespace(&self, namespace: &str) -> NamespaceState<&StateDb> {
         self.state.namespace(namespace)
     }
 
@@ -670,7 +670,7 @@ impl Ledger {
     /// The committed state of `namespace`, as a handle a simulation on another thread can
     /// own (see [`statedb::SharedNamespace`] for its consistency).
     pub fn shared_namespace(&self, namespace: &str) -> statedb::SharedNamespace {
-        statedb::SharedNamespace::new(self.state.clone(), namespace)
+        statedb::NamespaceState::new(self.state.clone(), namespace)
     }
 
     /// Block `number` with its metadata.

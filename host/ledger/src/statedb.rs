@@ -15,6 +15,7 @@
 //! the history is queried, so a commit writes a few bytes per key for history.
 
 use prost::Message;
+use std::borrow::Borrow;
 use weft_proto::v1::{Envelope, Proposal, ProposalResponsePayload, Transaction};
 use weft_rwset::{
     HistoryEntry, HistoryIter, HistoryView, StateError, StateIter, StateView, Version,
@@ -157,8 +158,8 @@ impl StateDb {
     }
 
     /// The state of one namespace.
-    pub fn namespace<'a>(&'a self, namespace: &str) -> NamespaceState<'a> {
-        NamespaceState { db: self, namespace: namespace.to_string() }
+    pub fn namespace(&self, namespace: &str) -> NamespaceState<&StateDb> {
+        NamespaceState::new(self, namespace)
     }
 
     /// The valid committed writes of `key` in `namespace`, oldest first; `None` if this
@@ -224,27 +225,13 @@ impl CommittedState for StateDb {
     }
 }
 
-/// Committed state of one namespace: what a contract simulation reads.
+/// Committed state of one namespace: what a contract simulation reads. `D` is how the
+/// database is held: borrowed (`&StateDb`) from a [`crate::StateSnapshot`], which holds commits
+/// back while it lives, or owned ([`SharedNamespace`]) by a simulation on another thread.
 #[derive(Clone, Debug)]
-pub struct NamespaceState<'a> {
-    db: &'a StateDb,
+pub struct NamespaceState<D: Borrow<StateDb>> {
+    db: D,
     namespace: String,
-}
-
-impl StateView for NamespaceState<'_> {
-    fn get(&self, key: &[u8]) -> Result<Option<VersionedValue>, StateError> {
-        CommittedState::get(self.db, &self.namespace, key)
-    }
-
-    fn range(&self, start: &[u8], end: &[u8]) -> Result<StateIter<'_>, StateError> {
-        CommittedState::range(self.db, &self.namespace, start, end)
-    }
-}
-
-impl HistoryView for NamespaceState<'_> {
-    fn history(&self, key: &[u8]) -> Result<Option<HistoryIter<'_>>, StateError> {
-        Ok(self.db.history(&self.namespace, key))
-    }
 }
 
 /// The committed state of one namespace that owns its handle on the database, so a
@@ -252,30 +239,26 @@ impl HistoryView for NamespaceState<'_> {
 /// [`crate::StateSnapshot`] it does not hold commits back: a simulation may see a block
 /// applied partway through it, and then one of its recorded reads is stale, so the validator
 /// rejects that transaction (MVCC or phantom conflict). Nothing inconsistent can commit.
-#[derive(Clone, Debug)]
-pub struct SharedNamespace {
-    db: StateDb,
-    namespace: String,
-}
+pub type SharedNamespace = NamespaceState<StateDb>;
 
-impl SharedNamespace {
-    pub(crate) fn new(db: StateDb, namespace: &str) -> SharedNamespace {
-        SharedNamespace { db, namespace: namespace.to_string() }
+impl<D: Borrow<StateDb>> NamespaceState<D> {
+    pub(crate) fn new(db: D, namespace: &str) -> NamespaceState<D> {
+        NamespaceState { db, namespace: namespace.to_string() }
     }
 }
 
-impl StateView for SharedNamespace {
+impl<D: Borrow<StateDb>> StateView for NamespaceState<D> {
     fn get(&self, key: &[u8]) -> Result<Option<VersionedValue>, StateError> {
-        CommittedState::get(&self.db, &self.namespace, key)
+        CommittedState::get(self.db.borrow(), &self.namespace, key)
     }
 
     fn range(&self, start: &[u8], end: &[u8]) -> Result<StateIter<'_>, StateError> {
-        CommittedState::range(&self.db, &self.namespace, start, end)
+        CommittedState::range(self.db.borrow(), &self.namespace, start, end)
     }
 }
 
-impl HistoryView for SharedNamespace {
+impl<D: Borrow<StateDb>> HistoryView for NamespaceState<D> {
     fn history(&self, key: &[u8]) -> Result<Option<HistoryIter<'_>>, StateError> {
-        Ok(self.db.history(&self.namespace, key))
+        Ok(self.db.borrow().history(&self.namespace, key))
     }
 }
