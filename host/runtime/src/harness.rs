@@ -139,10 +139,21 @@ impl Harness {
         }
     }
 
+    /// [`Harness::invocation`] for a new transaction: the next transaction id and timestamp.
+    fn next_invocation<A: AsRef<[u8]>>(
+        &mut self,
+        name: &str,
+        function: &str,
+        args: &[A],
+    ) -> Invocation {
+        let invocation = self.invocation(name, function, args);
+        self.tx_counter += 1;
+        invocation
+    }
+
     /// Runs init and, if it succeeded, commits it as a block of its own.
     pub fn init<A: AsRef<[u8]>>(&mut self, name: &str, args: &[A]) -> Result<Outcome> {
-        let inv = self.invocation(name, "init", args);
-        self.tx_counter += 1;
+        let inv = self.next_invocation(name, "init", args);
         let c = self.contract(name)?;
         let outcome =
             self.simulator.init(&c.hash, &inv, c.state.clone(), Some(c.history.clone()))?;
@@ -158,8 +169,7 @@ impl Harness {
         function: &str,
         args: &[A],
     ) -> Result<Outcome> {
-        let inv = self.invocation(name, function, args);
-        self.tx_counter += 1;
+        let inv = self.next_invocation(name, function, args);
         let outcome = self.simulate(&inv)?;
         if let Ok(simulation) = &outcome {
             self.pending.push(Pending { invocation: inv, simulation: simulation.clone() });
@@ -181,8 +191,7 @@ impl Harness {
         function: &str,
         args: &[A],
     ) -> Result<Outcome> {
-        let inv = self.invocation(name, function, args);
-        self.tx_counter += 1;
+        let inv = self.next_invocation(name, function, args);
         let outcome = self.simulate(&inv)?;
         self.commit_one(inv, &outcome)?;
         Ok(outcome)
