@@ -608,10 +608,10 @@ mod tests {
 
     #[test]
     fn history_entries_use_the_abi_layout() {
-        let mut st = state_with(Mode::Invoke);
+        let mut st = state_with(Mode::Query);
         let m = mem_with(0, b"k");
         assert_eq!(st.history_open(&m, 0, 1).unwrap(), ReturnCode::HistoryUnavailable.as_neg_i64());
-        let mut st = state_with_history(Mode::Invoke, Some(Arc::new(History)));
+        let mut st = state_with_history(Mode::Query, Some(Arc::new(History)));
         let it = st.history_open(&m, 0, 1).unwrap() as i32;
         let n = st.history_next(it).unwrap();
         let data = take(&mut st, n);

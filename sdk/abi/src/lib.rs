@@ -201,7 +201,8 @@ pub enum ReturnCode {
     ResponseAlreadySet = 12,
     /// A response message or payload over its limit.
     ResponseTooLarge = 13,
-    /// History is not available on this node (for example, history indexing is disabled).
+    /// History is not available: the call is not a query (history is not re-validated at
+    /// commit, so transactions cannot depend on it), or this node keeps no history.
     HistoryUnavailable = 14,
 }
 

@@ -267,11 +267,17 @@ impl InvocationRecorder {
 
     /// `history_open`: reads the key's history; `charge` is called with the size of each entry
     /// as it is read (the host pays fuel there, so a long history cannot be read unmetered).
+    /// Queries only: history is not re-validated at commit, so a transaction that depended on
+    /// it could commit on a history that changed; in [`Mode::Invoke`] it is `HistoryUnavailable`
+    /// whatever history the caller provides.
     pub fn history_open(
         &mut self,
         key: &[u8],
         mut charge: impl FnMut(usize) -> Result<(), Stop>,
     ) -> Call<u32> {
+        if self.sim.borrow_dependent().as_ref().map(TxSimulator::mode) != Some(Mode::Query) {
+            return Ok(Err(ReturnCode::HistoryUnavailable));
+        }
         if key.is_empty() {
             return Ok(Err(ReturnCode::EmptyKey));
         }
@@ -458,7 +464,7 @@ mod tests {
 
     #[test]
     fn ranges_and_histories_share_the_iterator_bound() {
-        let mut r = recorder(Mode::Invoke);
+        let mut r = recorder(Mode::Query);
         for _ in 0..limits::MAX_OPEN_ITERATORS / 2 {
             r.range_open(b"", b"").unwrap().unwrap();
             r.history_open(b"a", |_| Ok(())).unwrap().unwrap();
@@ -471,7 +477,7 @@ mod tests {
 
     #[test]
     fn history_is_charged_per_entry_and_encoded_per_the_abi() {
-        let mut r = recorder(Mode::Invoke);
+        let mut r = recorder(Mode::Query);
         assert!(matches!(r.history_open(b"a", |_| Err(Stop::OutOfFuel)), Err(Stop::OutOfFuel)));
         let id = r.history_open(b"a", |_| Ok(())).unwrap().unwrap();
         let entry = r.history_next(id).unwrap().unwrap().unwrap();
@@ -503,6 +509,13 @@ mod tests {
         assert_eq!((rec.events.len(), rec.logs_dropped), (limits::MAX_EVENTS as usize, 1));
         assert_eq!(rec.events[0].tx_id, "tx9");
         assert_eq!(rec.response.unwrap().message, "ok");
+    }
+
+    #[test]
+    fn history_is_for_queries_only() {
+        let mut r = recorder(Mode::Invoke);
+        assert_eq!(r.history_open(b"a", |_| Ok(())).unwrap(), Err(ReturnCode::HistoryUnavailable));
+        assert!(recorder(Mode::Query).history_open(b"a", |_| Ok(())).unwrap().is_ok());
     }
 
     #[test]
