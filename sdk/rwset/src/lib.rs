@@ -7,7 +7,8 @@
 //! * every `get` records the key with the version it saw (absent: no version), once per key;
 //! * `del`, and `put` of an empty value, are writes with the delete flag; the last write wins;
 //! * reads and writes come out sorted by key;
-//! * a range scan records a [`RangeQueryInfo`] with the early-stop rule (see [`KeyRange`]).
+//! * a range scan records a [`RangeQueryInfo`] with the early-stop rule (see [`KeyRange`]);
+//! * [`merge`] joins two sets recorded one after the other by the same rules.
 //!
 //! Around it, [`InvocationRecorder`] is everything else one invocation does through the host
 //! functions (iterators, history, events, response, logs, with the ABI's limits), and
@@ -37,6 +38,7 @@
 
 mod invocation;
 mod memory;
+mod merge;
 pub mod mvcc;
 mod range;
 pub mod report;
@@ -47,6 +49,7 @@ pub use invocation::{
     truncate_utf8_lossy,
 };
 pub use memory::{MemoryHistory, MemoryState};
+pub use merge::{NamespaceMismatch, merge};
 pub use range::KeyRange;
 pub use simulator::{Mode, SimError, TxSimulator};
 pub use weft_proto::v1::{
