@@ -5,7 +5,7 @@
 //! `tests/tests/`.
 
 use weft_ledger::policy;
-use weft_node::client::{Client, Submitted};
+use weft_node::client::{Client, Deploy, Submitted};
 use weft_node::config::NodeConfig;
 use weft_node::devnet::DevNetwork;
 use weft_node::{Node, Result};
@@ -80,9 +80,12 @@ impl TestNet {
     /// Deploys the asset-transfer sample as `basic` (policy: Org1) and runs `InitLedger`.
     pub async fn deploy_asset_transfer(&self) -> Submitted {
         let wasm = std::fs::read(weft_contract_artifacts::ASSET_TRANSFER).expect("sample built");
-        let deployed =
-            self.admin.deploy("basic", "1", policy::org("Org1"), wasm).await.expect("deploy");
-        assert_eq!(deployed.status.code(), TxValidationCode::Valid, "{deployed:?}");
+        let deployed = self
+            .admin
+            .deploy(Deploy::new("basic", "1", policy::org("Org1"), wasm))
+            .await
+            .expect("deploy");
+        assert_eq!(deployed.definition.status.code(), TxValidationCode::Valid, "{deployed:?}");
         let init = self.client.submit("basic", "InitLedger", vec![]).await.expect("init");
         assert_eq!(init.status.code(), TxValidationCode::Valid, "{init:?}");
         init

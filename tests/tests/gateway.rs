@@ -6,6 +6,7 @@ use prost::Message;
 use tonic::Code;
 use weft_e2e::{TestNet, args};
 use weft_ledger::policy;
+use weft_node::client::Deploy;
 use weft_proto::v1::{
     CommitStatusRequest, EndorseRequest, EvaluateRequest, GetBlockRequest, GetTransactionRequest,
     ListContractsRequest, SubmitRequest, TxValidationCode, get_block_request::By,
@@ -219,7 +220,8 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
 
     // Non-admin deploy: install and define are both refused.
     let wasm = std::fs::read(weft_contract_artifacts::KV).unwrap();
-    let refused = net.client.deploy("kv", "1", policy::org("Org1"), wasm.clone()).await;
+    let refused =
+        net.client.deploy(Deploy::new("kv", "1", policy::org("Org1"), wasm.clone())).await;
     let status = refused.expect_err("a member may not deploy");
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
     assert!(status.message().contains("admin"), "{status:?}");
@@ -229,6 +231,7 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
         version: "1".into(),
         policy: Some(policy::org("Org1")),
         code_hash,
+        init_required: false,
     };
     let define = net.client.proposal("_lifecycle", "define", vec![definition.encode_to_vec()]);
     expect(
@@ -312,12 +315,16 @@ async fn upgrade_lets_work_in_flight_finish() {
         gateway.endorse(EndorseRequest { proposal: Some(proposal) }).await.unwrap().into_inner();
 
     let wasm = std::fs::read(weft_contract_artifacts::ASSET_TRANSFER).unwrap();
-    let same = net.admin.deploy("basic", "1", policy::org("Org1"), wasm.clone()).await;
+    let same = net
+        .admin
+        .deploy(Deploy::new("basic", "1", policy::org("Org1"), wasm.clone()).upgrade())
+        .await;
     let status = same.expect_err("the same version again is refused");
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert!(status.message().contains("new version"), "{status:?}");
-    let upgraded = net.admin.deploy("basic", "2", policy::org("Org1"), wasm).await.unwrap();
-    assert_eq!(upgraded.status.code(), TxValidationCode::Valid);
+    let upgraded =
+        net.admin.deploy(Deploy::new("basic", "2", policy::org("Org1"), wasm).upgrade()).await;
+    assert_eq!(upgraded.unwrap().definition.status.code(), TxValidationCode::Valid);
 
     let envelope = net.client.sign_transaction(endorsed.prepared_transaction);
     let late = gateway.submit_and_wait(SubmitRequest { envelope: Some(envelope) }).await.unwrap();

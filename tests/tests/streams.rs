@@ -4,6 +4,7 @@
 
 use weft_e2e::TestNet;
 use weft_ledger::policy;
+use weft_node::client::Deploy;
 use weft_proto::v1::{
     BlocksRequest, ChaincodeEventsRequest, TxValidationCode, blocks_response::Kind,
     chaincode_events_request::Start,
@@ -13,7 +14,12 @@ use weft_proto::v1::{
 async fn events_and_blocks_stream_and_resume() {
     let net = TestNet::start(|_| {}).await;
     let wasm = wat::parse_str(weft_contract_artifacts::PINGER_WAT).unwrap();
-    let deployed = net.admin.deploy("pinger", "1", policy::org("Org1"), wasm).await.unwrap();
+    let deployed = net
+        .admin
+        .deploy(Deploy::new("pinger", "1", policy::org("Org1"), wasm))
+        .await
+        .unwrap()
+        .definition;
     assert_eq!(deployed.status.code(), TxValidationCode::Valid);
 
     let mut gateway = net.client.gateway.clone();

@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use weft_ledger::policy;
-use weft_node::client::Client;
+use weft_node::client::{Client, Deploy, Deployed};
 use weft_node::config::{NodeConfig, decode_hex};
 use weft_node::devnet::DevNetwork;
 use weft_proto::v1::{
@@ -33,7 +33,8 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:7051";
         Start here:\n  \
         weft dev                                   create a dev network, start the node, deploy the samples\n  \
         weft invoke asset-transfer InitLedger      submit a transaction and wait for its commit\n  \
-        weft query asset-transfer GetAllAssets     evaluate a query\n\n\
+        weft query asset-transfer GetAllAssets     evaluate a query\n  \
+        weft query abstore query A                 abstore, initialized at deploy with A 100 B 200\n\n\
         Every command that talks to the node signs as an identity of the dev network in --dir\n\
         (--as client by default; deploys sign as admin)."
 )]
@@ -71,7 +72,8 @@ enum Command {
     #[command(subcommand)]
     Node(NodeCommand),
     /// Create the dev network if needed, start the node and deploy the sample contracts
-    /// (kv, asset-transfer, abstore, marbles). Stops on Ctrl-C.
+    /// (kv, asset-transfer, abstore with its init `init A 100 B 200`, marbles). Stops on
+    /// Ctrl-C.
     Dev {
         /// Address to listen on when creating the network.
         #[arg(long, default_value = DEFAULT_LISTEN)]
@@ -85,7 +87,7 @@ enum Command {
     Contract(ContractCommand),
     /// Submit a transaction: endorse, sign, order, and wait until it is committed. Prints
     /// the result as JSON.
-    Invoke(Call),
+    Invoke(InvokeArgs),
     /// Evaluate a query on the node (nothing is ordered or written). Prints JSON.
     Query(Call),
     /// Read and verify blocks.
@@ -159,22 +161,34 @@ enum NodeCommand {
 
 #[derive(Subcommand, Debug)]
 enum ContractCommand {
-    /// Install a .wasm on the node and define it on the channel (as admin). Deploying an
-    /// existing name with a new version upgrades it.
+    /// Install a .wasm on the node and define a new contract on the channel (as admin).
+    /// Refused if NAME is already defined: use `upgrade`. With --init, the definition
+    /// requires init (Fabric's --init-required) and the init transaction runs right after.
+    #[command(after_help = "Examples:\n  \
+        weft contract deploy kv kv.wasm\n  \
+        weft contract deploy abstore abstore.wasm --init init A 100 B 200\n  \
+        weft contract deploy basic basic.wasm --init InitLedger --org Org1,Org2 --min 1\n  \
+        weft contract deploy ab ab.wasm --init init --init-json '[\"A\", 100, \"B\", 200]'")]
     Deploy {
-        /// Contract name (its state namespace).
-        name: String,
-        /// The contract's .wasm file.
-        wasm: PathBuf,
+        #[command(flatten)]
+        define: DefineArgs,
         /// Version of this definition.
         #[arg(long, default_value = "1")]
         version: String,
-        /// Organizations whose endorsement the policy counts (repeat or comma-separate).
-        #[arg(long = "org", value_delimiter = ',', default_value = "Org1")]
-        orgs: Vec<String>,
-        /// How many of them must endorse (default: all).
+    },
+    /// Install a new .wasm for a defined contract and define it with a new --version (as
+    /// admin); its state is kept. Refused if NAME is not defined or the version is
+    /// unchanged. With --init, the new version requires init before other transactions
+    /// run (state-changing ones; queries are not affected).
+    #[command(after_help = "Examples:\n  \
+        weft contract upgrade kv kv-v2.wasm --version 2\n  \
+        weft contract upgrade abstore abstore.wasm --version 2 --init init A 0 B 0")]
+    Upgrade {
+        #[command(flatten)]
+        define: DefineArgs,
+        /// Version of the new definition (must differ from the current one).
         #[arg(long)]
-        min: Option<u32>,
+        version: String,
     },
     /// List the contracts defined on the channel.
     List,
@@ -196,6 +210,42 @@ enum ContractCommand {
         #[arg(long, default_value = ".")]
         path: PathBuf,
     },
+}
+
+/// What `contract deploy` and `contract upgrade` share.
+#[derive(Args, Debug)]
+struct DefineArgs {
+    /// Contract name (its state namespace).
+    name: String,
+    /// The contract's .wasm file.
+    wasm: PathBuf,
+    /// Organizations whose endorsement the policy counts (repeat or comma-separate).
+    #[arg(long = "org", value_delimiter = ',', default_value = "Org1")]
+    orgs: Vec<String>,
+    /// How many of them must endorse (default: all).
+    #[arg(long)]
+    min: Option<u32>,
+    /// Require init, and run it once the definition commits: FUNCTION then its arguments,
+    /// each passed as a string (the contract's #[init] method gets the arguments; an
+    /// argument starting with '-' other than a number needs --init-json).
+    #[arg(long, num_args = 1.., value_names = ["FUNCTION", "ARGS"], allow_negative_numbers = true)]
+    init: Option<Vec<String>>,
+    /// The init arguments as a JSON array instead (as `weft invoke --json`); --init then
+    /// gives only the function.
+    #[arg(long, requires = "init", value_name = "JSON")]
+    init_json: Option<String>,
+}
+
+/// `weft invoke`: a call, optionally as the contract's init.
+#[derive(Args, Debug)]
+struct InvokeArgs {
+    #[command(flatten)]
+    call: Call,
+    /// Send the transaction as the contract's init (Fabric's --isInit): runs its #[init]
+    /// method. Accepted once per version, only if the definition requires init (deployed
+    /// with --init) and it has not run yet, e.g. after a deploy whose init failed.
+    #[arg(long)]
+    init: bool,
 }
 
 #[derive(Args, Debug)]
@@ -290,13 +340,15 @@ async fn run(cli: Cli) -> Result<()> {
             stop_node(node, &cli.dir).await
         }
         Command::Dev { listen, tls } => dev(&cli, &net, *listen, *tls).await,
-        Command::Contract(ContractCommand::Deploy { name, wasm, version, orgs, min }) => {
+        Command::Contract(ContractCommand::Deploy { define, version }) => {
             let client = connect(&cli, "admin").await?;
-            let bytes = std::fs::read(wasm)
-                .with_context(|| format!("reading the contract {}", wasm.display()))?;
-            let policy = endorsement_policy(orgs, *min)?;
-            let done = deploy(&client, name, version, policy, bytes).await?;
-            output::print(&output::submitted(&done))
+            let done = deploy(&client, define_request(define, version, false)?).await?;
+            output::print(&output::deployed(&done))
+        }
+        Command::Contract(ContractCommand::Upgrade { define, version }) => {
+            let client = connect(&cli, "admin").await?;
+            let done = deploy(&client, define_request(define, version, true)?).await?;
+            output::print(&output::deployed(&done))
         }
         Command::Contract(ContractCommand::New { name, path, sdk }) => {
             let dir = path.clone().unwrap_or_else(|| PathBuf::from(name));
@@ -330,9 +382,15 @@ async fn run(cli: Cli) -> Result<()> {
             let listed = client.admin.clone().list_contracts(ListContractsRequest {}).await?;
             output::print(&output::contracts(&listed.into_inner().contracts))
         }
-        Command::Invoke(call) => {
+        Command::Invoke(InvokeArgs { call, init }) => {
             let client = connect(&cli, "client").await?;
-            let done = client.submit(&call.contract, &call.function, call_args(call)?).await?;
+            let args = call_args(call)?;
+            let done = if *init {
+                client.submit_signed(client.init_proposal(&call.contract, &call.function, args))
+            } else {
+                client.submit_signed(client.proposal(&call.contract, &call.function, args))
+            }
+            .await?;
             output::print(&output::submitted(&done))
         }
         Command::Query(call) => {
@@ -502,7 +560,13 @@ async fn dev(cli: &Cli, net: &DevNetwork, listen: SocketAddr, tls: bool) -> Resu
                 eprintln!("{name}: already deployed");
                 continue;
             }
-            deploy(&admin, name, "1", policy::org(weft_node::devnet::ORG), wasm.to_vec()).await?;
+            let mut sample =
+                Deploy::new(name, "1", policy::org(weft_node::devnet::ORG), wasm.to_vec());
+            if let Some((function, args)) = sample_init(name) {
+                sample = sample
+                    .with_init(function, args.iter().map(|a| a.as_bytes().to_vec()).collect());
+            }
+            deploy(&admin, sample).await?;
         }
         anyhow::Ok(())
     }
@@ -518,26 +582,52 @@ async fn dev(cli: &Cli, net: &DevNetwork, listen: SocketAddr, tls: bool) -> Resu
     stop_node(node, &cli.dir).await
 }
 
-async fn deploy(
-    client: &Client,
-    name: &str,
-    version: &str,
-    policy: weft_proto::v1::EndorsementPolicy,
-    wasm: Vec<u8>,
-) -> Result<weft_node::client::Submitted> {
+/// The init transaction `weft dev` runs when it deploys a sample: abstore's `init A 100 B 200`
+/// (Fabric's chaincode_example02), so a new user sees an init-required contract work.
+fn sample_init(name: &str) -> Option<(&'static str, &'static [&'static str])> {
+    (name == "abstore").then_some(("init", &["A", "100", "B", "200"]))
+}
+
+/// The deploy or upgrade `define` asks for.
+fn define_request(define: &DefineArgs, version: &str, upgrade: bool) -> Result<Deploy> {
+    let wasm = std::fs::read(&define.wasm)
+        .with_context(|| format!("reading the contract {}", define.wasm.display()))?;
+    let policy = endorsement_policy(&define.orgs, define.min)?;
+    let mut request = Deploy::new(&define.name, version, policy, wasm);
+    if let Some(init) = &define.init {
+        let (function, words) = init.split_first().context("--init needs a FUNCTION")?;
+        let args = match &define.init_json {
+            Some(_) if !words.is_empty() => {
+                bail!("give the init arguments after --init {function} or as --init-json, not both")
+            }
+            Some(json) => json_args(json, "--init-json")?,
+            None => words.iter().map(|a| a.as_bytes().to_vec()).collect(),
+        };
+        request = request.with_init(function, args);
+    }
+    if upgrade {
+        request = request.upgrade();
+    }
+    Ok(request)
+}
+
+/// Deploys (or upgrades) with a spinner; reports each committed step on stderr.
+async fn deploy(client: &Client, request: Deploy) -> Result<Deployed> {
+    let (name, version) = (request.name.clone(), request.version.clone());
+    let verb = if request.upgrade { "upgrading" } else { "deploying" };
     let spinner = ProgressBar::new_spinner().with_style(
         ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("a valid template"),
     );
     spinner.enable_steady_tick(Duration::from_millis(100));
-    spinner.set_message(format!("deploying {name} {version} ({} KiB)", wasm.len() / 1024));
-    let done = client.deploy(name, version, policy, wasm).await;
+    spinner.set_message(format!("{verb} {name} {version} ({} KiB)", request.wasm.len() / 1024));
+    let done = client.deploy(request).await;
     spinner.finish_and_clear();
-    let done = done.with_context(|| format!("deploying {name}"))?;
-    let code = done.status.code();
-    if code != weft_proto::v1::TxValidationCode::Valid {
-        bail!("the definition of {name} committed as {}", code.as_str_name());
+    let done = done.with_context(|| format!("{verb} {name}"))?;
+    let past = if verb == "upgrading" { "upgraded to" } else { "deployed" };
+    eprintln!("{name}: {past} version {version} in block {}", done.definition.status.block_number);
+    if let Some(init) = &done.init {
+        eprintln!("{name}: initialized in block {}", init.status.block_number);
     }
-    eprintln!("{name}: deployed version {version} in block {}", done.status.block_number);
     Ok(done)
 }
 
@@ -559,11 +649,16 @@ fn endorsement_policy(
 }
 
 fn call_args(call: &Call) -> Result<Vec<Vec<u8>>> {
-    let Some(json) = &call.json else {
-        return Ok(call.args.iter().map(|a| a.as_bytes().to_vec()).collect());
-    };
+    match &call.json {
+        Some(json) => json_args(json, "--json"),
+        None => Ok(call.args.iter().map(|a| a.as_bytes().to_vec()).collect()),
+    }
+}
+
+/// Arguments from a JSON array: strings as they are, other values as their JSON text.
+fn json_args(json: &str, flag: &str) -> Result<Vec<Vec<u8>>> {
     let values: Vec<serde_json::Value> = serde_json::from_str(json)
-        .with_context(|| format!("--json must be a JSON array, got {json:?}"))?;
+        .with_context(|| format!("{flag} must be a JSON array, got {json:?}"))?;
     Ok(values
         .into_iter()
         .map(|v| match v {

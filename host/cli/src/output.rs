@@ -2,7 +2,7 @@
 
 use prost::Message;
 use serde_json::{Value, json};
-use weft_node::client::Submitted;
+use weft_node::client::{Deployed, Submitted};
 use weft_node::config::hex;
 use weft_proto::v1::{
     Block, Conflict, ContractDefinition, ContractEvent, Envelope, GetTransactionResponse, Proposal,
@@ -66,9 +66,24 @@ pub(crate) fn submitted(s: &Submitted) -> Value {
     })
 }
 
+/// A deploy or upgrade: the definition transaction, as [`submitted`], with the init
+/// transaction (or null) under `init`.
+pub(crate) fn deployed(d: &Deployed) -> Value {
+    let mut value = submitted(&d.definition);
+    value["init"] = d.init.as_ref().map_or(Value::Null, submitted);
+    value
+}
+
 pub(crate) fn contracts(defs: &[ContractDefinition]) -> Value {
     defs.iter()
-        .map(|d| json!({ "name": d.name, "version": d.version, "code_hash": hex(&d.code_hash) }))
+        .map(|d| {
+            json!({
+                "name": d.name,
+                "version": d.version,
+                "init_required": d.init_required,
+                "code_hash": hex(&d.code_hash),
+            })
+        })
         .collect()
 }
 
@@ -81,6 +96,7 @@ fn envelope(bytes_or: &Envelope) -> Value {
         "tx_id": proposal.tx_id,
         "contract": proposal.contract,
         "function": proposal.function,
+        "is_init": proposal.is_init,
         "args": proposal.args.iter().map(|a| payload(a)).collect::<Vec<_>>(),
         "creator": proposal.creator.map(|c| json!({ "msp_id": c.msp_id, "public_key": hex(&c.public_key) })),
         "response": result.response.as_ref().map(response),

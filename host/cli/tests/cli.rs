@@ -1,6 +1,6 @@
 //! Runs the real `weft` binary: init, dev (start + deploy the samples), invoke, query, block
-//! verify, events, contract new/build/deploy, a clear error, a graceful stop on SIGTERM, and
-//! `weft bench`.
+//! verify, events, contract new/build/deploy, deploy and upgrade with init, a clear error, a
+//! graceful stop on SIGTERM, and `weft bench`.
 
 use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
@@ -167,4 +167,75 @@ fn bench_reports_valid_commits_as_json() {
     assert!(term.success());
     assert!(dev.wait().unwrap().success());
     assert!(!dir.join("pid").exists());
+}
+
+#[test]
+fn deploy_with_init_and_upgrade() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    let init = weft(&dir, &["init", "--listen", "127.0.0.1:0"]);
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let (mut dev, _stdout_kept_open) = start_dev(&dir, Stdio::null());
+    let fails = |args: &[&str], text: &str| {
+        let out = weft(&dir, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(text), "{args:?}: {stderr}");
+    };
+
+    // `weft dev` deployed abstore with its init (A 100 B 200).
+    let listed = json(&weft(&dir, &["contract", "list"]));
+    let abstore = listed.as_array().unwrap().iter().find(|c| c["name"] == "abstore").unwrap();
+    assert_eq!(abstore["init_required"], true);
+    assert_eq!(json(&weft(&dir, &["query", "abstore", "query", "A"]))["payload"], 100);
+    fails(&["invoke", "--init", "abstore", "init", "A", "1", "B", "1"], "already initialized");
+    let moved = json(&weft(&dir, &["invoke", "abstore", "invoke", "A", "B", "10"]));
+    assert_eq!(moved["code"], "VALID");
+
+    let tx = json(&weft(&dir, &["tx", "get", moved["tx_id"].as_str().unwrap()]));
+    assert_eq!((tx["function"].as_str(), &tx["is_init"]), (Some("invoke"), &false.into()));
+
+    // Deploy refuses a defined name; upgrade refuses an undefined one and the same version.
+    let wasm = weft_contract_artifacts::ABSTORE;
+    fails(&["contract", "deploy", "abstore", wasm], "weft contract upgrade");
+    fails(&["contract", "upgrade", "nope", wasm, "--version", "2"], "deploy it first");
+    fails(&["contract", "upgrade", "abstore", wasm, "--version", "1"], "new version");
+    fails(
+        &["contract", "deploy", "ab2", wasm, "--init", "init", "A", "--init-json", "[]"],
+        "not both",
+    );
+
+    // Upgrade with a new init, its arguments as JSON.
+    let upgraded = json(&weft(
+        &dir,
+        &[
+            "contract",
+            "upgrade",
+            "abstore",
+            wasm,
+            "--version",
+            "2",
+            "--init",
+            "init",
+            "--init-json",
+            r#"["A", 5, "B", 6]"#,
+        ],
+    ));
+    assert_eq!((&upgraded["code"], &upgraded["init"]["code"]), (&"VALID".into(), &"VALID".into()));
+    assert_eq!(json(&weft(&dir, &["query", "abstore", "query", "A"]))["payload"], 5);
+
+    // A deploy whose init fails: the definition stands, the error names the init step,
+    // transactions wait for an init sent later with `invoke --init`.
+    fails(
+        &["contract", "deploy", "ab2", wasm, "--init", "init", "A", "-5", "B", "1"],
+        "initializing ab2 version 1 (init)",
+    );
+    fails(&["invoke", "ab2", "invoke", "A", "B", "1"], "must call as init first");
+    let later = json(&weft(&dir, &["invoke", "--init", "ab2", "init", "A", "3", "B", "4"]));
+    assert_eq!(later["code"], "VALID");
+    assert_eq!(json(&weft(&dir, &["invoke", "ab2", "invoke", "A", "B", "1"]))["code"], "VALID");
+    assert_eq!(json(&weft(&dir, &["query", "ab2", "query", "B"]))["payload"], 5);
+
+    let term = Command::new("kill").arg("-TERM").arg(dev.id().to_string()).status().unwrap();
+    assert!(term.success());
+    assert!(dev.wait().unwrap().success());
 }

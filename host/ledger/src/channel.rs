@@ -55,6 +55,7 @@ impl Channel {
             version: "1".into(),
             policy: Some(policy::n_of(majority, names.iter().map(|o| policy::org(o)).collect())),
             code_hash: vec![],
+            init_required: false,
         };
         contracts.insert(LIFECYCLE.into(), lifecycle);
         Ok(Channel { config, membership, contracts })
@@ -158,6 +159,7 @@ mod tests {
             version: "2".into(),
             policy: Some(policy::org("Org2")),
             code_hash: vec![7; 32],
+            init_required: true,
         };
         let bytes = def.encode_to_vec();
         assert_eq!(channel.decode_definition(b"asset", &bytes).unwrap(), def);

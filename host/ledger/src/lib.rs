@@ -36,6 +36,7 @@
 //!         version: "1".into(),
 //!         policy: Some(policy::org("Org1")),
 //!         code_hash: vec![],
+//!         init_required: false,
 //!     }],
 //! };
 //! let dir = tempfile::tempdir().unwrap();

@@ -64,6 +64,7 @@ impl TestNetwork {
                     version: "1".into(),
                     policy: Some(policy.clone()),
                     code_hash: vec![],
+                    init_required: false,
                 })
                 .collect(),
         };

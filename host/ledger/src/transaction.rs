@@ -40,6 +40,7 @@ pub fn new_proposal(creator: &Identity, invocation: Invocation) -> Proposal {
         creator: Some(creator.clone()),
         timestamp: Some(invocation.timestamp),
         tx_id,
+        is_init: false,
     }
 }
 

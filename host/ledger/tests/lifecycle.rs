@@ -16,6 +16,7 @@ fn define(name: &str, version: &str) -> NsReadWriteSet {
         version: version.into(),
         policy: Some(policy::org("Org1")),
         code_hash: vec![9; 32],
+        init_required: false,
     };
     NsReadWriteSet {
         namespace: LIFECYCLE.into(),

@@ -16,10 +16,10 @@ use weft_proto::v1::ledger_query_client::LedgerQueryClient;
 use weft_proto::v1::{
     CommitStatusResponse, ContractDefinition, EndorseRequest, EndorsementPolicy, Envelope,
     EvaluateRequest, HealthRequest, InstallRequest, Response, SignedProposal, SubmitRequest,
-    Timestamp,
+    Timestamp, TxValidationCode,
 };
 
-use crate::lifecycle::{DEFINE, install_message};
+use crate::lifecycle::{DEPLOY, UPGRADE, install_message};
 
 /// Largest message the client accepts (blocks can be large).
 const MAX_MESSAGE: usize = 64 << 20;
@@ -111,9 +111,19 @@ impl Client {
 
     /// A proposal to call `function` of `contract` with `args`, signed, with a fresh nonce.
     pub fn proposal(&self, contract: &str, function: &str, args: Vec<Vec<u8>>) -> SignedProposal {
+        self.signed(contract, function, args, false)
+    }
+
+    fn signed(
+        &self,
+        contract: &str,
+        function: &str,
+        args: Vec<Vec<u8>>,
+        is_init: bool,
+    ) -> SignedProposal {
         let now =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        let proposal = transaction::new_proposal(
+        let mut proposal = transaction::new_proposal(
             self.identity.identity(),
             Invocation {
                 channel: self.channel.clone(),
@@ -127,6 +137,7 @@ impl Client {
                 },
             },
         );
+        proposal.is_init = is_init;
         transaction::sign_proposal(&self.identity, &proposal, vec![])
     }
 
@@ -181,24 +192,138 @@ impl Client {
         Ok(self.admin.clone().install(request).await?.into_inner().code_hash)
     }
 
-    /// Installs `wasm` and defines contract `name` at `version` with `policy` on the
-    /// channel (deploy, or upgrade when `name` exists). Needs an admin identity.
-    pub async fn deploy(
-        &self,
-        name: &str,
-        version: &str,
-        policy: EndorsementPolicy,
-        wasm: Vec<u8>,
-    ) -> Result<Submitted, Status> {
-        let code_hash = self.install(wasm).await?;
+    /// Deploys (or upgrades) a contract, as Fabric's lifecycle with `--init-required`:
+    /// installs the code, submits the `_lifecycle` definition and waits for it to commit,
+    /// then, if [`Deploy::init`] is set, submits the init transaction (`is_init`) and waits
+    /// for it too. Needs an admin identity. An error names the step that failed; a step
+    /// that commits other than VALID is an error (`Aborted`), and later steps are not
+    /// attempted.
+    pub async fn deploy(&self, deploy: Deploy) -> Result<Deployed, Status> {
+        let Deploy { name, version, policy, wasm, init, upgrade } = deploy;
+        let step = |what: String| {
+            move |status: Status| {
+                Status::new(status.code(), format!("{what}: {}", status.message()))
+            }
+        };
+        let code_hash = self.install(wasm).await.map_err(step(format!("installing {name}")))?;
         let definition = ContractDefinition {
-            name: name.to_string(),
-            version: version.to_string(),
+            name: name.clone(),
+            version: version.clone(),
             policy: Some(policy),
             code_hash,
+            init_required: init.is_some(),
         };
-        self.submit(LIFECYCLE, DEFINE, vec![definition.encode_to_vec()]).await
+        let (function, verb) = if upgrade { (UPGRADE, "upgrading") } else { (DEPLOY, "defining") };
+        let what = format!("{verb} {name} version {version}");
+        let defined = self
+            .submit(LIFECYCLE, function, vec![definition.encode_to_vec()])
+            .await
+            .and_then(committed_valid)
+            .map_err(step(what))?;
+        let Some(InitCall { function, args }) = init else {
+            return Ok(Deployed { definition: defined, init: None });
+        };
+        let what = format!("initializing {name} version {version} ({function})");
+        let initialized = self
+            .submit_signed(self.init_proposal(&name, &function, args))
+            .await
+            .and_then(committed_valid)
+            .map_err(step(what))?;
+        Ok(Deployed { definition: defined, init: Some(initialized) })
     }
+
+    /// A proposal that runs the init entry of `contract` (Fabric's `--isInit`), signed.
+    /// Accepted once per version, only for a contract defined with `init_required`.
+    pub fn init_proposal(
+        &self,
+        contract: &str,
+        function: &str,
+        args: Vec<Vec<u8>>,
+    ) -> SignedProposal {
+        self.signed(contract, function, args, true)
+    }
+}
+
+/// What [`Client::deploy`] deploys.
+#[derive(Debug, Clone)]
+pub struct Deploy {
+    /// Contract name (its state namespace).
+    pub name: String,
+    /// Version of the definition; an upgrade needs a new one.
+    pub version: String,
+    /// The endorsement policy.
+    pub policy: EndorsementPolicy,
+    /// The contract's `.wasm`.
+    pub wasm: Vec<u8>,
+    /// If set, the definition requires init (`init_required`) and this init transaction is
+    /// submitted once the definition commits.
+    pub init: Option<InitCall>,
+    /// Upgrade a defined contract (`_lifecycle` function `upgrade`) instead of defining a
+    /// new one (`deploy`); the node refuses the one that does not fit.
+    pub upgrade: bool,
+}
+
+impl Deploy {
+    /// A deploy of a new contract without init.
+    pub fn new(name: &str, version: &str, policy: EndorsementPolicy, wasm: Vec<u8>) -> Deploy {
+        Deploy {
+            name: name.to_string(),
+            version: version.to_string(),
+            policy,
+            wasm,
+            init: None,
+            upgrade: false,
+        }
+    }
+
+    /// Requires init and runs `function` with `args` as the init transaction.
+    pub fn with_init(mut self, function: &str, args: Vec<Vec<u8>>) -> Deploy {
+        self.init = Some(InitCall { function: function.to_string(), args });
+        self
+    }
+
+    /// Makes this an upgrade of a defined contract.
+    pub fn upgrade(mut self) -> Deploy {
+        self.upgrade = true;
+        self
+    }
+}
+
+/// The init transaction of a deploy: the function name (which the contract's init entry
+/// sees as `Context::function`) and its arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InitCall {
+    /// Function name.
+    pub function: String,
+    /// Arguments.
+    pub args: Vec<Vec<u8>>,
+}
+
+/// What [`Client::deploy`] committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployed {
+    /// The `_lifecycle` definition transaction.
+    pub definition: Submitted,
+    /// The init transaction, if one was asked for.
+    pub init: Option<Submitted>,
+}
+
+/// `done` if it committed VALID, else an `Aborted` status naming its code.
+fn committed_valid(done: Submitted) -> Result<Submitted, Status> {
+    let code = done.status.code();
+    if code == TxValidationCode::Valid {
+        return Ok(done);
+    }
+    let conflicts = if done.status.conflicts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} conflicting reads)", done.status.conflicts.len())
+    };
+    Err(Status::aborted(format!(
+        "transaction {} committed as {}{conflicts}",
+        done.tx_id,
+        code.as_str_name()
+    )))
 }
 
 fn fresh_nonce() -> Vec<u8> {

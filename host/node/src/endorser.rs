@@ -1,4 +1,5 @@
-//! The endorser: checks a signed proposal, simulates it on a contract thread against the
+//! The endorser: checks a signed proposal (and, through [`lifecycle::check_invocation`], the
+//! contract's initialization state), simulates it on a contract thread against the
 //! committed state, and signs the result with the peer's identity. Evaluation (query) runs
 //! the same way and returns the contract's response without endorsing anything.
 
@@ -68,19 +69,23 @@ impl Endorser {
             (response, rwset, Vec::new(), "1".to_string())
         } else {
             let (hash, version) = code_of(&channel, &proposal.contract)?;
-            let simulation = self
-                .sim
-                .invoke(
-                    &hash,
-                    &invocation(&proposal, signed),
-                    self.state(&proposal.contract),
-                    None,
-                )?
-                .map_err(|failure| Error::ContractFailed {
-                    contract: proposal.contract.clone(),
-                    failure,
-                })?;
-            (simulation.response, simulation.rwset, simulation.events, version)
+            let def = channel.contract(&proposal.contract).expect("code_of found it");
+            let state = self.state(&proposal.contract);
+            // Fabric's CheckInvocation: the initialized key's read (and, for an init, its
+            // write) go into the transaction's read/write set before the contract's.
+            let check = lifecycle::check_invocation(def, proposal.is_init, &*state)?;
+            let call = invocation(&proposal, signed);
+            let outcome = if check.init {
+                self.sim.init(&hash, &call, state, None)?
+            } else {
+                self.sim.invoke(&hash, &call, state, None)?
+            };
+            let simulation = outcome.map_err(|failure| Error::ContractFailed {
+                contract: proposal.contract.clone(),
+                failure,
+            })?;
+            let rwset = weft_rwset::merge(check.rwset, simulation.rwset)?;
+            (simulation.response, rwset, simulation.events, version)
         };
         let payload = transaction::response_payload(
             &signed.proposal,

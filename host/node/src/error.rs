@@ -24,6 +24,11 @@ pub enum Error {
     /// The contract is defined but its code is not installed on this peer.
     #[error("contract {0} has no code installed on this peer")]
     NotInstalled(String),
+    /// The proposal does not fit the contract's initialization state (Fabric's
+    /// `--init-required` / `--isInit` rules): an init where none is required or allowed, or a
+    /// transaction before the required init.
+    #[error("{0}")]
+    Initialization(String),
     /// The contract ran and failed; nothing was endorsed.
     #[error("contract {contract}: {failure}")]
     ContractFailed {
@@ -64,6 +69,9 @@ pub enum Error {
     /// Reading state failed.
     #[error(transparent)]
     State(#[from] weft_rwset::StateError),
+    /// The node put read/write sets of two namespaces together (a node bug).
+    #[error(transparent)]
+    Rwset(#[from] weft_rwset::NamespaceMismatch),
 }
 
 impl Error {

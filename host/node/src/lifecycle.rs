@@ -1,25 +1,43 @@
 //! Contract lifecycle on the node, as in Fabric: the `.wasm` is *installed* per peer (the
 //! runtime's cache, addressed by code hash; admins only), and the contract is *defined* on
-//! the channel by a transaction of the built-in `_lifecycle` contract (function
-//! [`DEFINE`], one argument: an encoded `ContractDefinition` carrying the code hash), which
-//! goes through endorsement, ordering and validation like any other. The ledger learns
-//! definitions from committed `_lifecycle` state (`weft_ledger::channel`), so every peer
-//! replaying the chain reaches the same definitions. An upgrade is a new definition of the
-//! same name; transactions endorsed on the old version before it commits still validate
-//! (their read/write sets are checked, not their code).
-
+//! the channel by a transaction of the built-in `_lifecycle` contract (functions [`DEPLOY`],
+//! [`UPGRADE`] or [`DEFINE`], one argument: an encoded `ContractDefinition` carrying the
+//! code hash), which goes through endorsement, ordering and validation like any other. The
+//! ledger learns definitions from committed `_lifecycle` state (`weft_ledger::channel`), so
+//! every peer replaying the chain reaches the same definitions. An upgrade is a new
+//! definition of the same name; transactions endorsed on the old version before it commits
+//! still validate (their read/write sets are checked, not their code).
+//!
+//! Initialization (Fabric 2.x's `--init-required` and `--isInit`, the peer's
+//! `CheckInvocation`): a definition with `init_required` accepts, for each version, exactly
+//! one init transaction (`Proposal.is_init`), which runs the contract's init entry, before
+//! any other transaction. [`check_invocation`] decides it from the key [`INITIALIZED_KEY`] of
+//! the contract's own namespace, read (and on init written) as part of the transaction's
+//! read/write set, so two racing inits conflict at validation (MVCC).
 use prost::Message;
 use weft_ledger::Ledger;
 use weft_ledger::channel::{Channel, LIFECYCLE};
 use weft_ledger::identity::Role;
 use weft_proto::v1::{ContractDefinition, Identity, NsReadWriteSet, Proposal, Response};
 use weft_runtime::{CodeHash, Simulator};
-use weft_rwset::{Mode, SimError, TxSimulator};
+use weft_rwset::{Mode, SimError, StateView, TxSimulator};
 
 use crate::error::{Error, Result};
 
-/// The `_lifecycle` function that defines (or upgrades) a contract.
+/// The `_lifecycle` function that defines a new contract, or upgrades one to a new version.
 pub const DEFINE: &str = "define";
+
+/// The `_lifecycle` function that defines a new contract: refused if the name is defined.
+pub const DEPLOY: &str = "deploy";
+
+/// The `_lifecycle` function that upgrades a defined contract to a new version: refused if
+/// the name is not defined or the version is unchanged.
+pub const UPGRADE: &str = "upgrade";
+
+/// Fabric's `InitializedKeyName`: `"\x00" + U+10FFFF + "initialized"`, in the contract's own
+/// namespace, holding the version last initialized. No composite key or plain range query
+/// of the contract can reach it.
+pub const INITIALIZED_KEY: &[u8] = b"\x00\xf4\x8f\xbf\xbfinitialized";
 
 /// The message an admin signs to install `wasm`: a domain tag and the code hash.
 pub fn install_message(wasm: &[u8]) -> Vec<u8> {
@@ -59,7 +77,9 @@ fn ed25519_dalek_signature(bytes: &[u8]) -> Result<ed25519_dalek::Signature> {
 }
 
 /// Simulates a `_lifecycle` proposal: checks the creator is an admin and the definition is
-/// well-formed with installed code, then reads and writes the definition's key.
+/// well-formed with installed code, that the function fits what is defined ([`DEPLOY`]: a
+/// new name; [`UPGRADE`]: a defined name; either: a new version), then reads and writes the
+/// definition's key (so racing definitions of one name conflict at validation).
 pub fn simulate(
     channel: &Channel,
     ledger: &Ledger,
@@ -74,10 +94,17 @@ pub fn simulate(
             creator.msp_id
         )));
     }
-    if proposal.function != DEFINE || proposal.args.len() != 1 {
+    if ![DEFINE, DEPLOY, UPGRADE].contains(&proposal.function.as_str()) || proposal.args.len() != 1
+    {
         return Err(Error::BadRequest(format!(
-            "{LIFECYCLE} has one function, {DEFINE:?}, with one argument (an encoded ContractDefinition)"
+            "{LIFECYCLE} has the functions {DEPLOY:?}, {UPGRADE:?} and {DEFINE:?} (either), each \
+             with one argument (an encoded ContractDefinition); got {:?} with {} arguments",
+            proposal.function,
+            proposal.args.len()
         )));
+    }
+    if proposal.is_init {
+        return Err(Error::Initialization(format!("{LIFECYCLE} cannot be called as init")));
     }
     let bytes = &proposal.args[0];
     let def = ContractDefinition::decode(bytes.as_slice())
@@ -93,11 +120,28 @@ pub fn simulate(
             hash.to_hex()
         )));
     }
-    if channel.contract(&def.name).is_some_and(|d| d.version == def.version) {
-        return Err(Error::BadRequest(format!(
-            "contract {} is already defined with version {:?}; an upgrade needs a new version",
-            def.name, def.version
-        )));
+    match (proposal.function.as_str(), channel.contract(&def.name)) {
+        (DEPLOY, Some(existing)) => {
+            return Err(Error::BadRequest(format!(
+                "contract {} is already defined (version {:?}); upgrade it to a new version \
+                 instead (weft contract upgrade)",
+                def.name, existing.version
+            )));
+        }
+        (UPGRADE, None) => {
+            return Err(Error::BadRequest(format!(
+                "contract {} is not defined on channel {}; deploy it first (weft contract deploy)",
+                def.name,
+                channel.name()
+            )));
+        }
+        (_, Some(existing)) if existing.version == def.version => {
+            return Err(Error::BadRequest(format!(
+                "contract {} is already defined with version {:?}; an upgrade needs a new version",
+                def.name, def.version
+            )));
+        }
+        _ => {}
     }
     let state = ledger.shared_namespace(LIFECYCLE);
     let mut tx = TxSimulator::new(LIFECYCLE, &state, Mode::Invoke);
@@ -107,4 +151,137 @@ pub fn simulate(
     let rwset = tx.finish().map_err(sim_err)?;
     let message = format!("defined {} version {}", def.name, def.version);
     Ok((Response { status: 200, message, payload: Vec::new() }, rwset))
+}
+
+/// What the lifecycle decided about an invocation of a contract before it runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InvocationCheck {
+    /// Run the contract's init entry (an init transaction), not its invoke entry.
+    pub init: bool,
+    /// What the check read and wrote in the contract's namespace ([`INITIALIZED_KEY`]);
+    /// merge the contract's read/write set after it (`weft_rwset::merge`).
+    pub rwset: NsReadWriteSet,
+}
+
+/// Fabric's `CheckInvocation` for a proposal to contract `def`, with `is_init` as the
+/// proposal says, reading `state` (the contract's committed namespace). If the definition
+/// requires init, reads [`INITIALIZED_KEY`] (recorded with its version) and the contract
+/// needs init unless it holds `def.version`. An init is refused if the definition does not
+/// require init or the version is already initialized; otherwise it writes
+/// [`INITIALIZED_KEY`] = version and runs the init entry. Any other transaction is refused
+/// while the version needs init.
+pub fn check_invocation<S: StateView>(
+    def: &ContractDefinition,
+    is_init: bool,
+    state: S,
+) -> Result<InvocationCheck> {
+    let mut tx = TxSimulator::new(def.name.clone(), &state, Mode::Invoke);
+    let sim_err = |e: SimError| match e {
+        SimError::State(e) => Error::State(e),
+        SimError::Contract(code) => Error::BadRequest(format!("initialization check: {code:?}")),
+    };
+    if def.init_required {
+        let initialized = tx.get(INITIALIZED_KEY).map_err(sim_err)?;
+        let needs_init = initialized.as_deref() != Some(def.version.as_bytes());
+        if is_init {
+            if !needs_init {
+                return Err(Error::Initialization(format!(
+                    "contract '{}' is already initialized for version {:?} but called as init",
+                    def.name, def.version
+                )));
+            }
+            tx.put(INITIALIZED_KEY, def.version.as_bytes()).map_err(sim_err)?;
+        } else if needs_init {
+            return Err(Error::Initialization(format!(
+                "contract '{}' has not been initialized for version {:?}, must call as init \
+                 first (an init transaction: weft invoke --init)",
+                def.name, def.version
+            )));
+        }
+    } else if is_init {
+        return Err(Error::Initialization(format!(
+            "contract '{}' does not require initialization but called as init (its definition \
+             has no init_required)",
+            def.name
+        )));
+    }
+    Ok(InvocationCheck { init: is_init, rwset: tx.finish().map_err(sim_err)? })
+}
+
+#[cfg(test)]
+mod tests {
+    use weft_rwset::{KvRead, KvWrite, MemoryState, Version};
+
+    use super::*;
+
+    fn def(version: &str, init_required: bool) -> ContractDefinition {
+        ContractDefinition {
+            name: "ab".into(),
+            version: version.into(),
+            init_required,
+            ..Default::default()
+        }
+    }
+
+    fn initialized(version: &str) -> MemoryState {
+        let mut state = MemoryState::default();
+        state.insert(INITIALIZED_KEY, version.as_bytes(), Version { block_num: 4, tx_num: 1 });
+        state
+    }
+
+    fn message(result: Result<InvocationCheck>) -> String {
+        let err = result.unwrap_err();
+        assert!(matches!(err, Error::Initialization(_)), "{err:?}");
+        err.to_string()
+    }
+
+    #[test]
+    fn the_initialized_key_is_fabrics() {
+        assert_eq!(INITIALIZED_KEY, "\u{0}\u{10FFFF}initialized".as_bytes());
+    }
+
+    #[test]
+    fn without_init_required_nothing_is_read_and_init_is_refused() {
+        let state = MemoryState::default();
+        let check = check_invocation(&def("1", false), false, &state).unwrap();
+        assert_eq!(
+            check,
+            InvocationCheck {
+                init: false,
+                rwset: NsReadWriteSet { namespace: "ab".into(), ..Default::default() }
+            }
+        );
+        let refused = message(check_invocation(&def("1", false), true, &state));
+        assert!(refused.contains("does not require initialization but called as init"));
+    }
+
+    #[test]
+    fn init_reads_and_writes_the_key_once_per_version() {
+        let fresh = MemoryState::default();
+        let refused = message(check_invocation(&def("1", true), false, &fresh));
+        assert!(refused.contains("has not been initialized for version \"1\""), "{refused}");
+        let check = check_invocation(&def("1", true), true, &fresh).unwrap();
+        assert!(check.init);
+        assert_eq!(
+            check.rwset.reads,
+            vec![KvRead { key: INITIALIZED_KEY.to_vec(), version: None }]
+        );
+        assert_eq!(
+            check.rwset.writes,
+            vec![KvWrite { key: INITIALIZED_KEY.to_vec(), is_delete: false, value: b"1".to_vec() }]
+        );
+
+        let done = initialized("1");
+        let check = check_invocation(&def("1", true), false, &done).unwrap();
+        let version = Some(Version { block_num: 4, tx_num: 1 });
+        assert_eq!(check.rwset.reads, vec![KvRead { key: INITIALIZED_KEY.to_vec(), version }]);
+        assert!(check.rwset.writes.is_empty() && !check.init);
+        let again = message(check_invocation(&def("1", true), true, &done));
+        assert!(again.contains("already initialized for version \"1\""), "{again}");
+
+        // An upgrade that requires init needs a new init; one that does not, does not.
+        assert!(message(check_invocation(&def("2", true), false, &done)).contains("must call"));
+        assert!(check_invocation(&def("2", true), true, &done).unwrap().init);
+        assert!(check_invocation(&def("2", false), false, &done).unwrap().rwset.reads.is_empty());
+    }
 }

@@ -20,7 +20,7 @@ pub fn code_of(error: &Error) -> Code {
         Error::BadSignature(_) => Code::Unauthenticated,
         Error::PermissionDenied(_) => Code::PermissionDenied,
         Error::DuplicateTx(_) => Code::AlreadyExists,
-        Error::NotInstalled(_) => Code::FailedPrecondition,
+        Error::NotInstalled(_) | Error::Initialization(_) => Code::FailedPrecondition,
         Error::ContractFailed { failure, .. } => match failure.kind {
             FailureKind::InvalidInput => Code::InvalidArgument,
             FailureKind::ErrorStatus if (400..500).contains(&failure.status) => {
@@ -32,7 +32,11 @@ pub fn code_of(error: &Error) -> Code {
         Error::NotFound(_) => Code::NotFound,
         Error::Overloaded(_) => Code::ResourceExhausted,
         Error::ShuttingDown => Code::Unavailable,
-        Error::Runtime(_) | Error::Ledger(_) | Error::State(_) | Error::Io { .. } => Code::Internal,
+        Error::Runtime(_)
+        | Error::Ledger(_)
+        | Error::State(_)
+        | Error::Rwset(_)
+        | Error::Io { .. } => Code::Internal,
         Error::Config(_) => Code::FailedPrecondition,
     }
 }
@@ -60,6 +64,7 @@ mod tests {
             (Error::Rejected(ProposalRejection::BadTxId), Code::InvalidArgument),
             (Error::PermissionDenied("p".into()), Code::PermissionDenied),
             (Error::DuplicateTx("t".into()), Code::AlreadyExists),
+            (Error::Initialization("i".into()), Code::FailedPrecondition),
             (Error::Overloaded("q".into()), Code::ResourceExhausted),
             (Error::ShuttingDown, Code::Unavailable),
         ];
