@@ -17,7 +17,8 @@ use weft_node::client::{Client, Deploy, Deployed};
 use weft_node::config::{NodeConfig, decode_hex};
 use weft_node::devnet::DevNetwork;
 use weft_proto::v1::{
-    GetBlockRequest, GetTransactionRequest, ListContractsRequest, get_block_request::By,
+    GetBlockRequest, GetKeyHistoryRequest, GetTransactionRequest, ListContractsRequest,
+    get_block_request::By,
 };
 
 include!(concat!(env!("OUT_DIR"), "/samples.rs"));
@@ -96,6 +97,18 @@ enum Command {
     /// Read transactions.
     #[command(subcommand)]
     Tx(TxCommand),
+    /// Print the committed history of one key of a contract as a JSON array, oldest first:
+    /// each valid write or delete with its transaction id, block, transaction index,
+    /// timestamp and value (a UTF-8 string, else {"hex": ...}; null for a delete).
+    History {
+        /// Contract name (its namespace).
+        contract: String,
+        /// The key, as a string (or hex with --hex).
+        key: String,
+        /// KEY is hex, for keys that are not UTF-8 (e.g. composite keys: 00 type 00 ...).
+        #[arg(long)]
+        hex: bool,
+    },
     /// Follow the events of a contract: one JSON line per event, as blocks commit (Ctrl-C
     /// stops). Resume with --from-block or --after-tx.
     Events {
@@ -433,6 +446,17 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::History { contract, key, hex } => {
+            let client = connect(&cli, "client").await?;
+            let key = if *hex {
+                decode_hex(key).with_context(|| format!("KEY {key:?} is not hex (--hex)"))?
+            } else {
+                key.as_bytes().to_vec()
+            };
+            let request = GetKeyHistoryRequest { contract: contract.clone(), key };
+            let history = client.ledger.clone().get_key_history(request).await?;
+            output::print(&output::history(&history.into_inner().modifications))
         }
         Command::Tx(TxCommand::Get { tx_id }) => {
             let client = connect(&cli, "client").await?;

@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 use weft_node::client::{Deployed, Submitted};
 use weft_node::config::hex;
 use weft_proto::v1::{
-    Block, Conflict, ContractDefinition, ContractEvent, Envelope, GetTransactionResponse, Proposal,
-    ProposalResponsePayload, Response, Transaction, TxValidationCode,
+    Block, Conflict, ContractDefinition, ContractEvent, Envelope, GetTransactionResponse,
+    KeyModification, Proposal, ProposalResponsePayload, Response, Transaction, TxValidationCode,
 };
 
 /// Prints `value` as pretty JSON on stdout.
@@ -23,6 +23,14 @@ fn payload(bytes: &[u8]) -> Value {
     if let Ok(v) = serde_json::from_slice::<Value>(bytes) {
         return v;
     }
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Value::String(s.to_string()),
+        Err(_) => json!({ "hex": hex(bytes) }),
+    }
+}
+
+/// A stored value as a string if UTF-8, else as hex.
+fn text_or_hex(bytes: &[u8]) -> Value {
     match std::str::from_utf8(bytes) {
         Ok(s) => Value::String(s.to_string()),
         Err(_) => json!({ "hex": hex(bytes) }),
@@ -87,6 +95,34 @@ pub(crate) fn contracts(defs: &[ContractDefinition]) -> Value {
         .collect()
 }
 
+/// A key's history, oldest first; a delete has a null value.
+pub(crate) fn history(modifications: &[KeyModification]) -> Value {
+    modifications
+        .iter()
+        .map(|m| {
+            let version = m.version.unwrap_or_default();
+            let ts = m.timestamp.unwrap_or_default();
+            json!({
+                "tx_id": m.tx_id,
+                "block": version.block_num,
+                "tx": version.tx_num,
+                "timestamp": timestamp(ts.seconds, ts.nanos),
+                "is_delete": m.is_delete,
+                "value": if m.is_delete { Value::Null } else { text_or_hex(&m.value) },
+            })
+        })
+        .collect()
+}
+
+/// RFC 3339 in UTC (e.g. `2026-11-21T01:02:03.000000004Z`), or the raw seconds and nanos if
+/// out of range.
+fn timestamp(seconds: i64, nanos: u32) -> Value {
+    match time_rfc3339(seconds, nanos) {
+        Some(text) => Value::String(text),
+        None => json!({ "seconds": seconds, "nanos": nanos }),
+    }
+}
+
 fn envelope(bytes_or: &Envelope) -> Value {
     let tx = Transaction::decode(bytes_or.payload.as_slice()).unwrap_or_default();
     let proposal = Proposal::decode(tx.proposal.as_slice()).unwrap_or_default();
@@ -138,4 +174,63 @@ pub(crate) fn transaction(t: &GetTransactionResponse) -> Value {
     value["tx_index"] = json!(t.tx_index);
     value["conflicts"] = conflicts(&t.conflicts);
     value
+}
+
+/// `seconds` (since the Unix epoch) and `nanos` as RFC 3339 UTC, for years 0 to 9999.
+fn time_rfc3339(seconds: i64, nanos: u32) -> Option<String> {
+    if nanos >= 1_000_000_000 {
+        return None;
+    }
+    let days = seconds.div_euclid(86_400);
+    let secs = seconds.rem_euclid(86_400);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if !(0..=9999).contains(&year) {
+        return None;
+    }
+    Some(format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(time_rfc3339(0, 0).unwrap(), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(time_rfc3339(951_782_400, 5).unwrap(), "2000-02-29T00:00:00.000000005Z");
+        assert_eq!(time_rfc3339(1_795_222_923, 0).unwrap(), "2026-11-21T01:02:03.000000000Z");
+        assert_eq!(time_rfc3339(-1, 0).unwrap(), "1969-12-31T23:59:59.000000000Z");
+        assert!(time_rfc3339(i64::MAX, 0).is_none());
+        assert_eq!(timestamp(0, 2_000_000_000), json!({ "seconds": 0, "nanos": 2_000_000_000u32 }));
+    }
+
+    #[test]
+    fn history_values_are_text_or_hex_and_deletes_null() {
+        let entry = |value: &[u8], is_delete| KeyModification {
+            tx_id: "t".into(),
+            version: Some(weft_proto::v1::Version { block_num: 3, tx_num: 1 }),
+            timestamp: Some(weft_proto::v1::Timestamp { seconds: 0, nanos: 0 }),
+            is_delete,
+            value: value.to_vec(),
+        };
+        let out = history(&[entry(b"100", false), entry(b"\xff\x00", false), entry(b"", true)]);
+        assert_eq!(out[0]["value"], "100");
+        assert_eq!((out[0]["block"].as_u64(), out[0]["tx"].as_u64()), (Some(3), Some(1)));
+        assert_eq!(out[1]["value"], json!({ "hex": "ff00" }));
+        assert_eq!((out[2]["value"].is_null(), &out[2]["is_delete"]), (true, &json!(true)));
+    }
 }

@@ -1,6 +1,6 @@
 //! Runs the real `weft` binary: init, dev (start + deploy the samples), invoke, query, block
-//! verify, events, contract new/build/deploy, deploy and upgrade with init, a clear error, a
-//! graceful stop on SIGTERM, and `weft bench`.
+//! verify, events, contract new/build/deploy, deploy and upgrade with init, key history, a
+//! clear error, a graceful stop on SIGTERM, and `weft bench`.
 
 use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
@@ -170,7 +170,7 @@ fn bench_reports_valid_commits_as_json() {
 }
 
 #[test]
-fn deploy_with_init_and_upgrade() {
+fn deploy_with_init_upgrade_and_key_history() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("net");
     let init = weft(&dir, &["init", "--listen", "127.0.0.1:0"]);
@@ -191,8 +191,20 @@ fn deploy_with_init_and_upgrade() {
     let moved = json(&weft(&dir, &["invoke", "abstore", "invoke", "A", "B", "10"]));
     assert_eq!(moved["code"], "VALID");
 
-    let tx = json(&weft(&dir, &["tx", "get", moved["tx_id"].as_str().unwrap()]));
-    assert_eq!((tx["function"].as_str(), &tx["is_init"]), (Some("invoke"), &false.into()));
+    // Key history: oldest first, values as text; --hex names the same key.
+    let history = json(&weft(&dir, &["history", "abstore", "A"]));
+    let values: Vec<&str> =
+        history.as_array().unwrap().iter().map(|m| m["value"].as_str().unwrap()).collect();
+    assert_eq!(values, ["100", "90"]);
+    assert_eq!(history[1]["tx_id"], moved["tx_id"]);
+    assert_eq!(history[1]["block"], moved["block"]);
+    assert_eq!((history[1]["tx"].as_u64(), &history[1]["is_delete"]), (Some(0), &false.into()));
+    assert!(history[1]["timestamp"].as_str().unwrap().ends_with('Z'), "{history}");
+    assert_eq!(json(&weft(&dir, &["history", "abstore", "41", "--hex"])), history);
+    assert_eq!(json(&weft(&dir, &["history", "abstore", "nobody"])), serde_json::json!([]));
+    fails(&["history", "abstore", "4x", "--hex"], "is not hex");
+    let tx = json(&weft(&dir, &["tx", "get", history[0]["tx_id"].as_str().unwrap()]));
+    assert_eq!((tx["function"].as_str(), &tx["is_init"]), (Some("init"), &true.into()));
 
     // Deploy refuses a defined name; upgrade refuses an undefined one and the same version.
     let wasm = weft_contract_artifacts::ABSTORE;
