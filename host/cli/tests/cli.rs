@@ -234,6 +234,12 @@ fn deploy_with_init_upgrade_and_key_history() {
     ));
     assert_eq!((&upgraded["code"], &upgraded["init"]["code"]), (&"VALID".into(), &"VALID".into()));
     assert_eq!(json(&weft(&dir, &["query", "abstore", "query", "A"]))["payload"], 5);
+    // The init marker's history: one init per version.
+    let marker =
+        json(&weft(&dir, &["history", "abstore", "00f48fbfbf696e697469616c697a6564", "--hex"]));
+    let inits: Vec<&str> =
+        marker.as_array().unwrap().iter().map(|m| m["value"].as_str().unwrap()).collect();
+    assert_eq!(inits, ["1", "2"]);
 
     // A deploy whose init fails: the definition stands, the error names the init step,
     // transactions wait for an init sent later with `invoke --init`.
