@@ -9,7 +9,8 @@
 //! * [`endorser`]: checks a client's signed proposal, simulates it on a contract thread
 //!   ([`endorser::ContractPool`]) against committed state and signs the result as the peer.
 //! * [`lifecycle`]: install per peer (admins), define per channel through the `_lifecycle`
-//!   contract, so definitions are on chain.
+//!   contract, so definitions are on chain; Fabric's init-required check, run by the
+//!   endorser before every contract invocation.
 //! * [`orderer`]: the [`orderer::Orderer`] trait and the embedded [`orderer::SoloOrderer`]
 //!   (BatchSize / BatchTimeout), the seam where Raft ordering plugs in.
 //! * [`committer`]: commits the orderer's blocks with the ledger's pipeline and answers
