@@ -16,6 +16,10 @@
 //!
 //! [grpc]
 //! max_message_bytes = 8388608
+//!
+//! [ledger]
+//! cache_mib = 32                # sled's page cache
+//! history = true                # the key-history index
 //! ```
 //!
 //! Relative paths are relative to the directory of the configuration file.
@@ -26,7 +30,7 @@ use std::time::Duration;
 
 use prost::Message;
 use serde::{Deserialize, Serialize};
-use weft_ledger::Durability;
+use weft_ledger::{Durability, LedgerOptions};
 use weft_ledger::identity::SigningIdentity;
 use weft_proto::v1::ChannelConfig;
 
@@ -53,6 +57,9 @@ pub struct NodeConfig {
     /// What a commit waits for: `sync` (default), `flush` or `deferred`.
     #[serde(default)]
     pub durability: DurabilityConfig,
+    /// The state database's memory and indexes.
+    #[serde(default)]
+    pub ledger: LedgerConfig,
     /// Where to serve metrics (Prometheus text at any path over HTTP/1); none: not served.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<SocketAddr>,
@@ -136,6 +143,35 @@ impl Default for GrpcLimits {
             concurrency_per_connection: 256,
             max_concurrent_streams: 256,
             max_header_list_bytes: 16 << 10,
+        }
+    }
+}
+
+/// The ledger's cache and indexes.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// sled's page cache, in MiB. It bounds most of the node's memory beyond the contracts:
+    /// without a bound the cache grows with the ledger (about 1.3 KiB per transaction).
+    pub cache_mib: u64,
+    /// Keep the key-history index (Fabric's `enableHistoryDatabase`). Changing it for an
+    /// existing ledger needs its state rebuilt (see `weft_ledger::Ledger::reset_state`).
+    pub history: bool,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        LedgerConfig { cache_mib: 32, history: true }
+    }
+}
+
+impl LedgerConfig {
+    /// The ledger options for this configuration and `durability`.
+    pub fn options(&self, durability: DurabilityConfig) -> LedgerOptions {
+        LedgerOptions {
+            durability: durability.into(),
+            cache_capacity: self.cache_mib << 20,
+            history: self.history,
         }
     }
 }

@@ -16,7 +16,8 @@ use weft_ledger::identity::SigningIdentity;
 use weft_proto::v1::{ChannelConfig, Organization};
 
 use crate::config::{
-    self, BatchConfig, DurabilityConfig, GrpcLimits, NodeConfig, PeerConfig, TlsConfig,
+    self, BatchConfig, DurabilityConfig, GrpcLimits, LedgerConfig, NodeConfig, PeerConfig,
+    TlsConfig,
 };
 use crate::error::{Error, Result};
 
@@ -106,6 +107,7 @@ impl DevNetwork {
             orderer: BatchConfig::default(),
             grpc: GrpcLimits::default(),
             durability: DurabilityConfig::default(),
+            ledger: LedgerConfig::default(),
             metrics_listen: None,
             tls: if tls { Some(self.write_tls()?) } else { None },
         };

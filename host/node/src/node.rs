@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
-use weft_ledger::{Ledger, LedgerOptions};
+use weft_ledger::Ledger;
 use weft_proto::v1::admin_server::AdminServer;
 use weft_proto::v1::gateway_server::GatewayServer;
 use weft_proto::v1::ledger_query_server::LedgerQueryServer;
@@ -53,8 +53,7 @@ impl Node {
     pub async fn start(config: &NodeConfig) -> Result<Node> {
         let channel_config = config.channel_config()?;
         let peer = config.peer_identity()?;
-        let options =
-            LedgerOptions { durability: config.durability.into(), ..LedgerOptions::default() };
+        let options = config.ledger.options(config.durability);
         let ledger =
             Arc::new(Ledger::open_with(config.data_dir.join("ledger"), channel_config, options)?);
         if ledger.channel().membership().resolve(peer.identity()).is_none() {
