@@ -2,12 +2,13 @@
 //! graceful shutdown.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use weft_ledger::{Ledger, LedgerOptions};
 use weft_proto::v1::admin_server::AdminServer;
 use weft_proto::v1::gateway_server::GatewayServer;
@@ -15,7 +16,7 @@ use weft_proto::v1::ledger_query_server::LedgerQueryServer;
 use weft_runtime::{RuntimeConfig, Simulator};
 
 use crate::committer::{self, CommitNotifier};
-use crate::config::NodeConfig;
+use crate::config::{ClientAuth, NodeConfig, TlsConfig};
 use crate::endorser::{ContractPool, Endorser};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -32,6 +33,31 @@ pub(crate) struct Shared {
     pub(crate) orderer: Arc<dyn Orderer>,
     pub(crate) notifier: Arc<CommitNotifier>,
     pub(crate) metrics: Arc<Metrics>,
+}
+
+/// The server side of `[tls]`: the node's certificate and key and, with `client_ca`, the
+/// client certificates it demands (or, `client_auth = "optional"`, accepts). Missing or
+/// unreadable files are named.
+fn server_tls(tls: &TlsConfig) -> Result<ServerTlsConfig> {
+    let read = |field: &str, path: &Path| {
+        std::fs::read(path).map_err(Error::io(format!("reading tls.{field} {}", path.display())))
+    };
+    let identity = Identity::from_pem(read("cert", &tls.cert)?, read("key", &tls.key)?);
+    let mut server = ServerTlsConfig::new().identity(identity);
+    if let (Some(ca), Some(mode)) = (&tls.client_ca, tls.client_auth_mode()?) {
+        let pem = read("client_ca", ca)?;
+        if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+            return Err(Error::Config(format!(
+                "tls.client_ca {} holds no PEM certificate",
+                ca.display()
+            )));
+        }
+        server = server
+            .client_ca_root(Certificate::from_pem(pem))
+            .client_auth_optional(mode == ClientAuth::Optional);
+        tracing::info!(client_ca = %ca.display(), client_auth = mode.as_str(), "mutual TLS");
+    }
+    Ok(server)
 }
 
 /// A running node.
@@ -51,6 +77,8 @@ impl Node {
     /// Opens the ledger and runtime under the configured data directory, starts the
     /// orderer and committer threads, and serves gRPC on the configured address.
     pub async fn start(config: &NodeConfig) -> Result<Node> {
+        // Configuration errors first, before anything is opened or started.
+        let server_tls = config.tls.as_ref().map(server_tls).transpose()?;
         let channel_config = config.channel_config()?;
         let peer = config.peer_identity()?;
         let options =
@@ -114,14 +142,11 @@ impl Node {
             .max_encoding_message_size(max);
         let (stop_server, stopped) = oneshot::channel::<()>();
         let mut builder = Server::builder();
-        if let Some(tls) = &config.tls {
-            let read = |p: &std::path::Path| {
-                std::fs::read(p).map_err(Error::io(format!("reading TLS file {}", p.display())))
-            };
-            let identity = Identity::from_pem(read(&tls.cert)?, read(&tls.key)?);
-            builder = builder
-                .tls_config(ServerTlsConfig::new().identity(identity))
-                .map_err(|e| Error::Config(format!("TLS: {e}")))?;
+        if let (Some(server_tls), Some(files)) = (server_tls, &config.tls) {
+            builder = builder.tls_config(server_tls).map_err(|e| {
+                let (cert, key) = (files.cert.display(), files.key.display());
+                Error::Config(format!("TLS with tls.cert {cert} and tls.key {key}: {e}"))
+            })?;
         }
         let router = builder
             .timeout(Duration::from_millis(limits.request_timeout_ms))
