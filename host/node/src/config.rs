@@ -16,6 +16,7 @@
 //!
 //! [grpc]
 //! max_message_bytes = 8388608
+//! max_concurrent_requests = 4096  # node-wide; beyond it requests are shed
 //!
 //! [tls]                          # optional: serve TLS
 //! cert = "tls/server.pem"
@@ -172,8 +173,16 @@ pub struct GrpcLimits {
     /// Longest a unary request may take, in milliseconds.
     pub request_timeout_ms: u64,
     /// Requests served at once per connection; beyond it, requests are shed
-    /// (`UNAVAILABLE`) rather than queued.
+    /// (`RESOURCE_EXHAUSTED`) rather than queued.
     pub concurrency_per_connection: usize,
+    /// Requests served at once by the whole node, over all connections; beyond it,
+    /// requests are shed (`RESOURCE_EXHAUSTED`, "the node is overloaded") rather than
+    /// queued. A request holds its place until its response starts: for unary calls that
+    /// includes waits for a commit (`SubmitAndWait`, `CommitStatus`); a server stream
+    /// (events, blocks) gives it back once the stream is open. Higher lets more clients wait
+    /// for commits at once; lower bounds the memory of requests in flight (each may hold a
+    /// decoded message of up to `max_message_bytes`).
+    pub max_concurrent_requests: usize,
     /// HTTP/2 streams per connection.
     pub max_concurrent_streams: u32,
     /// Largest HTTP/2 header list, in bytes.
@@ -186,6 +195,7 @@ impl Default for GrpcLimits {
             max_message_bytes: 8 << 20,
             request_timeout_ms: 30_000,
             concurrency_per_connection: 256,
+            max_concurrent_requests: 4096,
             max_concurrent_streams: 256,
             max_header_list_bytes: 16 << 10,
         }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tower::limit::GlobalConcurrencyLimitLayer;
 use weft_ledger::{Ledger, LedgerOptions};
 use weft_proto::v1::admin_server::AdminServer;
 use weft_proto::v1::gateway_server::GatewayServer;
@@ -60,6 +61,24 @@ fn server_tls(tls: &TlsConfig) -> Result<ServerTlsConfig> {
     Ok(server)
 }
 
+/// What a request shed by the node-wide limit (`grpc.max_concurrent_requests`, `max`)
+/// fails with: [`Error::TooManyRequests`] through [`crate::status`], counted in the metrics,
+/// instead of tonic's message about "the connection". Other errors pass unchanged.
+fn overload_status(
+    max: usize,
+    metrics: Arc<Metrics>,
+) -> impl Fn(tower::BoxError) -> tower::BoxError + Clone + Send + Sync + 'static {
+    move |error| {
+        if error.is::<tower::load_shed::error::Overloaded>() {
+            metrics.shed();
+            tracing::debug!(max, "request shed: the node is at grpc.max_concurrent_requests");
+            tonic::Status::from(Error::TooManyRequests(max)).into()
+        } else {
+            error
+        }
+    }
+}
+
 /// A running node.
 #[derive(Debug)]
 pub struct Node {
@@ -79,6 +98,10 @@ impl Node {
     pub async fn start(config: &NodeConfig) -> Result<Node> {
         // Configuration errors first, before anything is opened or started.
         let server_tls = config.tls.as_ref().map(server_tls).transpose()?;
+        let max_requests = config.grpc.max_concurrent_requests;
+        if max_requests == 0 {
+            return Err(Error::Config("grpc.max_concurrent_requests must be at least 1".into()));
+        }
         let channel_config = config.channel_config()?;
         let peer = config.peer_identity()?;
         let options =
@@ -152,6 +175,17 @@ impl Node {
             .timeout(Duration::from_millis(limits.request_timeout_ms))
             .concurrency_limit_per_connection(limits.concurrency_per_connection)
             .load_shed(true)
+            // The node-wide limit, over all connections: a request beyond it is refused at
+            // once rather than queued. Its place is taken before its message is decoded and
+            // given back when its response starts, so a server stream holds none while it
+            // streams.
+            .layer(
+                tower::ServiceBuilder::new()
+                    .map_err(overload_status(max_requests, shared.metrics.clone()))
+                    .load_shed()
+                    .layer(GlobalConcurrencyLimitLayer::new(max_requests))
+                    .into_inner(),
+            )
             .max_concurrent_streams(limits.max_concurrent_streams)
             .http2_max_header_list_size(limits.max_header_list_bytes)
             .add_service(gateway)

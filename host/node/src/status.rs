@@ -30,7 +30,7 @@ pub fn code_of(error: &Error) -> Code {
         },
         Error::Deploy(_) => Code::InvalidArgument,
         Error::NotFound(_) => Code::NotFound,
-        Error::Overloaded(_) => Code::ResourceExhausted,
+        Error::Overloaded(_) | Error::TooManyRequests(_) => Code::ResourceExhausted,
         Error::ShuttingDown => Code::Unavailable,
         Error::Runtime(_) | Error::Ledger(_) | Error::State(_) | Error::Io { .. } => Code::Internal,
         Error::Config(_) => Code::FailedPrecondition,
@@ -61,6 +61,7 @@ mod tests {
             (Error::PermissionDenied("p".into()), Code::PermissionDenied),
             (Error::DuplicateTx("t".into()), Code::AlreadyExists),
             (Error::Overloaded("q".into()), Code::ResourceExhausted),
+            (Error::TooManyRequests(2), Code::ResourceExhausted),
             (Error::ShuttingDown, Code::Unavailable),
         ];
         for (error, code) in cases {
