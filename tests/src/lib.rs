@@ -7,7 +7,7 @@
 use weft_ledger::policy;
 use weft_node::client::{Client, Deploy, Submitted};
 use weft_node::config::NodeConfig;
-use weft_node::devnet::DevNetwork;
+use weft_node::devnet::{DevNetwork, Transport};
 use weft_node::{Node, Result};
 use weft_proto::v1::TxValidationCode;
 
@@ -31,18 +31,20 @@ pub struct TestNet {
 impl TestNet {
     /// A fresh network with the default configuration, tuned by `tune`.
     pub async fn start(tune: impl FnOnce(&mut NodeConfig)) -> TestNet {
-        TestNet::start_with(false, tune).await
+        TestNet::start_with(Transport::Plaintext, tune).await
     }
 
-    /// A fresh network, serving TLS if `tls`, with the configuration tuned by `tune`.
-    pub async fn start_with(tls: bool, tune: impl FnOnce(&mut NodeConfig)) -> TestNet {
+    /// A fresh network served over `transport`, with the configuration tuned by `tune`.
+    /// Its clients connect the way the CLI does ([`DevNetwork::tls_options`]).
+    pub async fn start_with(transport: Transport, tune: impl FnOnce(&mut NodeConfig)) -> TestNet {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
         let dir = tempfile::tempdir().expect("temporary directory");
         let net = DevNetwork::at(dir.path().join("dev"));
-        let mut config = net.create("dev", "127.0.0.1:0".parse().unwrap(), tls).expect("weft init");
+        let mut config =
+            net.create("dev", "127.0.0.1:0".parse().unwrap(), transport).expect("weft init");
         config.orderer.batch_timeout_ms = 5;
         tune(&mut config);
         TestNet::run(dir, net, config).await.expect("node starts")
@@ -50,24 +52,32 @@ impl TestNet {
 
     async fn run(dir: tempfile::TempDir, net: DevNetwork, config: NodeConfig) -> Result<TestNet> {
         let node = Node::start(&config).await?;
-        let tls = config.tls.is_some();
-        let url = format!("{}://{}", if tls { "https" } else { "http" }, node.local_addr());
-        let ca = net.tls_ca_path();
+        let tls = config.tls.is_some().then(|| net.tls_options()).transpose()?;
+        let url = TestNet::url_of(&config, &node);
         let connect = |role: &str| {
             let identity = net.identity(role).expect("key file");
-            let (url, ca) = (url.clone(), ca.clone());
+            let (url, tls) = (url.clone(), tls.clone());
             async move {
-                if tls {
-                    let ca = std::fs::read(ca).expect("CA file");
-                    Client::connect_tls(&url, ca, "localhost", identity).await.expect("connects")
-                } else {
-                    Client::connect(&url, identity).await.expect("connects")
+                match tls {
+                    Some(tls) => Client::connect_tls(&url, &tls, identity).await,
+                    None => Client::connect(&url, identity).await,
                 }
+                .expect("connects")
             }
         };
         let admin = connect("admin").await;
         let client = connect("client").await;
         Ok(TestNet { dir, net, config, node, admin, client })
+    }
+
+    fn url_of(config: &NodeConfig, node: &Node) -> String {
+        let scheme = if config.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", node.local_addr())
+    }
+
+    /// The node's endpoint: `https://` when it serves TLS, else `http://`.
+    pub fn url(&self) -> String {
+        TestNet::url_of(&self.config, &self.node)
     }
 
     /// Shuts the node down gracefully and starts it again on the same directory.

@@ -351,7 +351,7 @@ async fn upgrade_lets_work_in_flight_finish() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_tls() {
-    let net = TestNet::start_with(true, |_| {}).await;
+    let net = TestNet::start_with(weft_node::devnet::Transport::Tls, |_| {}).await;
     net.deploy_asset_transfer().await;
     let read = net.client.evaluate("basic", "ReadAsset", args(&["asset1"])).await.unwrap();
     assert_eq!(
@@ -369,8 +369,7 @@ async fn serves_tls() {
     let wrong_ca = std::fs::read(stranger.cert).unwrap(); // the leaf, not the CA
     let untrusted = weft_node::client::Client::connect_tls(
         &url,
-        wrong_ca,
-        "localhost",
+        &weft_node::client::TlsOptions::new(wrong_ca, "localhost"),
         net.net.identity("client").unwrap(),
     )
     .await;

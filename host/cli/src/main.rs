@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use weft_ledger::policy;
 use weft_node::client::{Client, Deploy, Deployed};
 use weft_node::config::{NodeConfig, decode_hex};
-use weft_node::devnet::DevNetwork;
+use weft_node::devnet::{DevNetwork, Transport};
 use weft_proto::v1::{
     GetBlockRequest, GetKeyHistoryRequest, GetTransactionRequest, ListContractsRequest,
     get_block_request::By,
@@ -68,6 +68,10 @@ enum Command {
         /// Serve gRPC over TLS: writes a dev CA and a server certificate for localhost.
         #[arg(long)]
         tls: bool,
+        /// Mutual TLS (implies --tls): also writes a client certificate signed by the dev CA,
+        /// which the CLI presents, and the node refuses clients without one.
+        #[arg(long)]
+        mtls: bool,
     },
     /// Run the node.
     #[command(subcommand)]
@@ -82,6 +86,9 @@ enum Command {
         /// Serve TLS when creating the network (see `weft init --tls`).
         #[arg(long)]
         tls: bool,
+        /// Require client certificates when creating the network (see `weft init --mtls`).
+        #[arg(long)]
+        mtls: bool,
     },
     /// Scaffold, build, deploy and list contracts.
     #[command(subcommand)]
@@ -339,8 +346,8 @@ fn describe(error: &anyhow::Error) -> String {
 async fn run(cli: Cli) -> Result<()> {
     let net = DevNetwork::at(&cli.dir);
     match &cli.command {
-        Command::Init { channel, listen, tls } => {
-            net.create(channel, *listen, *tls)?;
+        Command::Init { channel, listen, tls, mtls } => {
+            net.create(channel, *listen, transport(*tls, *mtls))?;
             println!("created a dev network for channel {channel:?} in {}", cli.dir.display());
             println!("start it with: weft --dir {} node start", cli.dir.display());
             Ok(())
@@ -352,7 +359,9 @@ async fn run(cli: Cli) -> Result<()> {
             wait_for_signal().await?;
             stop_node(node, &cli.dir).await
         }
-        Command::Dev { listen, tls } => dev(&cli, &net, *listen, *tls).await,
+        Command::Dev { listen, tls, mtls } => {
+            dev(&cli, &net, *listen, transport(*tls, *mtls)).await
+        }
         Command::Contract(ContractCommand::Deploy { define, version }) => {
             let client = connect(&cli, "admin").await?;
             let done = deploy(&client, define_request(define, version, false)?).await?;
@@ -566,9 +575,18 @@ async fn wait_for_signal() -> Result<()> {
     Ok(())
 }
 
-async fn dev(cli: &Cli, net: &DevNetwork, listen: SocketAddr, tls: bool) -> Result<()> {
+/// The transport `--tls` / `--mtls` ask for (`--mtls` implies `--tls`).
+fn transport(tls: bool, mtls: bool) -> Transport {
+    match (tls, mtls) {
+        (_, true) => Transport::MutualTls,
+        (true, false) => Transport::Tls,
+        (false, false) => Transport::Plaintext,
+    }
+}
+
+async fn dev(cli: &Cli, net: &DevNetwork, listen: SocketAddr, transport: Transport) -> Result<()> {
     if !net.exists() {
-        net.create("dev", listen, tls)?;
+        net.create("dev", listen, transport)?;
         eprintln!("created a dev network in {}", cli.dir.display());
     }
     let config = load_config(&net.config_path())?;
@@ -728,17 +746,16 @@ fn endpoint_of(config: &NodeConfig, addr: SocketAddr) -> String {
     format!("{scheme}://{addr}")
 }
 
-/// Connects, over TLS trusting the network's dev CA for `https://` endpoints.
+/// Connects; for `https://` endpoints over TLS, trusting the network's dev CA and
+/// presenting its client certificate when it has one (`weft init --mtls`).
 async fn connect_to(
     net: &DevNetwork,
     endpoint: &str,
     identity: weft_ledger::identity::SigningIdentity,
 ) -> Result<Client> {
     if endpoint.starts_with("https://") {
-        let ca_path = net.tls_ca_path();
-        let ca = std::fs::read(&ca_path)
-            .with_context(|| format!("reading the CA certificate {}", ca_path.display()))?;
-        return Ok(Client::connect_tls(endpoint, ca, "localhost", identity).await?);
+        let tls = net.tls_options()?;
+        return Ok(Client::connect_tls(endpoint, &tls, identity).await?);
     }
     Ok(Client::connect(endpoint, identity).await?)
 }

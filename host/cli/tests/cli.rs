@@ -1,6 +1,7 @@
 //! Runs the real `weft` binary: init, dev (start + deploy the samples), invoke, query, block
 //! verify, events, contract new/build/deploy, deploy and upgrade with init, key history, a
-//! clear error, a graceful stop on SIGTERM, and `weft bench`.
+//! clear error, a graceful stop on SIGTERM, `weft bench`, and a mutual-TLS network the CLI
+//! connects to with its client certificate.
 
 use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
@@ -256,4 +257,45 @@ fn deploy_with_init_upgrade_and_key_history() {
     let term = Command::new("kill").arg("-TERM").arg(dev.id().to_string()).status().unwrap();
     assert!(term.success());
     assert!(dev.wait().unwrap().success());
+}
+
+#[test]
+fn mutual_tls_network_uses_its_client_certificate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    let init = weft(&dir, &["init", "--mtls", "--listen", "127.0.0.1:0"]);
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let config = std::fs::read_to_string(dir.join("node.toml")).unwrap();
+    assert!(config.contains("client_ca = \"tls/ca.pem\""), "{config}");
+    assert!(dir.join("tls/client.pem").exists() && dir.join("tls/client.key").exists());
+
+    let mut node = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .arg("--dir")
+        .arg(&dir)
+        .args(["node", "start"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(node.stdout.take().unwrap()).lines();
+    let serving = lines.by_ref().map(Result::unwrap).find(|l| l.starts_with("node serving on"));
+    assert!(serving.unwrap().contains("https://"));
+
+    // The CLI presents DIR/tls/client.pem on its own.
+    assert_eq!(json(&weft(&dir, &["contract", "list"])), serde_json::json!([]));
+    assert_eq!(json(&weft(&dir, &["block", "verify"]))["verified"], true);
+
+    // Without it, the node refuses the connection and the error says what happened.
+    std::fs::rename(dir.join("tls/client.pem"), tmp.path().join("client.pem")).unwrap();
+    let refused = weft(&dir, &["contract", "list"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("closed the TLS connection (without a client certificate)"),
+        "{stderr}"
+    );
+
+    let term = Command::new("kill").arg("-TERM").arg(node.id().to_string()).status().unwrap();
+    assert!(term.success());
+    assert!(node.wait().unwrap().success());
 }

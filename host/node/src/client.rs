@@ -37,6 +37,58 @@ pub struct Client {
     channel: String,
 }
 
+/// How [`Client::connect_tls`] secures its connection.
+#[derive(Clone)]
+pub struct TlsOptions {
+    /// The CA certificate(s) (PEM) the node's certificate must chain to.
+    pub ca_pem: Vec<u8>,
+    /// The name the node's certificate must carry.
+    pub domain: String,
+    client_identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl TlsOptions {
+    /// Trust `ca_pem` for a node named `domain`; present no client certificate.
+    pub fn new(ca_pem: Vec<u8>, domain: &str) -> TlsOptions {
+        TlsOptions { ca_pem, domain: domain.to_string(), client_identity: None }
+    }
+
+    /// Present the client certificate chain `cert_pem` with its private key `key_pem`.
+    pub fn with_client_identity(self, cert_pem: Vec<u8>, key_pem: Vec<u8>) -> TlsOptions {
+        TlsOptions { client_identity: Some((cert_pem, key_pem)), ..self }
+    }
+
+    /// The client certificate chain and key (PEM), if one is presented.
+    pub fn client_identity(&self) -> Option<(&[u8], &[u8])> {
+        self.client_identity.as_ref().map(|(cert, key)| (cert.as_slice(), key.as_slice()))
+    }
+}
+
+/// The private key stays out of logs.
+impl std::fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsOptions")
+            .field("domain", &self.domain)
+            .field("client_certificate", &self.client_identity.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An error and its causes on one line: transport errors keep the TLS reason (e.g. "peer
+/// sent no certificates", "unknown issuer") in their sources.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let next = e.to_string();
+        if !text.contains(&next) {
+            text = format!("{text}: {next}");
+        }
+        cause = e.source();
+    }
+    text
+}
+
 /// The result of a submitted transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Submitted {
@@ -59,25 +111,51 @@ impl Client {
         Client::over(channel, identity).await
     }
 
-    /// Connects over TLS to `endpoint` (`https://host:port`), trusting the CA certificate
-    /// `ca_pem` for `domain`.
+    /// Connects over TLS to `endpoint` (`https://host:port`) as `tls` says: which CA and
+    /// name the node's certificate must have, and the client certificate to present to a
+    /// node that demands one (mutual TLS).
     pub async fn connect_tls(
         endpoint: &str,
-        ca_pem: Vec<u8>,
-        domain: &str,
+        tls: &TlsOptions,
         identity: SigningIdentity,
     ) -> Result<Client, Status> {
-        use tonic::transport::{Certificate, ClientTlsConfig};
-        let tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(ca_pem))
-            .domain_name(domain.to_string());
+        use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+        let mut config = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&tls.ca_pem))
+            .domain_name(tls.domain.clone());
+        if let Some((cert, key)) = tls.client_identity() {
+            config = config.identity(Identity::from_pem(cert, key));
+        }
         let endpoint = Endpoint::from_shared(endpoint.to_string())
-            .and_then(|e| e.tls_config(tls))
+            .and_then(|e| e.tls_config(config))
             .map_err(|e| Status::invalid_argument(format!("bad TLS endpoint {endpoint:?}: {e}")))?;
+        let uri = endpoint.uri().clone();
+        let presented = match tls.client_identity() {
+            Some(_) => "with a client certificate",
+            None => "without a client certificate",
+        };
         let channel = endpoint.connect().await.map_err(|e| {
-            Status::unavailable(format!("cannot connect to {} over TLS: {e}", endpoint.uri()))
+            Status::unavailable(format!(
+                "cannot connect to {uri} over TLS ({presented}): {}",
+                causes(&e)
+            ))
         })?;
-        Client::over(channel, identity).await
+        // With TLS 1.3 the node checks a client certificate after the client has finished
+        // its side of the handshake: a refusal shows as a transport error on the first
+        // request, here.
+        Client::over(channel, identity).await.map_err(|status| {
+            match std::error::Error::source(&status) {
+                Some(cause) if cause.is::<tonic::transport::Error>() => {
+                    Status::unavailable(format!(
+                        "the node at {uri} closed the TLS connection ({presented}); a node that \
+                         requires client certificates does so when none is presented or it is \
+                         not signed by the node's tls.client_ca: {}",
+                        causes(cause)
+                    ))
+                }
+                _ => status,
+            }
+        })
     }
 
     /// A client over an existing tonic channel.

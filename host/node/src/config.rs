@@ -16,6 +16,13 @@
 //!
 //! [grpc]
 //! max_message_bytes = 8388608
+//! max_concurrent_requests = 4096  # node-wide; beyond it requests are shed
+//!
+//! [tls]                          # optional: serve TLS
+//! cert = "tls/server.pem"
+//! key = "tls/server.key"
+//! client_ca = "tls/ca.pem"       # optional: mutual TLS with client certificates
+//! client_auth = "required"       # or "optional"; only with client_ca
 //!
 //! [ledger]
 //! cache_mib = 32                # sled's page cache
@@ -68,7 +75,8 @@ pub struct NodeConfig {
     pub tls: Option<TlsConfig>,
 }
 
-/// The server's TLS certificate chain and key, PEM files.
+/// The server's TLS certificate chain and key, PEM files, and optionally the CA whose
+/// client certificates it accepts (mutual TLS).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
@@ -76,6 +84,51 @@ pub struct TlsConfig {
     pub cert: PathBuf,
     /// Its private key (PEM).
     pub key: PathBuf,
+    /// The CA certificate(s) (PEM) that sign client certificates; none: clients present no
+    /// certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
+    /// Whether clients must present a certificate signed by `client_ca`; only valid with
+    /// `client_ca`, and `required` when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_auth: Option<ClientAuth>,
+}
+
+/// Whether the TLS handshake demands a client certificate.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// A client without a certificate signed by `client_ca` is refused in the handshake.
+    #[default]
+    Required,
+    /// A client may present no certificate; one it presents must still verify.
+    Optional,
+}
+
+impl TlsConfig {
+    /// How clients are authenticated in the handshake: `None` without `client_ca`.
+    /// Refuses `client_auth` without `client_ca`, which would silently do nothing.
+    pub fn client_auth_mode(&self) -> Result<Option<ClientAuth>> {
+        match (&self.client_ca, self.client_auth) {
+            (Some(_), mode) => Ok(Some(mode.unwrap_or_default())),
+            (None, None) => Ok(None),
+            (None, Some(mode)) => Err(Error::Config(format!(
+                "tls.client_auth = \"{}\" needs tls.client_ca, the CA certificate that signs \
+                 client certificates",
+                mode.as_str()
+            ))),
+        }
+    }
+}
+
+impl ClientAuth {
+    /// The name in `node.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientAuth::Required => "required",
+            ClientAuth::Optional => "optional",
+        }
+    }
 }
 
 /// The peer's organization and key file.
@@ -127,8 +180,16 @@ pub struct GrpcLimits {
     /// Longest a unary request may take, in milliseconds.
     pub request_timeout_ms: u64,
     /// Requests served at once per connection; beyond it, requests are shed
-    /// (`UNAVAILABLE`) rather than queued.
+    /// (`RESOURCE_EXHAUSTED`) rather than queued.
     pub concurrency_per_connection: usize,
+    /// Requests served at once by the whole node, over all connections; beyond it,
+    /// requests are shed (`RESOURCE_EXHAUSTED`, "the node is overloaded") rather than
+    /// queued. A request holds its place until its response starts: for unary calls that
+    /// includes waits for a commit (`SubmitAndWait`, `CommitStatus`); a server stream
+    /// (events, blocks) gives it back once the stream is open. Higher lets more clients wait
+    /// for commits at once; lower bounds the memory of requests in flight (each may hold a
+    /// decoded message of up to `max_message_bytes`).
+    pub max_concurrent_requests: usize,
     /// HTTP/2 streams per connection.
     pub max_concurrent_streams: u32,
     /// Largest HTTP/2 header list, in bytes.
@@ -141,6 +202,7 @@ impl Default for GrpcLimits {
             max_message_bytes: 8 << 20,
             request_timeout_ms: 30_000,
             concurrency_per_connection: 256,
+            max_concurrent_requests: 4096,
             max_concurrent_streams: 256,
             max_header_list_bytes: 16 << 10,
         }
@@ -210,6 +272,7 @@ impl NodeConfig {
         let mut paths = vec![&mut config.genesis, &mut config.data_dir, &mut config.peer.key];
         if let Some(tls) = &mut config.tls {
             paths.extend([&mut tls.cert, &mut tls.key]);
+            paths.extend(tls.client_ca.as_mut());
         }
         for p in paths {
             if p.is_relative() {
@@ -311,5 +374,30 @@ mod tests {
         assert!(read_identity("Org1", &key).is_err());
         assert_eq!(decode_hex("0aFf"), Some(vec![10, 255]));
         assert_eq!(decode_hex("abc"), None);
+    }
+
+    #[test]
+    fn tls_client_auth_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        let base = "listen = \"127.0.0.1:0\"\ngenesis = \"g.pb\"\ndata_dir = \"data\"\n\
+                    [peer]\nmsp_id = \"Org1\"\nkey = \"peer.key\"\n\
+                    [tls]\ncert = \"tls/s.pem\"\nkey = \"tls/s.key\"\n";
+        let load = |extra: &str| {
+            std::fs::write(&path, format!("{base}{extra}")).unwrap();
+            NodeConfig::load(&path).map(|c| c.tls.unwrap())
+        };
+        let plain = load("").unwrap();
+        assert_eq!(plain.client_auth_mode().unwrap(), None);
+        let required = load("client_ca = \"tls/ca.pem\"\n").unwrap();
+        assert_eq!(required.client_ca, Some(dir.path().join("tls/ca.pem")));
+        assert_eq!(required.client_auth_mode().unwrap(), Some(ClientAuth::Required));
+        let optional = load("client_ca = \"/ca.pem\"\nclient_auth = \"optional\"\n").unwrap();
+        assert_eq!(optional.client_ca, Some(PathBuf::from("/ca.pem")));
+        assert_eq!(optional.client_auth_mode().unwrap(), Some(ClientAuth::Optional));
+        let err = load("client_auth = \"optional\"\n").unwrap().client_auth_mode().unwrap_err();
+        assert!(err.to_string().contains("needs tls.client_ca"), "{err}");
+        let err = load("client_ca = \"ca.pem\"\nclient_auth = \"sometimes\"\n").unwrap_err();
+        assert!(err.to_string().contains("sometimes"), "{err}");
     }
 }

@@ -46,6 +46,13 @@ pub enum Error {
     /// The ordering queue is full: try again later.
     #[error("ordering is overloaded: {0}")]
     Overloaded(String),
+    /// The node already serves `grpc.max_concurrent_requests` requests (the number): this
+    /// one was shed, not queued.
+    #[error(
+        "the node is overloaded: {0} requests are in flight (grpc.max_concurrent_requests); \
+         try again later"
+    )]
+    TooManyRequests(usize),
     /// The node is shutting down.
     #[error("the node is shutting down")]
     ShuttingDown,

@@ -17,6 +17,7 @@ pub struct Metrics {
     evaluations: AtomicU64,
     evaluate_micros: AtomicU64,
     submitted: AtomicU64,
+    shed: AtomicU64,
     blocks: AtomicU64,
     commit_micros: AtomicU64,
     txs_by_code: Mutex<BTreeMap<&'static str, u64>>,
@@ -35,6 +36,15 @@ impl Metrics {
 
     pub(crate) fn submitted(&self) {
         self.submitted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn shed(&self) {
+        self.shed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests refused because the node served `grpc.max_concurrent_requests` already.
+    pub fn requests_shed(&self) -> u64 {
+        self.shed.load(Ordering::Relaxed)
     }
 
     pub(crate) fn committed(&self, block: &CommittedBlock) {
@@ -77,6 +87,11 @@ impl Metrics {
             "weft_submitted_total",
             "Transactions accepted for ordering.",
             get(&self.submitted),
+        );
+        counter(
+            "weft_requests_shed_total",
+            "Requests refused because the node was at grpc.max_concurrent_requests.",
+            get(&self.shed),
         );
         counter("weft_blocks_total", "Blocks committed.", get(&self.blocks));
         counter(

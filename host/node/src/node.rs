@@ -2,12 +2,14 @@
 //! graceful shutdown.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tower::limit::GlobalConcurrencyLimitLayer;
 use weft_ledger::Ledger;
 use weft_proto::v1::admin_server::AdminServer;
 use weft_proto::v1::gateway_server::GatewayServer;
@@ -15,7 +17,7 @@ use weft_proto::v1::ledger_query_server::LedgerQueryServer;
 use weft_runtime::{RuntimeConfig, Simulator};
 
 use crate::committer::{self, CommitNotifier};
-use crate::config::NodeConfig;
+use crate::config::{ClientAuth, NodeConfig, TlsConfig};
 use crate::endorser::{ContractPool, Endorser};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -32,6 +34,49 @@ pub(crate) struct Shared {
     pub(crate) orderer: Arc<dyn Orderer>,
     pub(crate) notifier: Arc<CommitNotifier>,
     pub(crate) metrics: Arc<Metrics>,
+}
+
+/// The server side of `[tls]`: the node's certificate and key and, with `client_ca`, the
+/// client certificates it demands (or, `client_auth = "optional"`, accepts). Missing or
+/// unreadable files are named.
+fn server_tls(tls: &TlsConfig) -> Result<ServerTlsConfig> {
+    let read = |field: &str, path: &Path| {
+        std::fs::read(path).map_err(Error::io(format!("reading tls.{field} {}", path.display())))
+    };
+    let identity = Identity::from_pem(read("cert", &tls.cert)?, read("key", &tls.key)?);
+    let mut server = ServerTlsConfig::new().identity(identity);
+    if let (Some(ca), Some(mode)) = (&tls.client_ca, tls.client_auth_mode()?) {
+        let pem = read("client_ca", ca)?;
+        if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+            return Err(Error::Config(format!(
+                "tls.client_ca {} holds no PEM certificate",
+                ca.display()
+            )));
+        }
+        server = server
+            .client_ca_root(Certificate::from_pem(pem))
+            .client_auth_optional(mode == ClientAuth::Optional);
+        tracing::info!(client_ca = %ca.display(), client_auth = mode.as_str(), "mutual TLS");
+    }
+    Ok(server)
+}
+
+/// What a request shed by the node-wide limit (`grpc.max_concurrent_requests`, `max`)
+/// fails with: [`Error::TooManyRequests`] through [`crate::status`], counted in the metrics,
+/// instead of tonic's message about "the connection". Other errors pass unchanged.
+fn overload_status(
+    max: usize,
+    metrics: Arc<Metrics>,
+) -> impl Fn(tower::BoxError) -> tower::BoxError + Clone + Send + Sync + 'static {
+    move |error| {
+        if error.is::<tower::load_shed::error::Overloaded>() {
+            metrics.shed();
+            tracing::debug!(max, "request shed: the node is at grpc.max_concurrent_requests");
+            tonic::Status::from(Error::TooManyRequests(max)).into()
+        } else {
+            error
+        }
+    }
 }
 
 /// A running node.
@@ -51,6 +96,12 @@ impl Node {
     /// Opens the ledger and runtime under the configured data directory, starts the
     /// orderer and committer threads, and serves gRPC on the configured address.
     pub async fn start(config: &NodeConfig) -> Result<Node> {
+        // Configuration errors first, before anything is opened or started.
+        let server_tls = config.tls.as_ref().map(server_tls).transpose()?;
+        let max_requests = config.grpc.max_concurrent_requests;
+        if max_requests == 0 {
+            return Err(Error::Config("grpc.max_concurrent_requests must be at least 1".into()));
+        }
         let channel_config = config.channel_config()?;
         let peer = config.peer_identity()?;
         let options = config.ledger.options(config.durability);
@@ -113,19 +164,27 @@ impl Node {
             .max_encoding_message_size(max);
         let (stop_server, stopped) = oneshot::channel::<()>();
         let mut builder = Server::builder();
-        if let Some(tls) = &config.tls {
-            let read = |p: &std::path::Path| {
-                std::fs::read(p).map_err(Error::io(format!("reading TLS file {}", p.display())))
-            };
-            let identity = Identity::from_pem(read(&tls.cert)?, read(&tls.key)?);
-            builder = builder
-                .tls_config(ServerTlsConfig::new().identity(identity))
-                .map_err(|e| Error::Config(format!("TLS: {e}")))?;
+        if let (Some(server_tls), Some(files)) = (server_tls, &config.tls) {
+            builder = builder.tls_config(server_tls).map_err(|e| {
+                let (cert, key) = (files.cert.display(), files.key.display());
+                Error::Config(format!("TLS with tls.cert {cert} and tls.key {key}: {e}"))
+            })?;
         }
         let router = builder
             .timeout(Duration::from_millis(limits.request_timeout_ms))
             .concurrency_limit_per_connection(limits.concurrency_per_connection)
             .load_shed(true)
+            // The node-wide limit, over all connections: a request beyond it is refused at
+            // once rather than queued. Its place is taken before its message is decoded and
+            // given back when its response starts, so a server stream holds none while it
+            // streams.
+            .layer(
+                tower::ServiceBuilder::new()
+                    .map_err(overload_status(max_requests, shared.metrics.clone()))
+                    .load_shed()
+                    .layer(GlobalConcurrencyLimitLayer::new(max_requests))
+                    .into_inner(),
+            )
             .max_concurrent_streams(limits.max_concurrent_streams)
             .http2_max_header_list_size(limits.max_header_list_bytes)
             .add_service(gateway)

@@ -30,7 +30,7 @@ pub fn code_of(error: &Error) -> Code {
         },
         Error::Deploy(_) => Code::InvalidArgument,
         Error::NotFound(_) => Code::NotFound,
-        Error::Overloaded(_) => Code::ResourceExhausted,
+        Error::Overloaded(_) | Error::TooManyRequests(_) => Code::ResourceExhausted,
         Error::ShuttingDown => Code::Unavailable,
         Error::Runtime(_)
         | Error::Ledger(_)
@@ -66,6 +66,7 @@ mod tests {
             (Error::DuplicateTx("t".into()), Code::AlreadyExists),
             (Error::Initialization("i".into()), Code::FailedPrecondition),
             (Error::Overloaded("q".into()), Code::ResourceExhausted),
+            (Error::TooManyRequests(2), Code::ResourceExhausted),
             (Error::ShuttingDown, Code::Unavailable),
         ];
         for (error, code) in cases {
