@@ -25,6 +25,20 @@ include!(concat!(env!("OUT_DIR"), "/samples.rs"));
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:7051";
 
+/// jemalloc rather than glibc's malloc: the node allocates and frees small buffers on many
+/// threads (gRPC, contract threads, sled's), where glibc's per-thread arenas fragment and
+/// keep memory. Measured in docs/performance.md ("Memory").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options, read before `main`: two arenas (one per core of the target machine
+/// kind is plenty for a node whose hot threads are few), freed pages returned to the system
+/// after a second by a background thread instead of ten seconds. `MALLOC_CONF`-style
+/// overrides: the `_RJEM_MALLOC_CONF` environment variable.
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static MALLOC_CONF: &[u8; 70] =
+    b"narenas:2,background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "weft",

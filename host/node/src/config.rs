@@ -25,7 +25,7 @@
 //! client_auth = "required"       # or "optional"; only with client_ca
 //!
 //! [ledger]
-//! cache_mib = 32                # sled's page cache
+//! cache_mib = 8                 # sled's page cache
 //! history = true                # the key-history index
 //! ```
 //!
@@ -223,7 +223,7 @@ pub struct LedgerConfig {
 
 impl Default for LedgerConfig {
     fn default() -> Self {
-        LedgerConfig { cache_mib: 32, history: true }
+        LedgerConfig { cache_mib: 8, history: true }
     }
 }
 
