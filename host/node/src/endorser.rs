@@ -117,8 +117,22 @@ impl Endorser {
                 "{LIFECYCLE} has no queries; use the Admin service's ListContracts"
             )));
         }
+        if proposal.is_init {
+            return Err(Error::BadRequest(format!(
+                "an init of {} is a transaction: submit it (weft invoke --init), do not \
+                 evaluate it",
+                proposal.contract
+            )));
+        }
         let (hash, _) = code_of(&channel, &proposal.contract)?;
+        let def = channel.contract(&proposal.contract).expect("code_of found it");
+        // The committed state stays still for the whole query, as under Fabric's read lock:
+        // a query sees the state after one block, never part of the next. A commit waits
+        // only while it applies its batch, and queries are bounded by fuel.
+        let _snapshot = self.ledger.snapshot();
         let state = self.state(&proposal.contract);
+        // As in Fabric, a contract that requires init answers no query before its init.
+        lifecycle::check_invocation(def, false, &*state)?;
         let history = Arc::new(self.ledger.shared_namespace(&proposal.contract));
         let simulation =
             self.sim.query(&hash, &invocation(&proposal, signed), state, Some(history))?.map_err(
