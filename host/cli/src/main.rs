@@ -331,9 +331,7 @@ fn main() -> std::process::ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    let result = weft_node::node::async_runtime()
         .context("starting the async runtime")
         .and_then(|runtime| runtime.block_on(run(cli)));
     match result {

@@ -4,8 +4,7 @@
 //! the same way and returns the contract's response without endorsing anything.
 
 use std::collections::BTreeMap;
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use prost::Message;
 use weft_ledger::channel::LIFECYCLE;
@@ -60,7 +59,7 @@ impl Endorser {
     }
 
     /// Simulates `signed` and endorses the result. Call on a contract thread
-    /// ([`ContractPool`]).
+    /// ([`crate::contract_pool::ContractPool`]).
     pub fn endorse(&self, signed: &SignedProposal) -> Result<Endorsed> {
         let (channel, proposal) = self.check(signed)?;
         let (response, rwset, events, version) = if proposal.contract == LIFECYCLE {
@@ -108,7 +107,7 @@ impl Endorser {
     }
 
     /// Runs `signed` as a read-only query and returns the contract's response. Call on a
-    /// contract thread ([`ContractPool`]).
+    /// contract thread ([`crate::contract_pool::ContractPool`]).
     pub fn evaluate(&self, signed: &SignedProposal) -> Result<Response> {
         let channel = self.ledger.channel();
         let proposal = verify_signed_proposal(&channel, signed)?;
@@ -173,63 +172,5 @@ fn invocation(proposal: &Proposal, signed: &SignedProposal) -> Invocation {
             .iter()
             .map(|t| (t.key.clone(), t.value.clone()))
             .collect::<BTreeMap<_, _>>(),
-    }
-}
-
-type Job = Box<dyn FnOnce() + Send>;
-
-/// Threads with the runtime's contract stack on which endorsements and queries run inline
-/// (no hand-off to the runtime's own pool, no deep Wasm stack on async threads).
-#[derive(Debug)]
-pub struct ContractPool {
-    jobs: Mutex<Option<mpsc::Sender<Job>>>,
-}
-
-impl ContractPool {
-    /// Starts `threads` contract threads.
-    pub fn start(sim: &Simulator, threads: usize) -> Result<ContractPool> {
-        let (tx, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
-        for i in 0..threads.max(1) {
-            let rx = rx.clone();
-            sim.spawn_contract_thread(&format!("weft-endorse-{i}"), move || {
-                loop {
-                    let job = match rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => return,
-                    };
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return,
-                    }
-                }
-            })
-            .map_err(Error::io("spawning a contract thread"))?;
-        }
-        Ok(ContractPool { jobs: Mutex::new(Some(tx)) })
-    }
-
-    /// Runs `f` on a contract thread and returns its result.
-    pub async fn run<T, F>(&self, f: F) -> Result<T>
-    where
-        F: FnOnce() -> Result<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move || {
-            let _ = reply.send(f());
-        });
-        {
-            let jobs = self.jobs.lock().map_err(|_| Error::ShuttingDown)?;
-            jobs.as_ref().ok_or(Error::ShuttingDown)?.send(job).map_err(|_| Error::ShuttingDown)?;
-        }
-        answer.await.map_err(|_| Error::ShuttingDown)?
-    }
-
-    /// Stops the threads once the queued jobs are done.
-    pub fn close(&self) {
-        if let Ok(mut jobs) = self.jobs.lock() {
-            jobs.take();
-        }
     }
 }

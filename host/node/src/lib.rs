@@ -7,7 +7,7 @@
 //!   health); `LedgerQuery` (chain info, blocks, transactions). [`status`] is the one place
 //!   errors become gRPC statuses.
 //! * [`endorser`]: checks a client's signed proposal, simulates it on a contract thread
-//!   ([`endorser::ContractPool`]) against committed state and signs the result as the peer.
+//!   ([`contract_pool::ContractPool`]: inline on the async worker when it can) against committed state and signs the result as the peer.
 //! * [`lifecycle`]: install per peer (admins), define per channel through the `_lifecycle`
 //!   contract, so definitions are on chain; Fabric's init-required check, run by the
 //!   endorser before every contract invocation.
@@ -31,6 +31,7 @@
 pub mod client;
 pub mod committer;
 pub mod config;
+pub mod contract_pool;
 pub mod deliver;
 pub mod devnet;
 pub mod endorser;

@@ -18,11 +18,26 @@ use weft_runtime::{RuntimeConfig, Simulator};
 
 use crate::committer::{self, CommitNotifier};
 use crate::config::{ClientAuth, NodeConfig, TlsConfig};
-use crate::endorser::{ContractPool, Endorser};
+use crate::contract_pool::ContractPool;
+use crate::endorser::Endorser;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::orderer::{Orderer, SoloOrderer};
 use crate::service::{admin::AdminService, gateway::GatewayService, ledger::LedgerService};
+
+/// The multi-threaded async runtime a node process should run on: its workers get the
+/// contract stack and are declared contract threads, so endorsements and queries run on
+/// the worker that received them instead of being handed to another thread (see
+/// [`crate::contract_pool`]). A node started on any other runtime works the same, with a
+/// hand-off per simulation.
+pub fn async_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let stack = RuntimeConfig::default().thread_stack;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(stack)
+        .on_thread_start(move || weft_runtime::declare_contract_thread(stack))
+        .build()
+}
 
 /// What the services share.
 #[derive(Debug)]

@@ -57,7 +57,7 @@ pub use engine::{
 pub use error::{DeployError, NodeError, Result};
 pub use harness::Harness;
 pub use outcome::{ContractFailure, FailureKind, Outcome, Simulation};
-pub use simulator::Simulator;
+pub use simulator::{Simulator, declare_contract_thread};
 pub use validate::{ModuleShape, ValidationError, ValidationLimits, validate};
 pub use weft_rwset::report::CommittedBlock;
 pub use weft_rwset::{Creator, Invocation, SharedHistory, SharedState};

@@ -31,8 +31,19 @@ enum Entry {
 }
 
 thread_local! {
-    /// Native stack size of the current thread, if it was spawned by this crate.
+    /// Native stack size of the current thread, if it was spawned by this crate or declared
+    /// with [`declare_contract_thread`].
     static CONTRACT_STACK: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Declares that the current thread was created with a native stack of `stack` bytes, so
+/// that simulations called on it run inline (no hand-off to the worker pool) when `stack` is
+/// at least the configured [`RuntimeConfig::thread_stack`]. For threads this crate did not
+/// spawn: e.g. an async runtime's workers built with that stack size (call it from the
+/// runtime's thread-start hook). A wrong claim cannot corrupt memory: a Wasm stack deeper
+/// than the thread's would hit the thread's guard page and abort the process.
+pub fn declare_contract_thread(stack: usize) {
+    CONTRACT_STACK.with(|s| s.set(stack));
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -265,6 +276,13 @@ impl Simulator {
         self.run(contract, Entry::Invoke, Mode::Query, invocation, state, history)
     }
 
+    /// Whether simulations called on the current thread run inline (it has the configured
+    /// contract stack: spawned by [`Simulator::spawn_contract_thread`] or declared with
+    /// [`declare_contract_thread`]).
+    pub fn runs_inline_here(&self) -> bool {
+        CONTRACT_STACK.with(Cell::get) >= self.inner.config.thread_stack
+    }
+
     /// Spawns a thread with the configured contract stack on which simulations run inline,
     /// without a hand-off to the worker pool. Nodes run their endorsement loops on these.
     pub fn spawn_contract_thread<F, T>(
@@ -296,7 +314,7 @@ impl Simulator {
         let fuel = self.fuel_for(contract);
         let inner = self.inner.clone();
         let job = move || execute(&inner, &loaded, entry, mode, input, state, history, fuel);
-        if CONTRACT_STACK.with(Cell::get) >= self.inner.config.thread_stack {
+        if self.runs_inline_here() {
             return job();
         }
         let (tx, rx) = mpsc::sync_channel(1);
