@@ -28,6 +28,7 @@ use crate::validator::{
     CommittedState, Prechecked as StatelessOutcome, check_envelopes, validate_block,
     validate_prechecked,
 };
+use crate::verified::VerifiedSignatures;
 
 /// A block with the outcome of its stateless checks and their time.
 /// With the channel (contract definitions) they were checked against.
@@ -182,6 +183,7 @@ pub struct Ledger {
     commit_lock: Mutex<()>,
     chain: RwLock<ChainInfo>,
     halted: AtomicBool,
+    verified: VerifiedSignatures,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -252,6 +254,7 @@ impl Ledger {
             commit_lock: Mutex::new(()),
             chain: RwLock::new(ChainInfo::default()),
             halted: AtomicBool::new(false),
+            verified: VerifiedSignatures::default(),
         };
         ledger.check_history_setting()?;
         ledger.recover()?;
@@ -453,7 +456,8 @@ impl Ledger {
                     let started = std::time::Instant::now();
                     let channel = self.channel();
                     let envelopes = block.data.as_ref().map(|d| d.envelopes.as_slice());
-                    let checked = check_envelopes(&channel, envelopes.unwrap_or_default());
+                    let envelopes = envelopes.unwrap_or_default();
+                    let checked = check_envelopes(&channel, envelopes, &self.verified);
                     if to_validate.send((block, checked, started.elapsed(), channel)).is_err() {
                         break;
                     }
@@ -553,7 +557,14 @@ impl Ledger {
                 v.stateless_time = stateless;
                 v
             }
-            None => validate_block(&channel, number, &data.envelopes, &self.state, &self.blocks)?,
+            None => validate_block(
+                &channel,
+                &self.verified,
+                number,
+                &data.envelopes,
+                &self.state,
+                &self.blocks,
+            )?,
         };
         let in_line = if checked_in_line { validation.stateless_time } else { Default::default() };
         timings.stateless = validation.stateless_time;
@@ -660,6 +671,12 @@ impl Ledger {
             File::open(&blobs)?.sync_all()?;
         }
         Ok(())
+    }
+
+    /// Signatures already verified or made by this process, which validation skips: the
+    /// orderer records the client signatures it checks, the endorser its own endorsements.
+    pub fn verified_signatures(&self) -> &VerifiedSignatures {
+        &self.verified
     }
 
     /// Committed state, held still while the snapshot lives.

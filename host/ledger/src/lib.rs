@@ -87,6 +87,7 @@ pub mod testing;
 pub mod transaction;
 pub mod txid;
 pub mod validator;
+mod verified;
 
 pub use commit::commit_hash;
 pub use error::{Error, Result};
@@ -94,3 +95,4 @@ pub use ledger::{
     ChainInfo, CommitTimings, CommittedBlock, Durability, Ledger, LedgerOptions, StateSnapshot,
     TxRecord,
 };
+pub use verified::VerifiedSignatures;

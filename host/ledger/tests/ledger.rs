@@ -350,8 +350,14 @@ fn a_storage_error_during_validation_halts_instead_of_invalidating() {
     };
     let envelopes = vec![env(&net, "kv", "x", read)];
     let ids = std::collections::HashSet::new();
-    let result =
-        weft_ledger::validator::validate_block(&channel, 0, &envelopes, &BrokenState, &ids);
+    let result = weft_ledger::validator::validate_block(
+        &channel,
+        &Default::default(),
+        0,
+        &envelopes,
+        &BrokenState,
+        &ids,
+    );
     match result {
         Err(Error::State(e)) => assert!(e.to_string().contains("disk on fire")),
         other => panic!("expected a node error, got {other:?}"),
@@ -484,4 +490,65 @@ fn the_history_index_can_be_off_and_rebuilt() {
         let want: Vec<_> = b.history("kv", key.as_bytes()).unwrap().map(|e| e.unwrap()).collect();
         assert_eq!(got, want, "{key}");
     }
+}
+
+#[test]
+fn signatures_verified_earlier_are_skipped_and_never_stretch_to_other_bytes() {
+    use prost::Message;
+    use weft_proto::v1::{Envelope, Transaction};
+    let net = network();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path(), net.config.clone()).unwrap();
+    let member = |identity: &weft_proto::v1::Identity| {
+        ledger.channel().membership().resolve(identity).unwrap().key
+    };
+    // Record the client's envelope signature and the peer's endorsement, as the orderer's
+    // admission and the endorser do.
+    let remember = |bytes: &[u8]| {
+        let envelope = Envelope::decode(bytes).unwrap();
+        let signature = ed25519_dalek::Signature::from_slice(&envelope.signature).unwrap();
+        let client = net.org(0).client.identity();
+        assert!(ledger.verified_signatures().verify(
+            &member(client),
+            &envelope.payload,
+            &signature
+        ));
+        let tx = Transaction::decode(envelope.payload.as_slice()).unwrap();
+        let endorsement = &tx.endorsements[0];
+        let peer = endorsement.endorser.as_ref().unwrap();
+        let message = weft_ledger::transaction::endorsement_message(&tx.response_payload, peer);
+        let signature = endorsement.signature.as_slice().try_into().unwrap();
+        ledger.verified_signatures().made(&member(peer).to_bytes(), &message, &signature);
+    };
+    let good = env(&net, "kv", "v1", write("kv", "a", Some("1")));
+    remember(&good);
+    // The same signatures on other bytes: a payload changed after it was signed.
+    let tampered = {
+        let signed = env(&net, "kv", "v2", write("kv", "b", Some("2")));
+        remember(&signed);
+        let mut envelope = Envelope::decode(signed.as_slice()).unwrap();
+        let mut tx = Transaction::decode(envelope.payload.as_slice()).unwrap();
+        let mut payload =
+            weft_proto::v1::ProposalResponsePayload::decode(tx.response_payload.as_slice())
+                .unwrap();
+        payload.rwset.as_mut().unwrap().ns_rwset[0].writes[0].value = b"3".to_vec();
+        tx.response_payload = payload.encode_to_vec();
+        envelope.payload = tx.encode_to_vec();
+        envelope.encode_to_vec()
+    };
+    assert_eq!(ledger.verified_signatures().len(), 4);
+    let committed = ledger.append(ledger.next_block(vec![good, tampered])).unwrap();
+    assert_eq!(committed.codes, vec![Code::Valid, Code::BadCreatorSignature]);
+    // The good transaction's two entries were used (and dropped); the tampered one's were not.
+    assert_eq!(ledger.verified_signatures().len(), 2);
+
+    // A peer that saw nothing before reaches the same codes and state.
+    let fresh_dir = tempfile::tempdir().unwrap();
+    let fresh = Ledger::open(fresh_dir.path(), net.config.clone()).unwrap();
+    fresh.append(ledger.block(0).unwrap().unwrap()).unwrap();
+    assert_eq!(
+        fresh.block(0).unwrap().unwrap().metadata,
+        ledger.block(0).unwrap().unwrap().metadata
+    );
+    assert_eq!(fresh.state_hash().unwrap(), ledger.state_hash().unwrap());
 }

@@ -14,6 +14,7 @@ use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::Instant;
 
 use prost::Message;
+use weft_ledger::VerifiedSignatures;
 use weft_ledger::block::{header_hash, new_block};
 use weft_ledger::channel::Channel;
 use weft_proto::v1::{Block, Envelope, Proposal, Transaction};
@@ -54,8 +55,13 @@ pub trait Orderer: Send + Sync + std::fmt::Debug {
 }
 
 /// Fabric's broadcast filter: the envelope decodes, is for this channel, and is signed by
-/// its creator, a member of the organization it names. Returns the transaction id.
-pub fn admit(channel: &Channel, envelope_bytes: Vec<u8>) -> Result<OrderedTx> {
+/// its creator, a member of the organization it names. Returns the transaction id. The
+/// signature checked is recorded in `verified`, so validation does not check it again.
+pub fn admit(
+    channel: &Channel,
+    verified: &VerifiedSignatures,
+    envelope_bytes: Vec<u8>,
+) -> Result<OrderedTx> {
     let bad = |what: &str| Error::BadRequest(format!("the envelope's {what} does not decode"));
     let envelope = Envelope::decode(envelope_bytes.as_slice()).map_err(|_| bad("bytes"))?;
     let tx = Transaction::decode(envelope.payload.as_slice()).map_err(|_| bad("transaction"))?;
@@ -81,10 +87,9 @@ pub fn admit(channel: &Channel, envelope_bytes: Vec<u8>) -> Result<OrderedTx> {
     let signature = ed25519_dalek::Signature::from_slice(&envelope.signature).map_err(|_| {
         Error::BadSignature("the envelope signature is missing or not 64 bytes".into())
     })?;
-    member
-        .key
-        .verify_strict(&envelope.payload, &signature)
-        .map_err(|_| Error::BadSignature("the envelope signature does not verify".into()))?;
+    if !verified.verify(&member.key, &envelope.payload, &signature) {
+        return Err(Error::BadSignature("the envelope signature does not verify".into()));
+    }
     Ok(OrderedTx { tx_id: proposal.tx_id, envelope: envelope_bytes })
 }
 
@@ -247,13 +252,22 @@ mod tests {
         let org = net.org(0);
         let spec = TxSpec::new(&org.client, "kv", "n1", Default::default(), vec![&org.peer]);
         let (tx_id, bytes) = net.envelope(spec);
-        assert_eq!(admit(&channel, bytes.clone()).unwrap().tx_id, tx_id);
-        assert!(matches!(admit(&channel, b"junk".to_vec()), Err(Error::BadRequest(_))));
+        assert_eq!(
+            admit(&channel, &VerifiedSignatures::default(), bytes.clone()).unwrap().tx_id,
+            tx_id
+        );
+        assert!(matches!(
+            admit(&channel, &VerifiedSignatures::default(), b"junk".to_vec()),
+            Err(Error::BadRequest(_))
+        ));
         // Re-signed by a stranger: not a member.
         let mut envelope = Envelope::decode(bytes.as_slice()).unwrap();
         let stranger = weft_ledger::identity::SigningIdentity::from_seed("Org1", "stranger");
         envelope.signature = stranger.sign(&envelope.payload);
-        assert!(matches!(admit(&channel, envelope.encode_to_vec()), Err(Error::BadSignature(_))));
+        assert!(matches!(
+            admit(&channel, &VerifiedSignatures::default(), envelope.encode_to_vec()),
+            Err(Error::BadSignature(_))
+        ));
         // A claimed id that is not derived from the nonce and creator.
         let mut envelope = Envelope::decode(bytes.as_slice()).unwrap();
         let mut tx = Transaction::decode(envelope.payload.as_slice()).unwrap();
@@ -262,12 +276,18 @@ mod tests {
         tx.proposal = proposal.encode_to_vec();
         envelope.payload = tx.encode_to_vec();
         envelope.signature = org.client.sign(&envelope.payload);
-        assert!(matches!(admit(&channel, envelope.encode_to_vec()), Err(Error::BadRequest(_))));
+        assert!(matches!(
+            admit(&channel, &VerifiedSignatures::default(), envelope.encode_to_vec()),
+            Err(Error::BadRequest(_))
+        ));
         // Another channel.
         let other = TestNetwork::new("ch2", 1, &[("kv", weft_ledger::policy::org("Org1"))]);
         let spec = TxSpec::new(&org.client, "kv", "n2", Default::default(), vec![&org.peer]);
         let (_, elsewhere) = other.envelope(spec);
-        assert!(matches!(admit(&channel, elsewhere), Err(Error::BadRequest(_))));
+        assert!(matches!(
+            admit(&channel, &VerifiedSignatures::default(), elsewhere),
+            Err(Error::BadRequest(_))
+        ));
     }
 
     #[test]

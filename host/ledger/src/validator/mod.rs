@@ -13,6 +13,7 @@
 mod parallel;
 mod stateless;
 
+use crate::verified::VerifiedSignatures;
 use std::collections::{HashMap, HashSet};
 
 pub use stateless::{CheckedTx, Prechecked, check_envelopes};
@@ -89,6 +90,7 @@ pub struct BlockValidation {
 /// id are not indexed, so nobody can block another client's id by submitting garbage.
 pub fn validate_block<S, T>(
     channel: &Channel,
+    verified: &VerifiedSignatures,
     block_num: u64,
     envelopes: &[Vec<u8>],
     state: &S,
@@ -99,7 +101,7 @@ where
     T: TxIdIndex + ?Sized,
 {
     let started = std::time::Instant::now();
-    let prechecked = check_envelopes(channel, envelopes);
+    let prechecked = check_envelopes(channel, envelopes, verified);
     let stateless_time = started.elapsed();
     let mut validation = validate_prechecked(block_num, &prechecked, state, tx_ids)?;
     validation.stateless_time = stateless_time;

@@ -20,6 +20,7 @@ use crate::identity::Role;
 use crate::policy;
 use crate::transaction::{endorsement_message, proposal_hash};
 use crate::txid::derive_tx_id;
+use crate::verified::VerifiedSignatures;
 
 /// Transactions per signature batch (and per unit of parallel work).
 const GROUP_TXS: usize = 64;
@@ -82,16 +83,25 @@ impl Pending {
     }
 }
 
-/// Runs the stateless checks on every envelope of a block, in parallel.
-pub fn check_envelopes(channel: &Channel, envelopes: &[Vec<u8>]) -> Vec<Prechecked> {
-    super::parallel::map_chunks(envelopes, GROUP_TXS, |group| check_group(channel, group))
+/// Runs the stateless checks on every envelope of a block, in parallel. Signatures in
+/// `verified` are not checked again (see [`crate::VerifiedSignatures`]).
+pub fn check_envelopes(
+    channel: &Channel,
+    envelopes: &[Vec<u8>],
+    verified: &VerifiedSignatures,
+) -> Vec<Prechecked> {
+    super::parallel::map_chunks(envelopes, GROUP_TXS, |group| check_group(channel, group, verified))
 }
 
-fn check_group(channel: &Channel, envelopes: &[Vec<u8>]) -> Vec<Prechecked> {
+fn check_group(
+    channel: &Channel,
+    envelopes: &[Vec<u8>],
+    verified: &VerifiedSignatures,
+) -> Vec<Prechecked> {
     let mut jobs = Vec::with_capacity(envelopes.len() * 2);
     let pending: Vec<Pending> =
         envelopes.iter().map(|e| decode_and_check(channel, e, &mut jobs)).collect();
-    let ok = verify_all(&jobs);
+    let ok = verify_all(&jobs, verified);
     pending
         .into_iter()
         .map(|p| {
@@ -250,18 +260,24 @@ fn signature(bytes: &[u8]) -> Option<Signature> {
     Signature::from_slice(bytes).ok()
 }
 
-/// Whether each job's signature verifies: one batch, or one by one if the batch fails.
-fn verify_all(jobs: &[SigJob]) -> Vec<bool> {
-    if jobs.is_empty() {
-        return Vec::new();
+/// Whether each job's signature verifies: known (`verified`), else one batch of the rest,
+/// or one by one if the batch fails.
+fn verify_all(jobs: &[SigJob], verified: &VerifiedSignatures) -> Vec<bool> {
+    let mut ok: Vec<bool> =
+        jobs.iter().map(|j| verified.take(&j.key, &j.message, &j.signature)).collect();
+    let rest: Vec<&SigJob> =
+        jobs.iter().zip(&ok).filter(|(_, known)| !**known).map(|(j, _)| j).collect();
+    if rest.is_empty() {
+        return ok;
     }
-    let messages: Vec<&[u8]> = jobs.iter().map(|j| j.message.as_slice()).collect();
-    let signatures: Vec<Signature> = jobs.iter().map(|j| j.signature).collect();
-    let keys: Vec<VerifyingKey> = jobs.iter().map(|j| j.key).collect();
-    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
-        return vec![true; jobs.len()];
+    let messages: Vec<&[u8]> = rest.iter().map(|j| j.message.as_slice()).collect();
+    let signatures: Vec<Signature> = rest.iter().map(|j| j.signature).collect();
+    let keys: Vec<VerifyingKey> = rest.iter().map(|j| j.key).collect();
+    let batch_ok = ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok();
+    for (job, ok) in jobs.iter().zip(ok.iter_mut()).filter(|(_, known)| !**known) {
+        *ok = batch_ok || job.key.verify_strict(&job.message, &job.signature).is_ok();
     }
-    jobs.iter().map(|j| j.key.verify_strict(&j.message, &j.signature).is_ok()).collect()
+    ok
 }
 
 /// Well-formedness of a read/write set: namespaces are defined contracts, sorted and unique;

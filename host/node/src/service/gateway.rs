@@ -32,7 +32,8 @@ impl GatewayService {
     fn submit_envelope(&self, request: SubmitRequest) -> Result<String, Error> {
         let envelope = required(request.envelope, "envelope")?;
         let bytes = prost::Message::encode_to_vec(&envelope);
-        let tx = admit(&self.shared.ledger.channel(), bytes)?;
+        let ledger = &self.shared.ledger;
+        let tx = admit(&ledger.channel(), ledger.verified_signatures(), bytes)?;
         let tx_id = tx.tx_id.clone();
         self.shared.notifier.submitting(&tx_id)?;
         if let Err(e) = self.shared.orderer.broadcast(tx) {
