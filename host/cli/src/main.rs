@@ -213,7 +213,7 @@ enum ContractCommand {
     /// Install a new .wasm for a defined contract and define it with a new --version (as
     /// admin); its state is kept. Refused if NAME is not defined or the version is
     /// unchanged. With --init, the new version requires init before other transactions
-    /// run (state-changing ones; queries are not affected).
+    /// run (queries included, as on a Fabric peer).
     #[command(after_help = "Examples:\n  \
         weft contract upgrade kv kv-v2.wasm --version 2\n  \
         weft contract upgrade abstore abstore.wasm --version 2 --init init A 0 B 0")]
