@@ -27,6 +27,13 @@ pub fn merge(
     if earlier.namespace != later.namespace {
         return Err(NamespaceMismatch { earlier: earlier.namespace, later: later.namespace });
     }
+    // The common case on a peer: the lifecycle recorded nothing (no init required).
+    if earlier.reads.is_empty()
+        && earlier.writes.is_empty()
+        && earlier.range_queries_info.is_empty()
+    {
+        return Ok(later);
+    }
     let mut reads: BTreeMap<Vec<u8>, Option<Version>> = BTreeMap::new();
     for read in earlier.reads.into_iter().chain(later.reads) {
         reads.entry(read.key).or_insert(read.version);
