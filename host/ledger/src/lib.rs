@@ -10,6 +10,8 @@
 //! * [`block`] builds and hashes blake3-chained blocks.
 //! * [`validator`] decides each transaction's code: stateless checks batched over all cores,
 //!   then MVCC and phantom checks in block order, recording which key conflicted.
+//!   [`VerifiedSignatures`] lets it skip signatures the same process already verified (at
+//!   admission) or made (its own endorsements).
 //! * [`Ledger`] commits a block (state, history, codes, indexes, height) as one atomic sled
 //!   batch, durably ([`Ledger::append`], or [`Ledger::append_all`] which overlaps each
 //!   block's fsync with the next block's validation), and replays from its block store at
