@@ -131,8 +131,8 @@ impl Endorser {
         let (hash, _) = code_of(&channel, &proposal.contract)?;
         let def = channel.contract(&proposal.contract).expect("code_of found it");
         // The committed state stays still for the whole query, as under Fabric's read lock:
-        // a query sees the state after one block, never part of the next. A commit waits
-        // only while it applies its batch, and queries are bounded by fuel.
+        // a query sees the state after one block, never part of the next. Applying a block
+        // waits for the queries running then; fuel bounds each.
         let _snapshot = self.ledger.snapshot();
         let state = self.state(&proposal.contract);
         // As in Fabric, a contract that requires init answers no query before its init.
