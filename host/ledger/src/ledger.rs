@@ -130,6 +130,65 @@ pub struct TxRecord {
     pub envelope: Vec<u8>,
 }
 
+/// Entries of one kind in the ledger's sled tree and the bytes of their keys and values, as
+/// the ledger hands them to sled (sled's own overhead is in [`Footprint::on_disk`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Number of entries.
+    pub entries: u64,
+    /// Bytes of their keys.
+    pub key_bytes: u64,
+    /// Bytes of their values.
+    pub value_bytes: u64,
+}
+
+impl Usage {
+    /// Keys plus values.
+    pub fn bytes(&self) -> u64 {
+        self.key_bytes + self.value_bytes
+    }
+
+    fn add(&mut self, key: usize, value: usize) {
+        self.entries += 1;
+        self.key_bytes += key as u64;
+        self.value_bytes += value as u64;
+    }
+}
+
+/// What a ledger stores, by kind of entry ([`Ledger::footprint`]); the layouts are in
+/// [`crate::blockstore`] and [`crate::statedb`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// Block headers and metadata (validation codes, commit hash, conflicts).
+    pub blocks: Usage,
+    /// The ordered envelopes.
+    pub envelopes: Usage,
+    /// The index from block hash to number.
+    pub hash_index: Usage,
+    /// The index from transaction id to location and code.
+    pub tx_index: Usage,
+    /// Current values with their versions.
+    pub state: Usage,
+    /// The key-history index.
+    pub history: Usage,
+    /// Everything else (savepoint, configuration).
+    pub other: Usage,
+    /// Space the ledger's directory takes on disk (sled's log, blob files, configuration;
+    /// allocated blocks on Unix): sled's log-structured storage and its space amplification
+    /// included.
+    pub on_disk: u64,
+}
+
+impl Footprint {
+    /// The block store: blocks, envelopes and their two indexes.
+    pub fn block_store(&self) -> u64 {
+        self.blocks.bytes()
+            + self.envelopes.bytes()
+            + self.hash_index.bytes()
+            + self.tx_index.bytes()
+    }
+}
+
 /// Committed state, held still for as long as this lives (commits wait).
 pub struct StateSnapshot<'a> {
     _guard: RwLockReadGuard<'a, ()>,
@@ -757,6 +816,28 @@ impl Ledger {
         Ok(self.state.state_hash()?)
     }
 
+    /// What the ledger stores, by kind, and the space its directory takes on disk. Reads
+    /// every entry (for benchmarks and operators, not for a hot path); commits go on
+    /// meanwhile, so under load the figures are of no single height.
+    pub fn footprint(&self) -> Result<Footprint> {
+        let mut footprint = Footprint::default();
+        for entry in self.tree.iter() {
+            let (key, value) = entry?;
+            let usage = match key.first() {
+                Some(&crate::blockstore::BLOCK) => &mut footprint.blocks,
+                Some(&crate::blockstore::ENVELOPE) => &mut footprint.envelopes,
+                Some(&crate::blockstore::HASH) => &mut footprint.hash_index,
+                Some(&crate::blockstore::TXID) => &mut footprint.tx_index,
+                Some(&statedb::STATE) => &mut footprint.state,
+                Some(&statedb::HISTORY) => &mut footprint.history,
+                _ => &mut footprint.other,
+            };
+            usage.add(key.len(), value.len());
+        }
+        footprint.on_disk = disk_usage(&self.path)?;
+        Ok(footprint)
+    }
+
     /// Verifies the chain from block 0: numbering, header links, data hashes, the hash
     /// index, one code per transaction and the commit-hash chain. Returns the height.
     pub fn verify_chain(&self) -> Result<u64> {
@@ -796,6 +877,29 @@ impl Ledger {
         }
         Ok(height)
     }
+}
+
+/// Space the files under `path` take on disk: allocated blocks on Unix, lengths elsewhere.
+fn disk_usage(path: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        let metadata = entry.metadata()?;
+        if metadata.is_dir() {
+            total += disk_usage(&entry.path())?;
+            continue;
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            total += metadata.blocks() * 512;
+        }
+        #[cfg(not(unix))]
+        {
+            total += metadata.len();
+        }
+    }
+    Ok(total)
 }
 
 /// Opens sled at `path`. sled releases its file lock only when its background threads have

@@ -91,6 +91,6 @@ pub mod validator;
 pub use commit::commit_hash;
 pub use error::{Error, Result};
 pub use ledger::{
-    ChainInfo, CommitTimings, CommittedBlock, Durability, Ledger, LedgerOptions, StateSnapshot,
-    TxRecord,
+    ChainInfo, CommitTimings, CommittedBlock, Durability, Footprint, Ledger, LedgerOptions,
+    StateSnapshot, TxRecord, Usage,
 };

@@ -348,6 +348,28 @@ fn append_all_reports_a_durable_block_while_the_stream_waits() {
     assert_eq!(ledger.chain_info().height, 2);
 }
 
+#[test]
+fn footprint_counts_what_each_block_adds() {
+    let net = network();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path(), net.config.clone()).unwrap();
+    let before = ledger.footprint().unwrap();
+    assert_eq!(before.block_store(), 0);
+    let envelopes = vec![
+        env(&net, "kv", "f1", write("kv", "a", Some("1"))),
+        env(&net, "kv", "f2", write("kv", "a", Some("2"))),
+    ];
+    let envelope_bytes: usize = envelopes.iter().map(Vec::len).sum();
+    ledger.append(ledger.next_block(envelopes)).unwrap();
+    let after = ledger.footprint().unwrap();
+    assert_eq!((after.blocks.entries, after.hash_index.entries, after.tx_index.entries), (1, 1, 2));
+    // One chunk: the envelopes, each behind its length.
+    assert_eq!(after.envelopes.value_bytes, envelope_bytes as u64 + 8);
+    // Both wrote one key: one state entry, two history entries.
+    assert_eq!((after.state.entries, after.history.entries), (1, 2));
+    assert!(after.on_disk > 0);
+}
+
 /// Committed state that cannot be read.
 struct BrokenState;
 
