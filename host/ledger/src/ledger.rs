@@ -453,6 +453,12 @@ impl Ledger {
         Ok(())
     }
 
+    /// Whether a storage failure while applying or syncing a block stopped this ledger: it
+    /// refuses further blocks until it is reopened.
+    pub fn is_halted(&self) -> bool {
+        self.halted.load(Ordering::SeqCst)
+    }
+
     /// Height, last hashes and commit hash.
     pub fn chain_info(&self) -> ChainInfo {
         self.chain.read().expect("chain lock").clone()

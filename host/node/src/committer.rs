@@ -3,7 +3,7 @@
 //! stream, and tells whoever waits for a transaction (commit status) how it ended.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{oneshot, watch};
@@ -145,6 +145,9 @@ impl CommitNotifier {
     }
 }
 
+/// How often an idle committer looks whether the ledger halted.
+pub const HALT_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Observes every committed block (metrics, logs).
 pub type OnBlock = Box<dyn FnMut(&CommittedBlock) + Send>;
 
@@ -156,8 +159,9 @@ pub type OnBlock = Box<dyn FnMut(&CommittedBlock) + Send>;
 /// sync, and a block is reported (its waiters notified) as soon as it is durable, whether or
 /// not the next block has arrived. When the orderer closes (graceful shutdown), the stream
 /// ends after the last block it cut, which is committed before this returns. After a ledger
-/// failure the pipeline ends when the stream yields its next block or ends (the pipeline's
-/// checking thread waits in the stream); until then waiters of later transactions wait.
+/// failure the pipeline returns once its stream yields or ends: at the next block, or within
+/// [`HALT_POLL`] if the ledger halted (a failed write or sync), and then waiters are told the
+/// node is shutting down.
 pub fn run(
     ledger: &Ledger,
     blocks: Receiver<CutBlock>,
@@ -167,7 +171,18 @@ pub fn run(
     // The ids of each block go from the checking thread, which takes blocks off the stream,
     // to the calling thread, which reports them; blocks are reported in stream order.
     let (ids_of, ids) = std::sync::mpsc::channel::<(u64, Vec<String>)>();
-    let stream = blocks.into_iter().map(move |cut| {
+    // An idle stream looks up now and then whether the ledger halted, and then ends, so that
+    // the pipeline returns and waiters hear at once rather than at the next block.
+    let stream = std::iter::from_fn(move || {
+        loop {
+            match blocks.recv_timeout(HALT_POLL) {
+                Ok(cut) => return Some(cut),
+                Err(RecvTimeoutError::Timeout) if !ledger.is_halted() => {}
+                Err(_) => return None,
+            }
+        }
+    })
+    .map(move |cut| {
         let number = cut.block.header.as_ref().map_or(0, |h| h.number);
         let _ = ids_of.send((number, cut.tx_ids));
         cut.block
