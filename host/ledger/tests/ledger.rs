@@ -329,7 +329,9 @@ fn append_all_reports_a_durable_block_while_the_stream_waits() {
     let ledger = &ledger;
     std::thread::scope(|scope| {
         let committer = scope.spawn(move || {
+            let caller = std::thread::current().id();
             ledger.append_all(stream, move |c| {
+                assert_eq!(std::thread::current().id(), caller, "reported on the calling thread");
                 report.send((c.number, ledger.chain_info().height)).unwrap();
             })
         });
