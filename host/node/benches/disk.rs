@@ -135,6 +135,12 @@ async fn main() -> Result<()> {
         per_tx(&|f| f.history),
         clients * KEYS_PER_CLIENT
     );
+    let each = |u: Usage| if u.entries == 0 { 0.0 } else { u.bytes() as f64 / u.entries as f64 };
+    println!(
+        "  one state entry {:.0} B (key + version + JSON value), one history entry {:.0} B",
+        each(after.state),
+        each(after.history)
+    );
     let logical = (after.block_store() + after.state.bytes() + after.history.bytes()) as f64;
     println!(
         "sled on disk                     {:>7.0} B/tx while running, {:.0} B/tx after close \
