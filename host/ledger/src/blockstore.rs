@@ -17,10 +17,10 @@ use weft_proto::v1::{Block, BlockData, TxValidationCode};
 
 use crate::error::{Error, Result};
 
-const BLOCK: u8 = b'B';
-const ENVELOPE: u8 = b'E';
-const HASH: u8 = b'H';
-const TXID: u8 = b'T';
+pub(crate) const BLOCK: u8 = b'B';
+pub(crate) const ENVELOPE: u8 = b'E';
+pub(crate) const HASH: u8 = b'H';
+pub(crate) const TXID: u8 = b'T';
 
 fn block_key(number: u64) -> [u8; 9] {
     let mut k = [BLOCK; 9];

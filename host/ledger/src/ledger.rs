@@ -131,6 +131,65 @@ pub struct TxRecord {
     pub envelope: Vec<u8>,
 }
 
+/// Entries of one kind in the ledger's sled tree and the bytes of their keys and values, as
+/// the ledger hands them to sled (sled's own overhead is in [`Footprint::on_disk`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Number of entries.
+    pub entries: u64,
+    /// Bytes of their keys.
+    pub key_bytes: u64,
+    /// Bytes of their values.
+    pub value_bytes: u64,
+}
+
+impl Usage {
+    /// Keys plus values.
+    pub fn bytes(&self) -> u64 {
+        self.key_bytes + self.value_bytes
+    }
+
+    fn add(&mut self, key: usize, value: usize) {
+        self.entries += 1;
+        self.key_bytes += key as u64;
+        self.value_bytes += value as u64;
+    }
+}
+
+/// What a ledger stores, by kind of entry ([`Ledger::footprint`]); the layouts are in
+/// [`crate::blockstore`] and [`crate::statedb`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// Block headers and metadata (validation codes, commit hash, conflicts).
+    pub blocks: Usage,
+    /// The ordered envelopes.
+    pub envelopes: Usage,
+    /// The index from block hash to number.
+    pub hash_index: Usage,
+    /// The index from transaction id to location and code.
+    pub tx_index: Usage,
+    /// Current values with their versions.
+    pub state: Usage,
+    /// The key-history index.
+    pub history: Usage,
+    /// Everything else (savepoint, configuration).
+    pub other: Usage,
+    /// Space the ledger's directory takes on disk (sled's log, blob files, configuration;
+    /// allocated blocks on Unix): sled's log-structured storage and its space amplification
+    /// included.
+    pub on_disk: u64,
+}
+
+impl Footprint {
+    /// The block store: blocks, envelopes and their two indexes.
+    pub fn block_store(&self) -> u64 {
+        self.blocks.bytes()
+            + self.envelopes.bytes()
+            + self.hash_index.bytes()
+            + self.tx_index.bytes()
+    }
+}
+
 /// Committed state, held still for as long as this lives (commits wait).
 pub struct StateSnapshot<'a> {
     _guard: RwLockReadGuard<'a, ()>,
@@ -397,6 +456,12 @@ impl Ledger {
         Ok(())
     }
 
+    /// Whether a storage failure while applying or syncing a block stopped this ledger: it
+    /// refuses further blocks until it is reopened.
+    pub fn is_halted(&self) -> bool {
+        self.halted.load(Ordering::SeqCst)
+    }
+
     /// Height, last hashes and commit hash.
     pub fn chain_info(&self) -> ChainInfo {
         self.chain.read().expect("chain lock").clone()
@@ -429,14 +494,18 @@ impl Ledger {
     /// Commits a stream of blocks like [`Ledger::append`], as a pipeline: one thread runs the
     /// stateless checks (signatures, policies) a block ahead, the calling thread runs the
     /// MVCC checks and applies each block, and a syncer thread makes applied blocks durable
-    /// (several at once if they are waiting). `on_committed` is called, in order, only for
-    /// blocks that are durable. Stops at the first error; blocks reported before it are
-    /// committed, and blocks applied before it are made durable and reported first. The
-    /// iterator is drained on the checking thread, at most two blocks ahead; after an error
-    /// this returns once the iterator yields its next block or ends.
+    /// (several at once if they are waiting). `on_committed` is called on the calling thread,
+    /// in order, only for blocks that are durable, and as soon as they are: the calling thread
+    /// wakes for a durable block as it does for a checked one, so a stream that waits for its
+    /// next block (blocks arriving from an orderer) does not hold back the reports of the
+    /// blocks before it. Stops at the first error; blocks reported before it are committed,
+    /// and blocks applied before it are made durable and reported first. The iterator is
+    /// drained on the checking thread, at most two blocks ahead; after an error this returns
+    /// once the iterator yields its next block or ends.
     ///
-    /// Meanwhile [`Ledger::chain_info`] reports durable blocks only, while snapshots may
-    /// already see applied ones (as with `append`).
+    /// Meanwhile [`Ledger::chain_info`] reports durable blocks only (it counts a block before
+    /// `on_committed` sees it), while snapshots may already see applied ones (as with
+    /// `append`).
     pub fn append_all<I, F>(&self, blocks: I, mut on_committed: F) -> Result<()>
     where
         I: IntoIterator<Item = Block>,
@@ -444,13 +513,27 @@ impl Ledger {
         F: FnMut(CommittedBlock),
     {
         type Applied = (CommittedBlock, ChainInfo, std::time::Instant);
+        /// What wakes the calling thread.
+        enum Event {
+            /// The checking thread's next block.
+            Checked(Prechecked),
+            /// The stream ended.
+            Ended,
+            /// The syncer made these blocks durable (or failed, and stopped).
+            Synced(Result<Vec<Applied>>),
+        }
         let _commit = self.commit_lock.lock().expect("commit lock");
         let mut tip = self.chain_info();
         let blocks = blocks.into_iter();
         std::thread::scope(|scope| {
+            let (events, woken) = std::sync::mpsc::channel::<Event>();
             // Stateless checks need no state: they run a block ahead, on their own thread.
-            // They are redone in line if a lifecycle definition committed meanwhile.
-            let (to_validate, inbox) = std::sync::mpsc::sync_channel::<Prechecked>(1);
+            // They are redone in line if a lifecycle definition committed meanwhile. One
+            // checked block may wait for the calling thread (a place it takes and gets back
+            // when the block is taken), one more is checked meanwhile.
+            let (give_back, places) = std::sync::mpsc::channel::<()>();
+            give_back.send(()).expect("the receiver is here");
+            let checked_events = events.clone();
             scope.spawn(move || {
                 for block in blocks {
                     let started = std::time::Instant::now();
@@ -458,64 +541,79 @@ impl Ledger {
                     let envelopes = block.data.as_ref().map(|d| d.envelopes.as_slice());
                     let envelopes = envelopes.unwrap_or_default();
                     let checked = check_envelopes(&channel, envelopes, &self.verified);
-                    if to_validate.send((block, checked, started.elapsed(), channel)).is_err() {
-                        break;
+                    let prechecked = (block, checked, started.elapsed(), channel);
+                    if places.recv().is_err()
+                        || checked_events.send(Event::Checked(prechecked)).is_err()
+                    {
+                        return; // the calling thread stopped
                     }
                 }
+                let _ = checked_events.send(Event::Ended);
             });
             let (to_sync, pending) = std::sync::mpsc::channel::<Applied>();
-            let (to_report, synced) = std::sync::mpsc::channel::<Result<Vec<Applied>>>();
             scope.spawn(move || {
                 while let Ok(first) = pending.recv() {
                     let mut group = vec![first];
                     group.extend(pending.try_iter());
                     let result = self.durable_or_halt().map(|()| group);
                     let failed = result.is_err();
-                    if to_report.send(result).is_err() || failed {
+                    if events.send(Event::Synced(result)).is_err() || failed {
                         break;
                     }
                 }
             });
-            let mut report = |group: Result<Vec<Applied>>| -> Result<()> {
-                for (mut committed, info, applied) in group? {
-                    committed.timings.sync = applied.elapsed();
-                    *self.chain.write().expect("chain lock") = info;
-                    on_committed(committed);
-                }
-                Ok(())
-            };
+            let mut to_sync = Some(to_sync);
+            let mut give_back = Some(give_back);
             let mut failure = None;
-            for (block, checked, stateless, channel) in inbox.iter() {
-                let (committed, next) =
-                    match self.apply_locked(block, &tip, Some((checked, stateless, channel))) {
-                        Ok(applied) => applied,
-                        Err(e) => {
-                            failure = Some(e);
-                            break;
-                        }
-                    };
-                tip = next.clone();
-                if to_sync.send((committed, next, std::time::Instant::now())).is_err() {
-                    break; // the syncer stopped on an error, reported below
-                }
-                for group in synced.try_iter() {
-                    if let Err(e) = report(group) {
-                        failure = Some(e);
+            let mut streaming = true;
+            // Applied blocks the syncer has not reported yet.
+            let mut unreported = 0usize;
+            loop {
+                if failure.is_some() || !streaming {
+                    // No more blocks: let the checking thread stop and the syncer finish
+                    // what it has, then end.
+                    give_back = None;
+                    to_sync = None;
+                    if unreported == 0 {
                         break;
                     }
                 }
-                if failure.is_some() {
-                    break;
+                let Ok(event) = woken.recv() else { break };
+                match event {
+                    Event::Checked((block, checked, stateless, channel)) => {
+                        let Some(syncer) = to_sync.as_ref().filter(|_| failure.is_none()) else {
+                            continue; // stopping: a block after the failure is not applied
+                        };
+                        if let Some(give_back) = &give_back {
+                            let _ = give_back.send(());
+                        }
+                        match self.apply_locked(block, &tip, Some((checked, stateless, channel))) {
+                            Ok((committed, next)) => {
+                                tip = next.clone();
+                                unreported += 1;
+                                // If the syncer stopped on an error, its report is on its way.
+                                let _ = syncer.send((committed, next, std::time::Instant::now()));
+                            }
+                            Err(e) => failure = Some(e),
+                        }
+                    }
+                    Event::Ended => streaming = false,
+                    Event::Synced(Ok(group)) => {
+                        unreported -= group.len();
+                        for (mut committed, info, applied) in group {
+                            committed.timings.sync = applied.elapsed();
+                            *self.chain.write().expect("chain lock") = info;
+                            on_committed(committed);
+                        }
+                    }
+                    Event::Synced(Err(e)) => {
+                        // The syncer stopped: what it did not report is not durable.
+                        unreported = 0;
+                        failure.get_or_insert(e);
+                    }
                 }
             }
-            // Whatever was applied is made durable and reported before returning.
-            drop(inbox);
-            drop(to_sync);
-            for group in synced.iter() {
-                if let Err(e) = report(group) {
-                    failure.get_or_insert(e);
-                }
-            }
+            drop((give_back, to_sync, woken));
             failure.map_or(Ok(()), Err)
         })
     }
@@ -741,6 +839,28 @@ impl Ledger {
         Ok(self.state.state_hash()?)
     }
 
+    /// What the ledger stores, by kind, and the space its directory takes on disk. Reads
+    /// every entry (for benchmarks and operators, not for a hot path); commits go on
+    /// meanwhile, so under load the figures are of no single height.
+    pub fn footprint(&self) -> Result<Footprint> {
+        let mut footprint = Footprint::default();
+        for entry in self.tree.iter() {
+            let (key, value) = entry?;
+            let usage = match key.first() {
+                Some(&crate::blockstore::BLOCK) => &mut footprint.blocks,
+                Some(&crate::blockstore::ENVELOPE) => &mut footprint.envelopes,
+                Some(&crate::blockstore::HASH) => &mut footprint.hash_index,
+                Some(&crate::blockstore::TXID) => &mut footprint.tx_index,
+                Some(&statedb::STATE) => &mut footprint.state,
+                Some(&statedb::HISTORY) => &mut footprint.history,
+                _ => &mut footprint.other,
+            };
+            usage.add(key.len(), value.len());
+        }
+        footprint.on_disk = disk_usage(&self.path)?;
+        Ok(footprint)
+    }
+
     /// Verifies the chain from block 0: numbering, header links, data hashes, the hash
     /// index, one code per transaction and the commit-hash chain. Returns the height.
     pub fn verify_chain(&self) -> Result<u64> {
@@ -780,6 +900,29 @@ impl Ledger {
         }
         Ok(height)
     }
+}
+
+/// Space the files under `path` take on disk: allocated blocks on Unix, lengths elsewhere.
+fn disk_usage(path: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        let metadata = entry.metadata()?;
+        if metadata.is_dir() {
+            total += disk_usage(&entry.path())?;
+            continue;
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            total += metadata.blocks() * 512;
+        }
+        #[cfg(not(unix))]
+        {
+            total += metadata.len();
+        }
+    }
+    Ok(total)
 }
 
 /// Opens sled at `path`. sled releases its file lock only when its background threads have

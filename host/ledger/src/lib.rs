@@ -94,7 +94,7 @@ mod verified;
 pub use commit::commit_hash;
 pub use error::{Error, Result};
 pub use ledger::{
-    ChainInfo, CommitTimings, CommittedBlock, Durability, Ledger, LedgerOptions, StateSnapshot,
-    TxRecord,
+    ChainInfo, CommitTimings, CommittedBlock, Durability, Footprint, Ledger, LedgerOptions,
+    StateSnapshot, TxRecord, Usage,
 };
 pub use verified::VerifiedSignatures;

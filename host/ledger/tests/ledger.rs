@@ -317,6 +317,61 @@ fn append_all_pipelines_and_reports_only_durable_blocks_in_order() {
     assert_eq!(pipelined.state_hash().unwrap(), serial.state_hash().unwrap());
 }
 
+#[test]
+fn append_all_reports_a_durable_block_while_the_stream_waits() {
+    // Blocks from the orderer arrive on a channel: after one block the stream waits, and
+    // that block must be reported once durable, not when the next block arrives.
+    let net = network();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path(), net.config.clone()).unwrap();
+    let (feed, stream) = std::sync::mpsc::channel::<Block>();
+    let (report, reported) = std::sync::mpsc::channel::<(u64, u64)>();
+    let ledger = &ledger;
+    std::thread::scope(|scope| {
+        let committer = scope.spawn(move || {
+            let caller = std::thread::current().id();
+            ledger.append_all(stream, move |c| {
+                assert_eq!(std::thread::current().id(), caller, "reported on the calling thread");
+                report.send((c.number, ledger.chain_info().height)).unwrap();
+            })
+        });
+        let b0 = ledger.next_block(vec![env(&net, "kv", "w0", write("kv", "a", Some("0")))]);
+        feed.send(b0).unwrap();
+        let first = reported.recv_timeout(std::time::Duration::from_secs(5));
+        // The chain info already counts the block when it is reported.
+        assert_eq!(first, Ok((0, 1)), "block 0 was not reported while the stream waited");
+        // And the pipeline goes on with the next block, still in the same call.
+        let b1 = ledger.next_block(vec![env(&net, "kv", "w1", write("kv", "a", Some("1")))]);
+        feed.send(b1).unwrap();
+        assert_eq!(reported.recv_timeout(std::time::Duration::from_secs(5)), Ok((1, 2)));
+        drop(feed);
+        committer.join().unwrap().unwrap();
+    });
+    assert_eq!(ledger.chain_info().height, 2);
+}
+
+#[test]
+fn footprint_counts_what_each_block_adds() {
+    let net = network();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path(), net.config.clone()).unwrap();
+    let before = ledger.footprint().unwrap();
+    assert_eq!(before.block_store(), 0);
+    let envelopes = vec![
+        env(&net, "kv", "f1", write("kv", "a", Some("1"))),
+        env(&net, "kv", "f2", write("kv", "a", Some("2"))),
+    ];
+    let envelope_bytes: usize = envelopes.iter().map(Vec::len).sum();
+    ledger.append(ledger.next_block(envelopes)).unwrap();
+    let after = ledger.footprint().unwrap();
+    assert_eq!((after.blocks.entries, after.hash_index.entries, after.tx_index.entries), (1, 1, 2));
+    // One chunk: the envelopes, each behind its length.
+    assert_eq!(after.envelopes.value_bytes, envelope_bytes as u64 + 8);
+    // Both wrote one key: one state entry, two history entries.
+    assert_eq!((after.state.entries, after.history.entries), (1, 2));
+    assert!(after.on_disk > 0);
+}
+
 /// Committed state that cannot be read.
 struct BrokenState;
 

@@ -1,9 +1,9 @@
 //! The committer: consumes the orderer's blocks on a thread of its own, commits them with
-//! the ledger's pipelined [`Ledger::append_all`], and tells whoever waits for a transaction
-//! (commit status) how it ended.
+//! one long-running call of the ledger's pipelined [`Ledger::append_all`] over the orderer's
+//! stream, and tells whoever waits for a transaction (commit status) how it ended.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{oneshot, watch};
@@ -145,52 +145,124 @@ impl CommitNotifier {
     }
 }
 
+/// How often an idle committer looks whether the ledger halted.
+pub const HALT_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Observes every committed block (metrics, logs).
 pub type OnBlock = Box<dyn FnMut(&CommittedBlock) + Send>;
 
 /// Commits `blocks` until the orderer drops its sink (or a storage failure), notifying
 /// waiters. Runs on the calling thread.
 ///
-/// Blocks already queued are committed together through the ledger's pipeline
-/// ([`Ledger::append_all`]: stateless checks of one block overlap the previous block's MVCC
-/// checks and sync). The pipeline reports a block once it is durable *and* the stream moved
-/// on, so each call gets only the blocks queued now, and an idle node answers at once.
+/// The orderer's stream goes through one [`Ledger::append_all`] pipeline for as long as the
+/// node runs: the stateless checks of one block overlap the previous block's MVCC checks and
+/// sync, and a block is reported (its waiters notified) as soon as it is durable, whether or
+/// not the next block has arrived. When the orderer closes (graceful shutdown), the stream
+/// ends after the last block it cut, which is committed before this returns. After a ledger
+/// failure the pipeline returns once its stream yields or ends: at the next block, or within
+/// [`HALT_POLL`] if the ledger halted (a failed write or sync), and then waiters are told the
+/// node is shutting down.
 pub fn run(
     ledger: &Ledger,
     blocks: Receiver<CutBlock>,
     notifier: &CommitNotifier,
     mut on_block: OnBlock,
 ) -> Result<()> {
-    let mut result = Ok(());
-    while let Ok(first) = blocks.recv() {
-        let queued: Vec<CutBlock> = std::iter::once(first).chain(blocks.try_iter()).collect();
-        let mut ids: HashMap<u64, Vec<String>> = HashMap::new();
-        let stream: Vec<_> = queued
-            .into_iter()
-            .map(|cut| {
-                let number = cut.block.header.as_ref().map_or(0, |h| h.number);
-                ids.insert(number, cut.tx_ids);
-                cut.block
-            })
-            .collect();
-        result = ledger.append_all(stream, |committed| {
-            let tx_ids = ids.remove(&committed.number).unwrap_or_default();
-            tracing::info!(
-                number = committed.number,
-                txs = committed.codes.len(),
-                valid = committed.codes.iter().filter(|c| **c == TxValidationCode::Valid).count(),
-                "block committed"
-            );
-            on_block(&committed);
-            notifier.committed(&committed, &tx_ids);
-        });
-        if result.is_err() {
-            break;
+    // The ids of each block go from the checking thread, which takes blocks off the stream,
+    // to the calling thread, which reports them; blocks are reported in stream order.
+    let (ids_of, ids) = std::sync::mpsc::channel::<(u64, Vec<String>)>();
+    // An idle stream looks up now and then whether the ledger halted, and then ends, so that
+    // the pipeline returns and waiters hear at once rather than at the next block.
+    let stream = std::iter::from_fn(move || {
+        loop {
+            match blocks.recv_timeout(HALT_POLL) {
+                Ok(cut) => return Some(cut),
+                Err(RecvTimeoutError::Timeout) if !ledger.is_halted() => {}
+                Err(_) => return None,
+            }
         }
-    }
+    })
+    .map(move |cut| {
+        let number = cut.block.header.as_ref().map_or(0, |h| h.number);
+        let _ = ids_of.send((number, cut.tx_ids));
+        cut.block
+    });
+    let result = ledger.append_all(stream, |committed| {
+        let tx_ids = ids
+            .try_iter()
+            .find(|(number, _)| *number == committed.number)
+            .map(|(_, tx_ids)| tx_ids)
+            .unwrap_or_default();
+        tracing::info!(
+            number = committed.number,
+            txs = committed.codes.len(),
+            valid = committed.codes.iter().filter(|c| **c == TxValidationCode::Valid).count(),
+            "block committed"
+        );
+        on_block(&committed);
+        notifier.committed(&committed, &tx_ids);
+    });
     notifier.stop();
     if let Err(e) = &result {
         tracing::error!(error = %e, "the committer stopped: the ledger failed");
     }
     Ok(result?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use weft_ledger::block::{header_hash, new_block};
+    use weft_ledger::policy;
+    use weft_ledger::testing::{TestNetwork, TxSpec};
+    use weft_proto::v1::{KvWrite, NsReadWriteSet};
+
+    use super::*;
+
+    #[test]
+    fn waiters_hear_of_a_block_while_the_orderer_is_idle_and_of_the_last_one_at_close() {
+        let net = TestNetwork::new("ch1", 1, &[("kv", policy::org("Org1"))]);
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Arc::new(Ledger::open(dir.path(), net.config.clone()).unwrap());
+        let notifier = Arc::new(CommitNotifier::new(ledger.clone()));
+        let (sink, blocks) = std::sync::mpsc::sync_channel(8);
+        let committer = {
+            let (ledger, notifier) = (ledger.clone(), notifier.clone());
+            std::thread::spawn(move || run(&ledger, blocks, &notifier, Box::new(|_| {})))
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        let (mut height, mut tip) = (0, Vec::new());
+        let mut cut = |nonce: &str| {
+            let org = net.org(0);
+            let rwset = NsReadWriteSet {
+                namespace: "kv".into(),
+                writes: vec![KvWrite { key: nonce.into(), is_delete: false, value: b"v".to_vec() }],
+                ..Default::default()
+            };
+            let spec = TxSpec::new(&org.client, "kv", nonce, rwset, vec![&org.peer]);
+            let (tx_id, envelope) = net.envelope(spec);
+            notifier.submitting(&tx_id).unwrap();
+            let block = new_block(height, std::mem::take(&mut tip), vec![envelope]);
+            tip = header_hash(block.header.as_ref().unwrap()).to_vec();
+            height += 1;
+            sink.send(CutBlock { block, tx_ids: vec![tx_id.clone()] }).unwrap();
+            tx_id
+        };
+        // One block, then the orderer is idle (its sink stays open): the waiter still hears.
+        let first = cut("first");
+        let waited = runtime.block_on(async {
+            tokio::time::timeout(Duration::from_secs(5), notifier.wait(&first)).await
+        });
+        let status = waited.expect("no status while the orderer was idle").unwrap();
+        assert_eq!((status.code, status.block_number), (TxValidationCode::Valid, 0));
+        // The orderer cuts its last block and closes: it is committed before `run` returns.
+        let last = cut("last");
+        drop(sink);
+        committer.join().unwrap().unwrap();
+        let status = notifier.committed_status(&last).unwrap().expect("the last block commits");
+        assert_eq!(status.block_number, 1);
+        assert_eq!(ledger.chain_info().height, 2);
+        assert!(notifier.subscribe().is_none(), "the notifier stops with the committer");
+    }
 }
