@@ -205,7 +205,9 @@ async fn main() -> Result<()> {
         println!("    first invoke committed              {}", range(&invoke));
     }
     println!(
-        "restart to serving: {height} blocks, 4 installed contracts (cached modules), {trials} trials"
+        "restart to serving: {height} blocks ({} tx), 4 installed contracts (cached modules), \
+         {trials} trials",
+        ledger_txs + 8
     );
     println!("  Node::start                           {}", range(&start));
     println!("  to first answered evaluate            {}", range(&first));
