@@ -1,6 +1,7 @@
 //! # kv: the smallest Weft contract
 //!
-//! `Put key value`, `Get key` (fails if the key is missing) and `Del key`. Built to
+//! `Put key value`, `Get key` (fails if the key is missing) and `Del key`; each write emits an
+//! event (`Put` or `Del`, the key as payload), delivered when it commits. Built to
 //! `wasm32-unknown-unknown` it is the `.wasm` a peer runs; natively, its tests run on
 //! `weft_sdk::testing::MockStub`.
 
@@ -16,6 +17,7 @@ impl Kv {
     #[transaction]
     fn put(&self, ctx: &mut Context, key: String, value: String) -> Result<(), ContractError> {
         ctx.put(&key, &value)?;
+        ctx.set_event("Put", &key)?;
         Ok(())
     }
 
@@ -30,6 +32,7 @@ impl Kv {
     #[transaction]
     fn del(&self, ctx: &mut Context, key: String) -> Result<(), ContractError> {
         ctx.del(&key)?;
+        ctx.set_event("Del", &key)?;
         Ok(())
     }
 }
@@ -43,7 +46,13 @@ mod tests {
     #[test]
     fn put_then_get_after_commit() {
         let mut stub = MockStub::new("kv", Kv);
-        assert!(stub.submit("Put", &["greeting", "hello"]).is_success());
+        let put = stub.submit("Put", &["greeting", "hello"]);
+        assert!(put.is_success());
+        assert_eq!(put.events.len(), 1);
+        assert_eq!(
+            (put.events[0].name.as_str(), &put.events[0].payload[..]),
+            ("Put", &b"greeting"[..])
+        );
         let got = stub.query("Get", &["greeting"]);
         assert_eq!(got.payload_str(), "hello");
         assert_eq!(got.rwset.reads.len(), 1);
