@@ -76,33 +76,18 @@ enum Command {
         /// Channel name.
         #[arg(long, default_value = "dev")]
         channel: String,
-        /// Address the node will listen on (port 0: any free port).
-        #[arg(long, default_value = DEFAULT_LISTEN)]
-        listen: SocketAddr,
-        /// Serve gRPC over TLS: writes a dev CA and a server certificate for localhost.
-        #[arg(long)]
-        tls: bool,
-        /// Mutual TLS (implies --tls): also writes a client certificate signed by the dev CA,
-        /// which the CLI presents, and the node refuses clients without one.
-        #[arg(long)]
-        mtls: bool,
+        #[command(flatten)]
+        network: NetworkArgs,
     },
     /// Run the node.
     #[command(subcommand)]
     Node(NodeCommand),
     /// Create the dev network if needed, start the node and deploy the sample contracts
     /// (kv, asset-transfer, abstore with its init `init A 100 B 200`, marbles). Stops on
-    /// Ctrl-C.
+    /// Ctrl-C. --listen, --tls and --mtls apply when it creates the network.
     Dev {
-        /// Address to listen on when creating the network.
-        #[arg(long, default_value = DEFAULT_LISTEN)]
-        listen: SocketAddr,
-        /// Serve TLS when creating the network (see `weft init --tls`).
-        #[arg(long)]
-        tls: bool,
-        /// Require client certificates when creating the network (see `weft init --mtls`).
-        #[arg(long)]
-        mtls: bool,
+        #[command(flatten)]
+        network: NetworkArgs,
     },
     /// Scaffold, build, deploy and list contracts.
     #[command(subcommand)]
@@ -246,6 +231,32 @@ enum ContractCommand {
     },
 }
 
+/// How a new dev network serves (`weft init`, and `weft dev` when it creates one).
+#[derive(Args, Debug)]
+struct NetworkArgs {
+    /// Address the node will listen on (port 0: any free port).
+    #[arg(long, default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Serve gRPC over TLS: writes a dev CA and a server certificate for localhost.
+    #[arg(long)]
+    tls: bool,
+    /// Mutual TLS (implies --tls): also writes a client certificate signed by the dev CA,
+    /// which the CLI presents, and the node refuses clients without one.
+    #[arg(long)]
+    mtls: bool,
+}
+
+impl NetworkArgs {
+    /// The transport asked for (`--mtls` implies `--tls`).
+    fn transport(&self) -> Transport {
+        match (self.tls, self.mtls) {
+            (_, true) => Transport::MutualTls,
+            (true, false) => Transport::Tls,
+            (false, false) => Transport::Plaintext,
+        }
+    }
+}
+
 /// What `contract deploy` and `contract upgrade` share.
 #[derive(Args, Debug)]
 struct DefineArgs {
@@ -358,8 +369,8 @@ fn describe(error: &anyhow::Error) -> String {
 async fn run(cli: Cli) -> Result<()> {
     let net = DevNetwork::at(&cli.dir);
     match &cli.command {
-        Command::Init { channel, listen, tls, mtls } => {
-            net.create(channel, *listen, transport(*tls, *mtls))?;
+        Command::Init { channel, network } => {
+            net.create(channel, network.listen, network.transport())?;
             println!("created a dev network for channel {channel:?} in {}", cli.dir.display());
             println!("start it with: weft --dir {} node start", cli.dir.display());
             Ok(())
@@ -371,9 +382,7 @@ async fn run(cli: Cli) -> Result<()> {
             wait_for_signal().await?;
             stop_node(node, &cli.dir).await
         }
-        Command::Dev { listen, tls, mtls } => {
-            dev(&cli, &net, *listen, transport(*tls, *mtls)).await
-        }
+        Command::Dev { network } => dev(&cli, &net, network.listen, network.transport()).await,
         Command::Contract(ContractCommand::Deploy { define, version }) => {
             let client = connect(&cli, "admin").await?;
             let done = deploy(&client, define_request(define, version, false)?).await?;
@@ -585,15 +594,6 @@ async fn wait_for_signal() -> Result<()> {
         _ = term.recv() => {}
     }
     Ok(())
-}
-
-/// The transport `--tls` / `--mtls` ask for (`--mtls` implies `--tls`).
-fn transport(tls: bool, mtls: bool) -> Transport {
-    match (tls, mtls) {
-        (_, true) => Transport::MutualTls,
-        (true, false) => Transport::Tls,
-        (false, false) => Transport::Plaintext,
-    }
 }
 
 async fn dev(cli: &Cli, net: &DevNetwork, listen: SocketAddr, transport: Transport) -> Result<()> {
