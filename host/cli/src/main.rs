@@ -176,6 +176,15 @@ enum NodeCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// With the node stopped: clear its state database and key history (never its blocks),
+    /// so that the next start rebuilds them by replaying every block. Needed after changing
+    /// `[ledger] history` in node.toml, or when the node reports its state ahead of its
+    /// blocks (Fabric's `peer node rebuild-dbs`).
+    RebuildState {
+        /// A node.toml elsewhere than DIR/node.toml.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -381,6 +390,16 @@ async fn run(cli: Cli) -> Result<()> {
             let node = start_node(&config, &cli.dir).await?;
             wait_for_signal().await?;
             stop_node(node, &cli.dir).await
+        }
+        Command::Node(NodeCommand::RebuildState { config }) => {
+            let path = config.clone().unwrap_or_else(|| net.config_path());
+            let config = load_config(&path)?;
+            let ledger = config.data_dir.join("ledger");
+            weft_node::node::rebuild_state(&config).with_context(|| {
+                format!("rebuilding the state of {} (stop the node first)", ledger.display())
+            })?;
+            println!("state cleared; the next start replays the blocks of {}", ledger.display());
+            Ok(())
         }
         Command::Dev { network } => dev(&cli, &net, network.listen, network.transport()).await,
         Command::Contract(ContractCommand::Deploy { define, version }) => {

@@ -139,7 +139,7 @@ fn bench_reports_valid_commits_as_json() {
     assert!(stderr.contains("no node is running at http://127.0.0.1:1"), "{stderr}");
     std::fs::remove_file(dir.join("endpoint")).unwrap();
 
-    let (mut dev, _stdout_kept_open) = start_dev(&dir, Stdio::null());
+    let (dev, _stdout_kept_open) = start_dev(&dir, Stdio::null());
     let pid: u32 = std::fs::read_to_string(dir.join("pid")).unwrap().trim().parse().unwrap();
     assert_eq!(pid, dev.id());
 
@@ -164,9 +164,7 @@ fn bench_reports_valid_commits_as_json() {
     assert_eq!(report["node"]["pid"].as_u64(), Some(u64::from(pid)));
     assert!(report["node"]["rss_kib"].as_u64().unwrap() > 1024);
 
-    let term = Command::new("kill").arg("-TERM").arg(dev.id().to_string()).status().unwrap();
-    assert!(term.success());
-    assert!(dev.wait().unwrap().success());
+    stop(dev);
     assert!(!dir.join("pid").exists());
 }
 
@@ -176,7 +174,7 @@ fn deploy_with_init_upgrade_and_key_history() {
     let dir = tmp.path().join("net");
     let init = weft(&dir, &["init", "--listen", "127.0.0.1:0"]);
     assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
-    let (mut dev, _stdout_kept_open) = start_dev(&dir, Stdio::null());
+    let (dev, _stdout_kept_open) = start_dev(&dir, Stdio::null());
     let fails = |args: &[&str], text: &str| {
         let out = weft(&dir, args);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -254,9 +252,7 @@ fn deploy_with_init_upgrade_and_key_history() {
     assert_eq!(json(&weft(&dir, &["invoke", "ab2", "invoke", "A", "B", "1"]))["code"], "VALID");
     assert_eq!(json(&weft(&dir, &["query", "ab2", "query", "B"]))["payload"], 5);
 
-    let term = Command::new("kill").arg("-TERM").arg(dev.id().to_string()).status().unwrap();
-    assert!(term.success());
-    assert!(dev.wait().unwrap().success());
+    stop(dev);
 }
 
 #[test]
@@ -295,7 +291,45 @@ fn mutual_tls_network_uses_its_client_certificate() {
         "{stderr}"
     );
 
+    stop(node);
+}
+
+/// Stops `weft dev` or `weft node start` with SIGTERM; it must exit cleanly.
+fn stop(mut node: Child) {
     let term = Command::new("kill").arg("-TERM").arg(node.id().to_string()).status().unwrap();
     assert!(term.success());
     assert!(node.wait().unwrap().success());
+}
+
+#[test]
+fn changing_key_history_needs_a_rebuild_that_keeps_everything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    assert!(weft(&dir, &["init", "--listen", "127.0.0.1:0"]).status.success());
+    let (dev, _stdout_kept_open) = start_dev(&dir, Stdio::null());
+    let put = json(&weft(&dir, &["invoke", "kv", "Put", "greeting", "hello"]));
+    assert_eq!(put["code"], "VALID");
+    stop(dev);
+
+    // Key history off: the state was built with it, so the node refuses to start and says
+    // what to do; nothing was changed.
+    let config = dir.join("node.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("history = true"), "{text}");
+    std::fs::write(&config, text.replace("history = true", "history = false")).unwrap();
+    let refused = weft(&dir, &["node", "start"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("history index on"), "{stderr}");
+    assert!(stderr.contains("run `weft node rebuild-state`"), "{stderr}");
+
+    let rebuilt = weft(&dir, &["node", "rebuild-state"]);
+    assert!(rebuilt.status.success(), "{}", String::from_utf8_lossy(&rebuilt.stderr));
+    // The replay keeps the state; the history is gone, and asking for it says why.
+    let (dev, _stdout_kept_open) = start_dev(&dir, Stdio::null());
+    assert_eq!(json(&weft(&dir, &["query", "kv", "Get", "greeting"]))["payload"], "hello");
+    let history = weft(&dir, &["history", "kv", "greeting"]);
+    let stderr = String::from_utf8_lossy(&history.stderr);
+    assert!(!history.status.success() && stderr.contains("[ledger] history = false"), "{stderr}");
+    assert_eq!(json(&weft(&dir, &["block", "verify"]))["verified"], true);
+    stop(dev);
 }

@@ -47,6 +47,18 @@ pub enum Error {
         /// Number of blocks in the block store.
         block_height: u64,
     },
+    /// The key-history setting differs from the one the ledger's state was built with.
+    #[error(
+        "the ledger at {path} was built with the history index {built}; its state must be \
+         rebuilt from the blocks for the new setting (`Ledger::reset_state`)",
+        built = if *built_with { "on" } else { "off" }
+    )]
+    HistorySettingChanged {
+        /// The ledger's directory.
+        path: std::path::PathBuf,
+        /// Whether the state was built with the history index.
+        built_with: bool,
+    },
     /// The chain does not verify.
     #[error("chain verification failed at block {number}: {reason}")]
     ChainBroken {
@@ -65,6 +77,12 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Whether rebuilding the state from the block store ([`crate::Ledger::reset_state`],
+    /// then opening again) is the remedy.
+    pub fn needs_state_rebuild(&self) -> bool {
+        matches!(self, Error::StateAhead { .. } | Error::HistorySettingChanged { .. })
+    }
+
     pub(crate) fn corrupt(what: impl Into<String>) -> Error {
         Error::Corrupt(what.into())
     }

@@ -344,12 +344,10 @@ impl Ledger {
         let wanted = [u8::from(self.options.history)];
         match self.tree.get(META_HISTORY)? {
             Some(stored) if stored.as_ref() == wanted => Ok(()),
-            Some(_) if self.savepoint()? > 0 => Err(Error::Config(format!(
-                "the ledger at {} was built with the history index {}; run Ledger::reset_state \
-                 to rebuild its state with the new setting",
-                self.path.display(),
-                if self.options.history { "off" } else { "on" }
-            ))),
+            Some(_) if self.savepoint()? > 0 => Err(Error::HistorySettingChanged {
+                path: self.path.clone(),
+                built_with: !self.options.history,
+            }),
             _ => {
                 self.tree.insert(META_HISTORY, &wanted)?;
                 self.db.flush()?;

@@ -536,7 +536,8 @@ fn the_history_index_can_be_off_and_rebuilt() {
     }
     // Turning it on needs a rebuild, which replays the history.
     let err = Ledger::open(without.path(), net.config.clone()).unwrap_err();
-    assert!(matches!(err, Error::Config(_)), "{err}");
+    assert!(matches!(err, Error::HistorySettingChanged { built_with: false, .. }), "{err}");
+    assert!(err.needs_state_rebuild());
     Ledger::reset_state(without.path()).unwrap();
     let rebuilt = Ledger::open(without.path(), net.config.clone()).unwrap();
     let (a, b) = (rebuilt.snapshot(), reference.snapshot());

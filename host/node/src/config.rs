@@ -217,7 +217,8 @@ pub struct LedgerConfig {
     /// without a bound the cache grows with the ledger (about 1.3 KiB per transaction).
     pub cache_mib: u64,
     /// Keep the key-history index (Fabric's `enableHistoryDatabase`). Changing it for an
-    /// existing ledger needs its state rebuilt (see `weft_ledger::Ledger::reset_state`).
+    /// existing ledger needs its state rebuilt from the blocks ([`crate::node::rebuild_state`],
+    /// `weft node rebuild-state`); the node refuses to start until then and says so.
     pub history: bool,
 }
 

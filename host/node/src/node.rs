@@ -39,6 +39,14 @@ pub fn async_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// Clears the state database and key history of the node's ledger (not its blocks), so that
+/// the next start rebuilds them by replaying every block: after `[ledger] history` changed,
+/// or when the state is ahead of the block store (Fabric's `peer node rebuild-dbs`). The node
+/// must be stopped.
+pub fn rebuild_state(config: &NodeConfig) -> Result<()> {
+    Ok(Ledger::reset_state(config.data_dir.join("ledger"))?)
+}
+
 /// What the services share.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -120,8 +128,15 @@ impl Node {
         let channel_config = config.channel_config()?;
         let peer = config.peer_identity()?;
         let options = config.ledger.options(config.durability);
-        let ledger =
-            Arc::new(Ledger::open_with(config.data_dir.join("ledger"), channel_config, options)?);
+        let ledger = Ledger::open_with(config.data_dir.join("ledger"), channel_config, options)
+            .map_err(|e| match e.needs_state_rebuild() {
+                true => Error::Config(format!(
+                    "{e}. With the node stopped, run `weft node rebuild-state`: the blocks are \
+                     kept, and the state is replayed from them at the next start"
+                )),
+                false => e.into(),
+            })?;
+        let ledger = Arc::new(ledger);
         if ledger.channel().membership().resolve(peer.identity()).is_none() {
             return Err(Error::Config(format!(
                 "the peer key is not a member of {} in the genesis configuration",

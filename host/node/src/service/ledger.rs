@@ -90,7 +90,11 @@ impl LedgerQuery for LedgerService {
         }
         let snapshot = ledger.snapshot();
         let history = snapshot.history(&contract, &key).ok_or_else(|| {
-            Error::Config("this node keeps no key history (LedgerOptions::history)".into())
+            Error::Config(
+                "this node keeps no key history (`[ledger] history = false` in its \
+                 node.toml)"
+                    .into(),
+            )
         })?;
         let modifications = history
             .map(|entry| {
