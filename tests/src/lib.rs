@@ -92,7 +92,7 @@ impl TestNet {
         let wasm = std::fs::read(weft_contract_artifacts::ASSET_TRANSFER).expect("sample built");
         let deployed = self
             .admin
-            .deploy(Deploy::new("basic", "1", policy::org("Org1"), wasm))
+            .deploy(Deploy::new("basic", "1", policy::peer("Org1"), wasm))
             .await
             .expect("deploy");
         assert_eq!(deployed.definition.status.code(), TxValidationCode::Valid, "{deployed:?}");

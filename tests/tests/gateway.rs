@@ -221,7 +221,7 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
     // Non-admin deploy: install and define are both refused.
     let wasm = std::fs::read(weft_contract_artifacts::KV).unwrap();
     let refused =
-        net.client.deploy(Deploy::new("kv", "1", policy::org("Org1"), wasm.clone())).await;
+        net.client.deploy(Deploy::new("kv", "1", policy::peer("Org1"), wasm.clone())).await;
     let status = refused.expect_err("a member may not deploy");
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
     assert!(status.message().contains("admin"), "{status:?}");
@@ -229,7 +229,7 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
     let definition = weft_proto::v1::ContractDefinition {
         name: "kv".into(),
         version: "1".into(),
-        policy: Some(policy::org("Org1")),
+        policy: Some(policy::peer("Org1")),
         code_hash,
         init_required: false,
     };
@@ -317,13 +317,13 @@ async fn upgrade_lets_work_in_flight_finish() {
     let wasm = std::fs::read(weft_contract_artifacts::ASSET_TRANSFER).unwrap();
     let same = net
         .admin
-        .deploy(Deploy::new("basic", "1", policy::org("Org1"), wasm.clone()).upgrade())
+        .deploy(Deploy::new("basic", "1", policy::peer("Org1"), wasm.clone()).upgrade())
         .await;
     let status = same.expect_err("the same version again is refused");
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert!(status.message().contains("new version"), "{status:?}");
     let upgraded =
-        net.admin.deploy(Deploy::new("basic", "2", policy::org("Org1"), wasm).upgrade()).await;
+        net.admin.deploy(Deploy::new("basic", "2", policy::peer("Org1"), wasm).upgrade()).await;
     assert_eq!(upgraded.unwrap().definition.status.code(), TxValidationCode::Valid);
 
     let envelope = net.client.sign_transaction(endorsed.prepared_transaction);

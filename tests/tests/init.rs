@@ -33,7 +33,7 @@ async fn query(net: &TestNet, contract: &str, key: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_with_init_runs_it_once() {
     let net = TestNet::start(|_| {}).await;
-    let deploy = Deploy::new("ab", "1", policy::org("Org1"), abstore())
+    let deploy = Deploy::new("ab", "1", policy::peer("Org1"), abstore())
         .with_init("init", args(&["A", "100", "B", "200"]));
     let deployed = net.admin.deploy(deploy).await.unwrap();
     let init = deployed.init.expect("an init transaction");
@@ -107,7 +107,7 @@ async fn init_required_refuses_transactions_until_init_and_racing_inits_conflict
     let definition = ContractDefinition {
         name: "ab".into(),
         version: "1".into(),
-        policy: Some(policy::org("Org1")),
+        policy: Some(policy::peer("Org1")),
         code_hash,
         init_required: true,
     };
@@ -148,7 +148,7 @@ async fn init_required_refuses_transactions_until_init_and_racing_inits_conflict
 async fn an_upgrade_that_requires_init_needs_a_new_init() {
     let net = TestNet::start(|_| {}).await;
     let init = |version: &str, a: &str| {
-        Deploy::new("ab", version, policy::org("Org1"), abstore())
+        Deploy::new("ab", version, policy::peer("Org1"), abstore())
             .with_init("init", args(&["A", a, "B", "0"]))
     };
     net.admin.deploy(init("1", "100")).await.unwrap();
@@ -157,7 +157,7 @@ async fn an_upgrade_that_requires_init_needs_a_new_init() {
     // refused too, and so is an upgrade to the same version. Nothing is ordered.
     let height = net.node.ledger().chain_info().height;
     expect_refused(net.admin.deploy(init("2", "1")).await, Code::InvalidArgument, "upgrade it");
-    let missing = Deploy::new("nope", "1", policy::org("Org1"), abstore()).upgrade();
+    let missing = Deploy::new("nope", "1", policy::peer("Org1"), abstore()).upgrade();
     expect_refused(net.admin.deploy(missing).await, Code::InvalidArgument, "deploy it first");
     expect_refused(
         net.admin.deploy(init("1", "1").upgrade()).await,
@@ -167,7 +167,7 @@ async fn an_upgrade_that_requires_init_needs_a_new_init() {
     assert_eq!(net.node.ledger().chain_info().height, height);
 
     // Version 2 requires init: the definition commits, then transactions wait for its init.
-    let upgrade = Deploy::new("ab", "2", policy::org("Org1"), abstore())
+    let upgrade = Deploy::new("ab", "2", policy::peer("Org1"), abstore())
         .with_init("init", args(&["A", "x", "B", "0"]))
         .upgrade();
     let failed = net.admin.deploy(upgrade).await;
@@ -192,7 +192,7 @@ async fn an_upgrade_that_requires_init_needs_a_new_init() {
     assert_eq!(moved.status.code(), TxValidationCode::Valid);
 
     // Version 3 without init_required: transactions run at once, an init is refused.
-    let plain = Deploy::new("ab", "3", policy::org("Org1"), abstore()).upgrade();
+    let plain = Deploy::new("ab", "3", policy::peer("Org1"), abstore()).upgrade();
     net.admin.deploy(plain).await.unwrap();
     let moved = net.client.submit("ab", "invoke", args(&["A", "B", "1"])).await.unwrap();
     assert_eq!(moved.status.code(), TxValidationCode::Valid);

@@ -31,7 +31,7 @@ async fn scenario() {
     ];
     for (name, path) in fixtures {
         let wasm = std::fs::read(path).expect("fixture built");
-        net.admin.deploy(Deploy::new(name, "1", policy::org("Org1"), wasm)).await.unwrap();
+        net.admin.deploy(Deploy::new(name, "1", policy::peer("Org1"), wasm)).await.unwrap();
     }
     let ledger = net.node.ledger();
     let before = (ledger.chain_info(), ledger.state_hash().unwrap());

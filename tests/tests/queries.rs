@@ -17,7 +17,7 @@ const ROUNDS: usize = 60;
 async fn a_query_never_sees_part_of_a_block() {
     let net = TestNet::start(|_| {}).await;
     let wasm = std::fs::read(weft_contract_artifacts::MARBLES).expect("sample built");
-    net.admin.deploy(Deploy::new("marbles", "1", policy::org("Org1"), wasm)).await.unwrap();
+    net.admin.deploy(Deploy::new("marbles", "1", policy::peer("Org1"), wasm)).await.unwrap();
     for i in 0..MARBLES {
         let name = format!("m{i:03}");
         let created = net

@@ -16,7 +16,7 @@ async fn events_and_blocks_stream_and_resume() {
     let wasm = wat::parse_str(weft_contract_artifacts::PINGER_WAT).unwrap();
     let deployed = net
         .admin
-        .deploy(Deploy::new("pinger", "1", policy::org("Org1"), wasm))
+        .deploy(Deploy::new("pinger", "1", policy::peer("Org1"), wasm))
         .await
         .unwrap()
         .definition;

@@ -273,12 +273,18 @@ struct DefineArgs {
     name: String,
     /// The contract's .wasm file.
     wasm: PathBuf,
-    /// Organizations whose endorsement the policy counts (repeat or comma-separate).
-    #[arg(long = "org", value_delimiter = ',', default_value = "Org1")]
+    /// Organizations whose peers must endorse (repeat or comma-separate): the policy is
+    /// --min of `ORG.peer`, one per organization.
+    #[arg(long = "org", value_delimiter = ',', default_value = "Org1", conflicts_with = "policy")]
     orgs: Vec<String>,
-    /// How many of them must endorse (default: all).
-    #[arg(long)]
+    /// How many of the --org organizations' peers must endorse (default: all).
+    #[arg(long, conflicts_with = "policy")]
     min: Option<u32>,
+    /// The endorsement policy in Fabric's syntax instead of --org/--min, e.g.
+    /// "AND('Org1.peer', 'Org2.peer')", "OR(...)", "OutOf(2, ...)". Only peers endorse, so
+    /// principals are ORG.peer (or ORG.member, which only the organization's peers meet).
+    #[arg(long, value_name = "EXPR")]
+    policy: Option<String>,
     /// Require init, and run it once the definition commits: FUNCTION then its arguments,
     /// each passed as a string (the contract's #[init] method gets the arguments; an
     /// argument starting with '-' other than a number needs --init-json).
@@ -634,7 +640,7 @@ async fn dev(cli: &Cli, net: &DevNetwork, listen: SocketAddr, transport: Transpo
                 continue;
             }
             let mut sample =
-                Deploy::new(name, "1", policy::org(weft_node::devnet::ORG), wasm.to_vec());
+                Deploy::new(name, "1", policy::peer(weft_node::devnet::ORG), wasm.to_vec());
             if let Some((function, args)) = sample_init(name) {
                 sample = sample
                     .with_init(function, args.iter().map(|a| a.as_bytes().to_vec()).collect());
@@ -665,7 +671,10 @@ fn sample_init(name: &str) -> Option<(&'static str, &'static [&'static str])> {
 fn define_request(define: &DefineArgs, version: &str, upgrade: bool) -> Result<Deploy> {
     let wasm = std::fs::read(&define.wasm)
         .with_context(|| format!("reading the contract {}", define.wasm.display()))?;
-    let policy = endorsement_policy(&define.orgs, define.min)?;
+    let policy = match &define.policy {
+        Some(text) => policy::parse(text)?,
+        None => endorsement_policy(&define.orgs, define.min)?,
+    };
     let mut request = Deploy::new(&define.name, version, policy, wasm);
     if let Some(init) = &define.init {
         let (function, words) = init.split_first().context("--init needs a FUNCTION")?;
@@ -716,9 +725,9 @@ fn endorsement_policy(
         bail!("--min {n} must be between 1 and the number of --org ({})", orgs.len());
     }
     if orgs.len() == 1 {
-        return Ok(policy::org(&orgs[0]));
+        return Ok(policy::peer(&orgs[0]));
     }
-    Ok(policy::n_of(n, orgs.iter().map(|o| policy::org(o)).collect()))
+    Ok(policy::n_of(n, orgs.iter().map(|o| policy::peer(o)).collect()))
 }
 
 fn call_args(call: &Call) -> Result<Vec<Vec<u8>>> {

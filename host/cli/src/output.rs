@@ -69,6 +69,7 @@ pub(crate) fn submitted(s: &Submitted) -> Value {
         "tx_id": s.tx_id,
         "code": code_name(s.status.code),
         "block": s.status.block_number,
+        "block_hash": hex(&s.status.block_hash),
         "conflicts": conflicts(&s.status.conflicts),
         "response": response(&s.response),
     })
@@ -89,6 +90,7 @@ pub(crate) fn contracts(defs: &[ContractDefinition]) -> Value {
                 "name": d.name,
                 "version": d.version,
                 "init_required": d.init_required,
+                "policy": d.policy.as_ref().map(weft_ledger::policy::describe),
                 "code_hash": hex(&d.code_hash),
             })
         })

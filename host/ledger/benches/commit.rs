@@ -55,7 +55,7 @@ fn main() -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&base)?;
     let dir = tempfile::tempdir_in(&base)?;
-    let net = TestNetwork::new("bench", 2, &[("assets", policy::org("Org1"))]);
+    let net = TestNetwork::new("bench", 2, &[("assets", policy::peer("Org1"))]);
     let client = &net.org(0).client;
     let peer = &net.org(0).peer;
     let history = !std::env::args().any(|a| a == "--no-history");

@@ -5,7 +5,7 @@
 //! channel by a transaction of the built-in contract [`LIFECYCLE`], created by an admin of a
 //! channel organization, whose read/write set writes key = contract name, value = encoded
 //! [`ContractDefinition`] in the [`LIFECYCLE`] namespace. Its endorsement policy is a
-//! majority of the channel's organizations. Once such a transaction is committed valid, the
+//! majority of the channel organizations' peers. Once such a transaction is committed valid, the
 //! definition applies from the next block on; a definition of an existing name replaces it
 //! (an upgrade). Since definitions live in committed state, a peer replaying the chain reaches
 //! the same definitions.
@@ -48,12 +48,10 @@ impl Channel {
                 return Err(Error::Config(format!("contract {} defined twice", def.name)));
             }
         }
-        let names: Vec<&str> = orgs.iter().copied().collect();
-        let majority = u32::try_from(names.len() / 2 + 1).unwrap_or(u32::MAX);
         let lifecycle = ContractDefinition {
             name: LIFECYCLE.into(),
             version: "1".into(),
-            policy: Some(policy::n_of(majority, names.iter().map(|o| policy::org(o)).collect())),
+            policy: Some(policy::majority_of_peers(orgs.iter().copied())),
             code_hash: vec![],
             init_required: false,
         };
@@ -141,23 +139,25 @@ fn check_definition(def: &ContractDefinition, orgs: &BTreeSet<&str>) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::Role;
     use crate::testing::TestNetwork;
 
     #[test]
     fn lifecycle_definitions_are_checked_and_added() {
-        let net = TestNetwork::new("ch1", 3, &[("kv", policy::org("Org1"))]);
+        let net = TestNetwork::new("ch1", 3, &[("kv", policy::peer("Org1"))]);
         let channel = Channel::new(net.config.clone()).unwrap();
         // Majority of three organizations.
         let lifecycle = channel.contract(LIFECYCLE).unwrap().policy.clone().unwrap();
-        let set = |o: &[&'static str]| o.iter().copied().collect::<BTreeSet<&str>>();
-        assert!(policy::satisfied(&lifecycle, &set(&["Org1", "Org3"])));
-        assert!(!policy::satisfied(&lifecycle, &set(&["Org2"])));
+        let set = |o: &[&'static str], role| o.iter().map(|o| (*o, role)).collect::<BTreeSet<_>>();
+        assert!(policy::satisfied(&lifecycle, &set(&["Org1", "Org3"], Role::Peer)));
+        assert!(!policy::satisfied(&lifecycle, &set(&["Org1", "Org3"], Role::Admin)));
+        assert!(!policy::satisfied(&lifecycle, &set(&["Org2"], Role::Peer)));
         assert_eq!(channel.contracts().len(), 1);
 
         let def = ContractDefinition {
             name: "asset".into(),
             version: "2".into(),
-            policy: Some(policy::org("Org2")),
+            policy: Some(policy::peer("Org2")),
             code_hash: vec![7; 32],
             init_required: true,
         };
@@ -168,7 +168,7 @@ mod tests {
         no_hash.code_hash.clear();
         assert!(channel.decode_definition(b"asset", &no_hash.encode_to_vec()).is_err());
         let mut stranger = def.clone();
-        stranger.policy = Some(policy::org("Org9"));
+        stranger.policy = Some(policy::peer("Org9"));
         assert!(channel.decode_definition(b"asset", &stranger.encode_to_vec()).is_err());
         assert!(channel.decode_definition(b"asset", b"\xff\xff").is_err());
 

@@ -1,10 +1,15 @@
 //! Identities: ed25519 keys, organizations from the channel's genesis configuration, and the
 //! membership table the validator resolves signers against (each public key decoded once).
+//!
+//! Every identity of an organization has one role (Fabric's NodeOUs): a client creates
+//! proposals and transactions, a peer endorses, an admin installs and defines contracts, an
+//! orderer orders. The role decides what a signature counts for; the validator counts an
+//! endorsement only from a peer.
 
 use std::collections::HashMap;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
-use weft_proto::v1::{ChannelConfig, Identity};
+use weft_proto::v1::{ChannelConfig, Identity, OrgIdentity};
 
 use crate::error::{Error, Result};
 
@@ -46,73 +51,128 @@ impl SigningIdentity {
         self.key.verifying_key().to_bytes()
     }
 
+    /// This identity as a channel configuration lists it, under `name` with `role`.
+    pub fn listed_as(&self, name: &str, role: Role) -> OrgIdentity {
+        OrgIdentity {
+            public_key: self.public_key().to_vec(),
+            role: role as i32,
+            name: name.to_string(),
+            attributes: Vec::new(),
+        }
+    }
+
     /// An ed25519 signature over `message`.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         self.key.sign(message).to_bytes().to_vec()
     }
 }
 
-/// What a key may do in its organization.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    /// A member: clients and peers.
-    Member,
-    /// An administrator (also counts as a member).
-    Admin,
+pub use weft_proto::v1::Role;
+
+/// The lowercase name of a role as policies and the CLI write it: `member`, `client`, `peer`,
+/// `admin`, `orderer` (`unspecified` for [`Role::Unspecified`]).
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Unspecified => "unspecified",
+        Role::Member => "member",
+        Role::Client => "client",
+        Role::Peer => "peer",
+        Role::Admin => "admin",
+        Role::Orderer => "orderer",
+    }
 }
 
-/// A known key: its organization, role and decoded public key.
-#[derive(Clone, Debug)]
+/// The role named `name` (as [`role_name`] writes it, any case), if any.
+pub fn parse_role(name: &str) -> Option<Role> {
+    [Role::Member, Role::Client, Role::Peer, Role::Admin, Role::Orderer]
+        .into_iter()
+        .find(|r| role_name(*r).eq_ignore_ascii_case(name))
+}
+
+/// The longest organization id, identity name, attribute name or value a channel accepts.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Longest attribute value.
+pub const MAX_ATTRIBUTE_VALUE_LEN: usize = 256;
+
+/// Whether `name` is a well-formed organization id or identity name: 1 to [`MAX_NAME_LEN`]
+/// characters of ASCII letters, digits, `.`, `-`, `_` and `@`.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_@".contains(&b))
+}
+
+/// A known identity of a channel organization: its role, name, attributes and decoded key.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Member {
     /// Organization id.
     pub msp_id: String,
-    /// Role in the organization.
+    /// Role in the organization (never [`Role::Member`] or [`Role::Unspecified`]).
     pub role: Role,
+    /// Name, unique in the organization.
+    pub name: String,
+    /// Attributes (name, value), sorted by name.
+    pub attributes: Vec<(String, String)>,
     /// The decoded key.
     pub key: VerifyingKey,
 }
 
-/// Every key of every organization of a channel, decoded once.
+impl Member {
+    /// The identity's stable, printable id: `msp_id::name` (e.g. `Org1::client`). It does
+    /// not change when the key is rotated under the same name.
+    pub fn id(&self) -> String {
+        format!("{}::{}", self.msp_id, self.name)
+    }
+
+    /// The value of attribute `name`, if the identity has it.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Whether this identity matches a principal of `msp_id` with `role`
+    /// ([`Role::Member`]: any role).
+    pub fn matches(&self, msp_id: &str, role: Role) -> bool {
+        self.msp_id == msp_id && (role == Role::Member || role == self.role)
+    }
+}
+
+/// Every identity of every organization of a channel, keys decoded once.
 #[derive(Clone, Debug, Default)]
 pub struct Membership {
     members: HashMap<(String, [u8; 32]), Member>,
 }
 
 impl Membership {
-    /// Decodes the organizations of `config`. Fails on a malformed or weak key, a repeated
-    /// organization, or an empty organization id.
+    /// Decodes the organizations of `config`. Fails, naming the organization and identity, on
+    /// a malformed or repeated organization id, a malformed or weak key, a key listed twice,
+    /// a role that is not client, peer, admin or orderer, a malformed or repeated name, or
+    /// malformed or repeated attributes.
     pub fn from_config(config: &ChannelConfig) -> Result<Membership> {
         let mut members = HashMap::new();
         let mut orgs = std::collections::BTreeSet::new();
         for org in &config.organizations {
-            if org.msp_id.is_empty() || !orgs.insert(org.msp_id.as_str()) {
+            if !valid_name(&org.msp_id) || !orgs.insert(org.msp_id.as_str()) {
                 return Err(Error::Config(format!(
-                    "bad or repeated organization {:?}",
-                    org.msp_id
+                    "organization id {} is malformed or repeated (1 to {MAX_NAME_LEN} of                      A-Z a-z 0-9 . - _ @, unique)",
+                    truncated(&org.msp_id)
                 )));
             }
-            let keys = org
-                .member_keys
-                .iter()
-                .map(|k| (k, Role::Member))
-                .chain(org.admin_keys.iter().map(|k| (k, Role::Admin)));
-            for (raw, role) in keys {
-                let bytes: [u8; 32] = raw.as_slice().try_into().map_err(|_| {
-                    Error::Config(format!("organization {}: a key is not 32 bytes", org.msp_id))
-                })?;
-                let key = VerifyingKey::from_bytes(&bytes).map_err(|e| {
-                    Error::Config(format!("organization {}: bad key: {e}", org.msp_id))
-                })?;
-                if key.is_weak() {
-                    return Err(Error::Config(format!("organization {}: weak key", org.msp_id)));
+            let mut names = std::collections::BTreeSet::new();
+            for identity in &org.identities {
+                let member = decode_identity(&org.msp_id, identity)?;
+                if !names.insert(member.name.clone()) {
+                    return Err(Error::Config(format!(
+                        "organization {}: two identities are named {}",
+                        org.msp_id, member.name
+                    )));
                 }
-                let entry = members.entry((org.msp_id.clone(), bytes)).or_insert(Member {
-                    msp_id: org.msp_id.clone(),
-                    role,
-                    key,
-                });
-                if role == Role::Admin {
-                    entry.role = Role::Admin;
+                let key = (org.msp_id.clone(), member.key.to_bytes());
+                if members.insert(key, member).is_some() {
+                    return Err(Error::Config(format!(
+                        "organization {}: a key is listed twice (one key has one role)",
+                        org.msp_id
+                    )));
                 }
             }
         }
@@ -126,41 +186,143 @@ impl Membership {
     }
 }
 
+fn decode_identity(msp_id: &str, identity: &OrgIdentity) -> Result<Member> {
+    let bad = |what: String| Error::Config(format!("organization {msp_id}: {what}"));
+    if !valid_name(&identity.name) {
+        return Err(bad(format!(
+            "identity name {} is malformed (1 to {MAX_NAME_LEN} of A-Z a-z 0-9 . - _ @)",
+            truncated(&identity.name)
+        )));
+    }
+    let name = &identity.name;
+    let role = match Role::try_from(identity.role) {
+        Ok(role @ (Role::Client | Role::Peer | Role::Admin | Role::Orderer)) => role,
+        _ => {
+            return Err(bad(format!(
+                "identity {name} has no role (client, peer, admin or orderer)"
+            )));
+        }
+    };
+    let bytes: [u8; 32] = identity
+        .public_key
+        .as_slice()
+        .try_into()
+        .map_err(|_| bad(format!("the key of {name} is not 32 bytes")))?;
+    let key = VerifyingKey::from_bytes(&bytes)
+        .map_err(|_| bad(format!("the key of {name} is not an ed25519 public key")))?;
+    if key.is_weak() {
+        return Err(bad(format!("the key of {name} is weak")));
+    }
+    let mut attributes: Vec<(String, String)> =
+        identity.attributes.iter().map(|a| (a.name.clone(), a.value.clone())).collect();
+    attributes.sort();
+    for pair in attributes.windows(2) {
+        if pair[0].0 == pair[1].0 {
+            return Err(bad(format!("identity {name} has attribute {} twice", pair[0].0)));
+        }
+    }
+    for (attr, value) in &attributes {
+        if !valid_name(attr)
+            || value.len() > MAX_ATTRIBUTE_VALUE_LEN
+            || value.chars().any(char::is_control)
+        {
+            return Err(bad(format!(
+                "identity {name}: attribute {} is malformed (names as identity names; values \
+                 at most {MAX_ATTRIBUTE_VALUE_LEN} bytes without control characters)",
+                truncated(attr)
+            )));
+        }
+    }
+    Ok(Member { msp_id: msp_id.to_string(), role, name: name.clone(), attributes, key })
+}
+
+/// `text` quoted for a message, cut to [`MAX_NAME_LEN`] characters.
+fn truncated(text: &str) -> String {
+    if text.chars().count() <= MAX_NAME_LEN {
+        return format!("{text:?}");
+    }
+    let head: String = text.chars().take(MAX_NAME_LEN).collect();
+    format!("{head:?}... ({} bytes)", text.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weft_proto::v1::Organization;
+    use weft_proto::v1::{Attribute, Organization};
+
+    fn org(msp_id: &str, identities: Vec<OrgIdentity>) -> Organization {
+        Organization { msp_id: msp_id.into(), identities }
+    }
 
     #[test]
-    fn resolves_only_keys_of_the_claimed_org() {
+    fn resolves_only_keys_of_the_claimed_org_with_their_role() {
         let a = SigningIdentity::from_seed("Org1", "a");
         let b = SigningIdentity::from_seed("Org2", "b");
+        let mut listed = a.listed_as("alice", Role::Client);
+        listed.attributes = vec![
+            Attribute { name: "team".into(), value: "blue".into() },
+            Attribute { name: "level".into(), value: "3".into() },
+        ];
         let config = ChannelConfig {
             channel: "c".into(),
             organizations: vec![
-                Organization {
-                    msp_id: "Org1".into(),
-                    member_keys: vec![a.public_key().to_vec()],
-                    admin_keys: vec![],
-                },
-                Organization {
-                    msp_id: "Org2".into(),
-                    member_keys: vec![],
-                    admin_keys: vec![b.public_key().to_vec()],
-                },
+                org("Org1", vec![listed]),
+                org("Org2", vec![b.listed_as("peer0", Role::Peer)]),
             ],
             contracts: vec![],
         };
         let m = Membership::from_config(&config).unwrap();
-        assert_eq!(m.resolve(a.identity()).unwrap().role, Role::Member);
-        assert_eq!(m.resolve(b.identity()).unwrap().role, Role::Admin);
+        let alice = m.resolve(a.identity()).unwrap();
+        assert_eq!((alice.role, alice.id().as_str()), (Role::Client, "Org1::alice"));
+        assert_eq!(alice.attribute("team"), Some("blue"));
+        assert_eq!(alice.attributes[0].0, "level", "sorted by name");
+        assert!(alice.matches("Org1", Role::Member) && alice.matches("Org1", Role::Client));
+        assert!(!alice.matches("Org1", Role::Peer) && !alice.matches("Org2", Role::Member));
+        assert_eq!(m.resolve(b.identity()).unwrap().role, Role::Peer);
         let forged = Identity { msp_id: "Org2".into(), public_key: a.public_key().to_vec() };
         assert!(m.resolve(&forged).is_none());
-        let mut bad = config.clone();
-        bad.organizations[0].member_keys.push(vec![1, 2, 3]);
-        assert!(Membership::from_config(&bad).is_err());
-        let mut dup = config;
-        dup.organizations.push(dup.organizations[0].clone());
-        assert!(Membership::from_config(&dup).is_err());
+    }
+
+    #[test]
+    fn malformed_organizations_are_refused_with_what_is_wrong() {
+        let a = SigningIdentity::from_seed("Org1", "a");
+        let good = a.listed_as("alice", Role::Client);
+        let refused = |orgs: Vec<Organization>, want: &str| {
+            let config =
+                ChannelConfig { channel: "c".into(), organizations: orgs, contracts: vec![] };
+            let err = Membership::from_config(&config).unwrap_err().to_string();
+            assert!(err.contains(want), "{err:?} should say {want:?}");
+        };
+        let short_key = OrgIdentity { public_key: vec![1, 2, 3], ..good.clone() };
+        refused(vec![org("Org1", vec![short_key])], "not 32 bytes");
+        let no_role = OrgIdentity { role: Role::Unspecified as i32, ..good.clone() };
+        refused(vec![org("Org1", vec![no_role])], "has no role");
+        let member_role = OrgIdentity { role: Role::Member as i32, ..good.clone() };
+        refused(vec![org("Org1", vec![member_role])], "has no role");
+        let bad_name = OrgIdentity { name: "a b\n".into(), ..good.clone() };
+        refused(vec![org("Org1", vec![bad_name])], "is malformed");
+        let twice = OrgIdentity { name: "other".into(), ..good.clone() };
+        refused(vec![org("Org1", vec![good.clone(), twice])], "listed twice");
+        refused(vec![org("Org1", vec![good.clone(), good.clone()])], "two identities");
+        refused(vec![org("Org1", vec![]), org("Org1", vec![])], "malformed or repeated");
+        refused(vec![org(&"x".repeat(10_000), vec![])], "(10000 bytes)");
+        let mut dup_attr = good.clone();
+        dup_attr.attributes = vec![
+            Attribute { name: "x".into(), value: "1".into() },
+            Attribute { name: "x".into(), value: "2".into() },
+        ];
+        refused(vec![org("Org1", vec![dup_attr])], "attribute x twice");
+        let mut control = good;
+        control.attributes = vec![Attribute { name: "x".into(), value: "a\u{1b}[2J".into() }];
+        refused(vec![org("Org1", vec![control])], "attribute \"x\" is malformed");
+    }
+
+    #[test]
+    fn role_names_round_trip() {
+        for role in [Role::Member, Role::Client, Role::Peer, Role::Admin, Role::Orderer] {
+            assert_eq!(parse_role(role_name(role)), Some(role));
+        }
+        assert_eq!(parse_role("PEER"), Some(Role::Peer));
+        assert_eq!(parse_role("unspecified"), None);
     }
 }

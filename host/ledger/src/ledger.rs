@@ -131,6 +131,17 @@ pub struct TxRecord {
     pub envelope: Vec<u8>,
 }
 
+/// How a committed transaction ended ([`Ledger::outcome`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TxOutcome {
+    /// Block, index and validation code.
+    pub location: TxLocation,
+    /// The header hash of its block: with the number, names the block for good.
+    pub block_hash: [u8; 32],
+    /// The key (or range) and versions of its MVCC or phantom conflict, if it had one.
+    pub conflicts: Vec<Conflict>,
+}
+
 /// Entries of one kind in the ledger's sled tree and the bytes of their keys and values, as
 /// the ledger hands them to sled (sled's own overhead is in [`Footprint::on_disk`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -817,18 +828,26 @@ impl Ledger {
     /// The conflicts recorded for transaction `tx_id` (empty unless it got
     /// MVCC_READ_CONFLICT or PHANTOM_READ_CONFLICT).
     pub fn conflicts_of(&self, tx_id: &str) -> Result<Vec<Conflict>> {
-        let Some(location) = self.blocks.tx_location(tx_id)? else { return Ok(Vec::new()) };
+        Ok(self.outcome(tx_id)?.map(|o| o.conflicts).unwrap_or_default())
+    }
+
+    /// How committed transaction `tx_id` ended: its place and code, its block's header hash
+    /// and its conflicts; `None` if it is not committed.
+    pub fn outcome(&self, tx_id: &str) -> Result<Option<TxOutcome>> {
+        let Some(location) = self.blocks.tx_location(tx_id)? else { return Ok(None) };
         let block = self
             .blocks
             .block_header_and_metadata(location.block_number)?
             .ok_or_else(|| Error::corrupt("indexed block missing"))?;
-        Ok(block
+        let block_hash = crate::block::header_hash(&block.header.unwrap_or_default());
+        let conflicts = block
             .metadata
             .unwrap_or_default()
             .conflicts
             .into_iter()
             .filter(|c| c.tx_index == location.tx_index)
-            .collect())
+            .collect();
+        Ok(Some(TxOutcome { location, block_hash, conflicts }))
     }
 
     /// blake3 over the whole committed state; equal on two ledgers with the same state.

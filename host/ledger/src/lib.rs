@@ -1,7 +1,7 @@
 //! # weft-ledger: blocks, the validator and the state database
 //!
 //! A peer's ledger of one channel, with Hyperledger Fabric's validation rules
-//! (`shared/SEMANTICS.md`):
+//! (`docs/semantics.md`):
 //!
 //! * [`transaction`] builds signed proposals, endorsements and envelopes; [`txid`] derives
 //!   transaction ids; [`identity`], [`policy`] and [`channel`] hold keys, organizations and
@@ -20,7 +20,7 @@
 //! * [`report`] answers "which of these would conflict?" offline.
 //!
 //! ```
-//! use weft_ledger::{Ledger, identity::SigningIdentity, policy, transaction};
+//! use weft_ledger::{Ledger, identity::{Role, SigningIdentity}, policy, transaction};
 //! use weft_proto::v1::{ChannelConfig, ContractDefinition, Organization, Response, TxValidationCode};
 //! use weft_rwset::{Mode, TxSimulator};
 //!
@@ -30,13 +30,15 @@
 //!     channel: "ch1".into(),
 //!     organizations: vec![Organization {
 //!         msp_id: "Org1".into(),
-//!         member_keys: vec![org1.public_key().to_vec(), client.public_key().to_vec()],
-//!         admin_keys: vec![],
+//!         identities: vec![
+//!             org1.listed_as("peer0", Role::Peer),
+//!             client.listed_as("client", Role::Client),
+//!         ],
 //!     }],
 //!     contracts: vec![ContractDefinition {
 //!         name: "kv".into(),
 //!         version: "1".into(),
-//!         policy: Some(policy::org("Org1")),
+//!         policy: Some(policy::peer("Org1")),
 //!         code_hash: vec![],
 //!         init_required: false,
 //!     }],
@@ -95,6 +97,6 @@ pub use commit::commit_hash;
 pub use error::{Error, Result};
 pub use ledger::{
     ChainInfo, CommitTimings, CommittedBlock, Durability, Footprint, Ledger, LedgerOptions,
-    StateSnapshot, TxRecord, Usage,
+    StateSnapshot, TxOutcome, TxRecord, Usage,
 };
 pub use verified::VerifiedSignatures;

@@ -8,7 +8,7 @@ use weft_proto::v1::{
     Timestamp, TxReadWriteSet,
 };
 
-use crate::identity::SigningIdentity;
+use crate::identity::{Role, SigningIdentity};
 use crate::transaction::{self, Invocation};
 
 /// One organization of a [`TestNetwork`].
@@ -53,8 +53,11 @@ impl TestNetwork {
                 .iter()
                 .map(|o| Organization {
                     msp_id: o.msp_id.clone(),
-                    member_keys: vec![o.peer.public_key().to_vec(), o.client.public_key().to_vec()],
-                    admin_keys: vec![o.admin.public_key().to_vec()],
+                    identities: vec![
+                        o.peer.listed_as("peer0", Role::Peer),
+                        o.client.listed_as("client", Role::Client),
+                        o.admin.listed_as("admin", Role::Admin),
+                    ],
                 })
                 .collect(),
             contracts: contracts

@@ -173,7 +173,7 @@ mod tests {
 
     #[test]
     fn endorser_checks_signed_proposals() {
-        let net = TestNetwork::new("ch1", 2, &[("kv", policy::org("Org1"))]);
+        let net = TestNetwork::new("ch1", 2, &[("kv", policy::peer("Org1"))]);
         let channel = Channel::new(net.config.clone()).unwrap();
         let client = &net.org(0).client;
         let invocation = |contract: &str, channel: &str| Invocation {

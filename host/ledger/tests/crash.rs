@@ -17,7 +17,7 @@ use weft_ledger::{Ledger, policy};
 const CHILD_DIR: &str = "WEFT_CRASH_CHILD_DIR";
 
 fn network() -> TestNetwork {
-    TestNetwork::new("ch1", 2, &[("kv", policy::org("Org1"))])
+    TestNetwork::new("ch1", 2, &[("kv", policy::peer("Org1"))])
 }
 
 /// The committing process: blocks of 40 random transactions, each simulated against the

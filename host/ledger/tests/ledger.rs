@@ -7,7 +7,7 @@ use weft_proto::v1::{Block, KvRead, KvWrite, NsReadWriteSet, TxValidationCode as
 use weft_rwset::{HistoryView, StateView};
 
 fn network() -> TestNetwork {
-    TestNetwork::new("ch1", 2, &[("kv", policy::org("Org1")), ("other", policy::org("Org1"))])
+    TestNetwork::new("ch1", 2, &[("kv", policy::peer("Org1")), ("other", policy::peer("Org1"))])
 }
 
 fn write(ns: &str, key: &str, value: Option<&str>) -> NsReadWriteSet {

@@ -14,7 +14,7 @@ fn define(name: &str, version: &str) -> NsReadWriteSet {
     let def = ContractDefinition {
         name: name.into(),
         version: version.into(),
-        policy: Some(policy::org("Org1")),
+        policy: Some(policy::peer("Org1")),
         code_hash: vec![9; 32],
         init_required: false,
     };

@@ -1,6 +1,6 @@
 //! Model-based test: random sequences of simulations, block cuts, restarts and state
 //! rebuilds run through the real ledger (sled, signatures, validator) and through a naive
-//! in-memory oracle of SEMANTICS.md's rules; codes, conflicting keys, state and height must
+//! in-memory oracle of docs/semantics.md's rules; codes, conflicting keys, state and height must
 //! agree after every step.
 //!
 //! `WEFT_MODEL_CASES=500 cargo test -p weft-ledger --release --test model` runs a longer
@@ -163,7 +163,7 @@ fn ledger_state(ledger: &Ledger) -> BTreeMap<Vec<u8>, (Vec<u8>, Version)> {
 }
 
 fn run(ops: Vec<Op>) {
-    let net = TestNetwork::new("ch1", 2, &[("kv", policy::org("Org1"))]);
+    let net = TestNetwork::new("ch1", 2, &[("kv", policy::peer("Org1"))]);
     let dir = tempfile::tempdir().unwrap();
     let options = LedgerOptions { durability: Durability::Flush, ..LedgerOptions::default() };
     let open = || Ledger::open_with(dir.path(), net.config.clone(), options).unwrap();

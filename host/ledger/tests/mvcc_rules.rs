@@ -1,4 +1,4 @@
-//! Table tests for SEMANTICS.md "Validation": plain reads (MVCC), range re-runs (phantoms),
+//! Table tests for docs/semantics.md "Validation": plain reads (MVCC), range re-runs (phantoms),
 //! order of checks and the effect of valid/invalid transactions on the block's updates.
 //! Each case is a committed state, a block of read/write sets (some pre-marked invalid by
 //! the stateless checks) and the expected code and conflict of every transaction.

@@ -17,14 +17,14 @@ fn network() -> TestNetwork {
         "ch1",
         3,
         &[
-            ("kv", policy::org("Org1")),
-            ("and", policy::all(vec![policy::org("Org1"), policy::org("Org2")])),
-            ("or", policy::any(vec![policy::org("Org1"), policy::org("Org2")])),
+            ("kv", policy::peer("Org1")),
+            ("and", policy::all(vec![policy::peer("Org1"), policy::peer("Org2")])),
+            ("or", policy::any(vec![policy::peer("Org1"), policy::peer("Org2")])),
             (
                 "two",
                 policy::n_of(
                     2,
-                    vec![policy::org("Org1"), policy::org("Org2"), policy::org("Org3")],
+                    vec![policy::peer("Org1"), policy::peer("Org2"), policy::peer("Org3")],
                 ),
             ),
         ],
@@ -214,7 +214,23 @@ fn endorsement_policies() {
         ("single org endorsed", "kv", vec![o1], |_| {}, Code::Valid),
         ("no endorsement", "kv", vec![], |_| {}, Code::EndorsementPolicyFailure),
         ("wrong org", "kv", vec![o2], |_| {}, Code::EndorsementPolicyFailure),
-        ("admin endorses", "kv", vec![&net.org(0).admin], |_| {}, Code::Valid),
+        // Only peers endorse: the organization's admin or client signing counts for nothing.
+        ("admin endorses", "kv", vec![&net.org(0).admin], |_| {}, Code::EndorsementPolicyFailure),
+        ("client endorses", "kv", vec![&net.org(0).client], |_| {}, Code::EndorsementPolicyFailure),
+        (
+            "client and admin endorse AND",
+            "and",
+            vec![&net.org(0).client, &net.org(1).admin],
+            |_| {},
+            Code::EndorsementPolicyFailure,
+        ),
+        (
+            "peer and client endorse AND",
+            "and",
+            vec![o1, &net.org(1).client],
+            |_| {},
+            Code::EndorsementPolicyFailure,
+        ),
         (
             "bad endorser signature",
             "kv",

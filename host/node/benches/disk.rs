@@ -50,7 +50,7 @@ async fn main() -> Result<()> {
     let admin = Client::connect(&url, net.identity("admin")?).await?;
     let client = Client::connect(&url, net.identity("client")?).await?;
     let wasm = std::fs::read(weft_contract_artifacts::ASSET_TRANSFER)?;
-    admin.deploy(Deploy::new(CONTRACT, "1", policy::org("Org1"), wasm)).await?;
+    admin.deploy(Deploy::new(CONTRACT, "1", policy::peer("Org1"), wasm)).await?;
     for c in 0..clients {
         for k in 0..KEYS_PER_CLIENT {
             let id = asset_id(c, k);

@@ -101,7 +101,7 @@ async fn main() -> Result<()> {
         let cpu = cpu_ms();
         if trial % 2 == 0 {
             admin
-                .deploy(Deploy::new("asset-transfer", "1", policy::org("Org1"), wasm.clone()))
+                .deploy(Deploy::new("asset-transfer", "1", policy::peer("Org1"), wasm.clone()))
                 .await?;
             valid(client.submit("asset-transfer", "CreateAsset", create()).await?, "first invoke")?;
             total.push(ms(started.elapsed()));
@@ -113,7 +113,7 @@ async fn main() -> Result<()> {
             let definition = ContractDefinition {
                 name: "asset-transfer".into(),
                 version: "1".into(),
-                policy: Some(policy::org("Org1")),
+                policy: Some(policy::peer("Org1")),
                 code_hash,
                 init_required: false,
             };
@@ -135,7 +135,7 @@ async fn main() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let (net, config, node, admin, client) = fresh(dir.path()).await?;
     let deploy = |name: &str, wasm: &str| {
-        let wasm = std::fs::read(wasm).map(|w| Deploy::new(name, "1", policy::org("Org1"), w));
+        let wasm = std::fs::read(wasm).map(|w| Deploy::new(name, "1", policy::peer("Org1"), w));
         wasm.context("reading a sample")
     };
     use weft_contract_artifacts::{ABSTORE, ASSET_TRANSFER, KV, MARBLES};

@@ -22,6 +22,8 @@ pub struct TxStatus {
     pub code: TxValidationCode,
     /// The block it is in.
     pub block_number: u64,
+    /// That block's header hash.
+    pub block_hash: [u8; 32],
     /// For MVCC and phantom conflicts: the key (or range) and versions.
     pub conflicts: Vec<Conflict>,
 }
@@ -98,13 +100,13 @@ impl CommitNotifier {
 
     /// The status of `tx_id` from the ledger, if committed.
     pub fn committed_status(&self, tx_id: &str) -> Result<Option<TxStatus>> {
-        let Some(record) = self.ledger.transaction(tx_id)? else { return Ok(None) };
-        let conflicts = self.ledger.conflicts_of(tx_id)?;
+        let Some(outcome) = self.ledger.outcome(tx_id)? else { return Ok(None) };
         Ok(Some(TxStatus {
             tx_id: tx_id.to_string(),
-            code: record.location.code,
-            block_number: record.location.block_number,
-            conflicts,
+            code: outcome.location.code,
+            block_number: outcome.location.block_number,
+            block_hash: outcome.block_hash,
+            conflicts: outcome.conflicts,
         }))
     }
 
@@ -123,6 +125,7 @@ impl CommitNotifier {
                     tx_id: tx_id.clone(),
                     code: *code,
                     block_number: block.number,
+                    block_hash: block.hash,
                     conflicts: block
                         .conflicts
                         .iter()
@@ -222,7 +225,7 @@ mod tests {
 
     #[test]
     fn waiters_hear_of_a_block_while_the_orderer_is_idle_and_of_the_last_one_at_close() {
-        let net = TestNetwork::new("ch1", 1, &[("kv", policy::org("Org1"))]);
+        let net = TestNetwork::new("ch1", 1, &[("kv", policy::peer("Org1"))]);
         let dir = tempfile::tempdir().unwrap();
         let ledger = Arc::new(Ledger::open(dir.path(), net.config.clone()).unwrap());
         let notifier = Arc::new(CommitNotifier::new(ledger.clone()));

@@ -8,6 +8,7 @@
 //! [peer]
 //! msp_id = "Org1"
 //! key = "keys/Org1/peer.key"    # 64 hex digits: the ed25519 secret key
+//! time_window_secs = 900        # proposals more than this from the peer's clock are refused
 //!
 //! [orderer]                     # Fabric's BatchSize and BatchTimeout
 //! max_txs = 500
@@ -139,6 +140,25 @@ pub struct PeerConfig {
     pub msp_id: String,
     /// File holding the ed25519 secret key as 64 hex digits.
     pub key: PathBuf,
+    /// How far, in seconds, a proposal's timestamp may be from this peer's clock, either way
+    /// (Fabric's `peer.authentication.timewindow`): the endorser refuses proposals outside
+    /// it, so a signed proposal cannot be replayed for endorsement long after it was made.
+    #[serde(default = "default_time_window_secs")]
+    pub time_window_secs: u64,
+}
+
+/// Fifteen minutes, as Fabric's default time window.
+pub const DEFAULT_TIME_WINDOW_SECS: u64 = 15 * 60;
+
+fn default_time_window_secs() -> u64 {
+    DEFAULT_TIME_WINDOW_SECS
+}
+
+impl PeerConfig {
+    /// The proposal time window.
+    pub fn time_window(&self) -> Duration {
+        Duration::from_secs(self.time_window_secs)
+    }
 }
 
 /// Fabric's `BatchSize` and `BatchTimeout`: a block is cut when it holds `max_txs`

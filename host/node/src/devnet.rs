@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use prost::Message;
-use weft_ledger::identity::SigningIdentity;
+use weft_ledger::identity::{Role, SigningIdentity};
 use weft_proto::v1::{ChannelConfig, Organization};
 
 use crate::client::TlsOptions;
@@ -144,8 +144,11 @@ impl DevNetwork {
             channel: channel.to_string(),
             organizations: vec![Organization {
                 msp_id: ORG.into(),
-                member_keys: vec![peer.public_key().to_vec(), client.public_key().to_vec()],
-                admin_keys: vec![admin.public_key().to_vec()],
+                identities: vec![
+                    admin.listed_as("admin", Role::Admin),
+                    peer.listed_as("peer", Role::Peer),
+                    client.listed_as("client", Role::Client),
+                ],
             }],
             contracts: vec![],
         };
@@ -160,6 +163,7 @@ impl DevNetwork {
             peer: PeerConfig {
                 msp_id: ORG.into(),
                 key: Path::new("keys").join(ORG).join("peer.key"),
+                time_window_secs: config::DEFAULT_TIME_WINDOW_SECS,
             },
             orderer: BatchConfig::default(),
             grpc: GrpcLimits::default(),

@@ -5,13 +5,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prost::Message;
 use weft_ledger::channel::LIFECYCLE;
 use weft_ledger::identity::SigningIdentity;
 use weft_ledger::transaction::{self, verify_signed_proposal};
 use weft_ledger::{Ledger, channel::Channel};
-use weft_proto::v1::{Proposal, Response, SignedProposal, Transaction, TxReadWriteSet};
+use weft_proto::v1::{Proposal, Response, SignedProposal, Timestamp, Transaction, TxReadWriteSet};
 use weft_runtime::{CodeHash, Creator, Invocation, Simulator};
 
 use crate::error::{Error, Result};
@@ -34,12 +35,19 @@ pub struct Endorser {
     ledger: Arc<Ledger>,
     sim: Simulator,
     peer: SigningIdentity,
+    time_window: Duration,
 }
 
 impl Endorser {
-    /// An endorser signing as `peer`.
-    pub fn new(ledger: Arc<Ledger>, sim: Simulator, peer: SigningIdentity) -> Endorser {
-        Endorser { ledger, sim, peer }
+    /// An endorser signing as `peer`, refusing proposals whose timestamp is more than
+    /// `time_window` from this peer's clock.
+    pub fn new(
+        ledger: Arc<Ledger>,
+        sim: Simulator,
+        peer: SigningIdentity,
+        time_window: Duration,
+    ) -> Endorser {
+        Endorser { ledger, sim, peer, time_window }
     }
 
     /// The peer's identity.
@@ -47,11 +55,18 @@ impl Endorser {
         &self.peer
     }
 
-    /// Checks `signed` (decoding, channel, creator and signature, transaction id, contract)
-    /// and refuses ids already committed.
-    fn check(&self, signed: &SignedProposal) -> Result<(Arc<Channel>, Proposal)> {
+    /// Checks `signed` (decoding, channel, creator and signature, transaction id, contract,
+    /// timestamp within the time window).
+    fn verify(&self, signed: &SignedProposal) -> Result<(Arc<Channel>, Proposal)> {
         let channel = self.ledger.channel();
         let proposal = verify_signed_proposal(&channel, signed)?;
+        check_time(proposal.timestamp.unwrap_or_default(), SystemTime::now(), self.time_window)?;
+        Ok((channel, proposal))
+    }
+
+    /// [`Endorser::verify`], and refuses ids already committed.
+    fn check(&self, signed: &SignedProposal) -> Result<(Arc<Channel>, Proposal)> {
+        let (channel, proposal) = self.verify(signed)?;
         if self.ledger.contains_tx_id(&proposal.tx_id)? {
             return Err(Error::DuplicateTx(proposal.tx_id));
         }
@@ -114,8 +129,7 @@ impl Endorser {
     /// Runs `signed` as a read-only query and returns the contract's response. Call on a
     /// contract thread ([`crate::contract_pool::ContractPool`]).
     pub fn evaluate(&self, signed: &SignedProposal) -> Result<Response> {
-        let channel = self.ledger.channel();
-        let proposal = verify_signed_proposal(&channel, signed)?;
+        let (channel, proposal) = self.verify(signed)?;
         if proposal.contract == LIFECYCLE {
             return Err(Error::BadRequest(format!(
                 "{LIFECYCLE} has no queries; use the Admin service's ListContracts"
@@ -150,6 +164,45 @@ impl Endorser {
     }
 }
 
+/// Refuses a proposal timestamp more than `window` away from `now`, either way, or with
+/// nanoseconds out of range, naming both times.
+fn check_time(timestamp: Timestamp, now: SystemTime, window: Duration) -> Result<()> {
+    if timestamp.nanos >= 1_000_000_000 {
+        return Err(Error::BadRequest(format!(
+            "the proposal's timestamp has {} nanoseconds; at most 999999999",
+            timestamp.nanos
+        )));
+    }
+    let now_secs = match now.duration_since(UNIX_EPOCH) {
+        Ok(d) => i128::from(d.as_secs()),
+        Err(e) => -i128::from(e.duration().as_secs()),
+    };
+    let skew = (i128::from(timestamp.seconds) - now_secs).unsigned_abs();
+    if skew <= u128::from(window.as_secs()) {
+        return Ok(());
+    }
+    Err(Error::BadRequest(format!(
+        "the proposal's timestamp {} is {} from this peer's clock ({}); proposals must be \
+         within {} of it ([peer] time_window_secs): check the client's clock",
+        describe_time(timestamp.seconds),
+        humantime::format_duration(Duration::from_secs(u64::try_from(skew).unwrap_or(u64::MAX))),
+        humantime::format_rfc3339_seconds(now),
+        humantime::format_duration(window),
+    )))
+}
+
+/// `seconds` since the Unix epoch as RFC 3339 where it can be, else as a number.
+fn describe_time(seconds: i64) -> String {
+    u64::try_from(seconds)
+        .ok()
+        .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)))
+        .filter(|t| *t < UNIX_EPOCH + Duration::from_secs(253_402_300_800))
+        .map_or_else(
+            || format!("{seconds} s since 1970"),
+            |t| humantime::format_rfc3339_seconds(t).to_string(),
+        )
+}
+
 /// The code hash and version of `contract` on `channel`, if its code is installed.
 fn code_of(channel: &Channel, contract: &str) -> Result<(CodeHash, String)> {
     let def = channel.contract(contract).ok_or_else(|| {
@@ -177,5 +230,38 @@ fn invocation(proposal: &Proposal, signed: &SignedProposal) -> Invocation {
             .iter()
             .map(|t| (t.key.clone(), t.value.clone()))
             .collect::<BTreeMap<_, _>>(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_outside_the_window_are_refused_naming_both_times() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let window = Duration::from_secs(900);
+        let at = |seconds, nanos| Timestamp { seconds, nanos };
+        assert!(check_time(at(1_800_000_000, 0), now, window).is_ok());
+        assert!(check_time(at(1_800_000_900, 999_999_999), now, window).is_ok());
+        assert!(check_time(at(1_799_999_100, 0), now, window).is_ok());
+        let late = check_time(at(1_800_000_901, 0), now, window).unwrap_err().to_string();
+        assert!(late.contains("2027-01-15T08:15:01Z"), "{late}");
+        assert!(late.contains("2027-01-15T08:00:00Z") && late.contains("15m"), "{late}");
+        for (seconds, nanos) in [
+            (0, 0),
+            (-5, 0),
+            (253_402_300_799, 0),
+            (i64::MAX, 0),
+            (i64::MIN, 0),
+            (1_800_000_000, 1_000_000_000),
+        ] {
+            let err = check_time(at(seconds, nanos), now, window).unwrap_err();
+            assert!(matches!(err, Error::BadRequest(_)), "{err}");
+        }
+        let epoch = check_time(at(0, 0), now, window).unwrap_err().to_string();
+        assert!(epoch.contains("1970-01-01T00:00:00Z"), "{epoch}");
+        let far = check_time(at(i64::MIN, 0), now, window).unwrap_err().to_string();
+        assert!(far.contains(&format!("{} s since 1970", i64::MIN)), "{far}");
     }
 }

@@ -17,7 +17,7 @@
 use prost::Message;
 use weft_ledger::Ledger;
 use weft_ledger::channel::{Channel, LIFECYCLE};
-use weft_ledger::identity::Role;
+use weft_ledger::identity::{Role, role_name};
 use weft_proto::v1::{ContractDefinition, Identity, NsReadWriteSet, Proposal, Response};
 use weft_runtime::{CodeHash, Simulator};
 use weft_rwset::{Mode, SimError, StateView, TxSimulator};
@@ -64,8 +64,10 @@ pub fn check_install(
         .map_err(|_| Error::BadSignature("the install signature does not verify".into()))?;
     if member.role != Role::Admin {
         return Err(Error::PermissionDenied(format!(
-            "installing contracts needs an admin of {}; this key is a member",
-            signer.msp_id
+            "installing contracts needs an admin of {}; {} is a {}",
+            member.msp_id,
+            member.id(),
+            role_name(member.role)
         )));
     }
     Ok(())

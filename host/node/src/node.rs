@@ -11,6 +11,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tower::limit::GlobalConcurrencyLimitLayer;
 use weft_ledger::Ledger;
+use weft_ledger::identity::{Role, role_name};
 use weft_proto::v1::admin_server::AdminServer;
 use weft_proto::v1::gateway_server::GatewayServer;
 use weft_proto::v1::ledger_query_server::LedgerQueryServer;
@@ -137,11 +138,23 @@ impl Node {
                 false => e.into(),
             })?;
         let ledger = Arc::new(ledger);
-        if ledger.channel().membership().resolve(peer.identity()).is_none() {
-            return Err(Error::Config(format!(
-                "the peer key is not a member of {} in the genesis configuration",
-                peer.msp_id()
-            )));
+        match ledger.channel().membership().resolve(peer.identity()) {
+            Some(member) if member.role == Role::Peer => {}
+            Some(member) => {
+                return Err(Error::Config(format!(
+                    "the peer key ([peer] key) is {} in the genesis configuration, whose role \
+                     is {}: only an identity with the peer role endorses",
+                    member.id(),
+                    role_name(member.role)
+                )));
+            }
+            None => {
+                return Err(Error::Config(format!(
+                    "the peer key ([peer] key) is not an identity of {} in the genesis \
+                     configuration",
+                    peer.msp_id()
+                )));
+            }
         }
         let sim = Simulator::open(&config.data_dir.join("contracts"), RuntimeConfig::default())?;
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -166,7 +179,7 @@ impl Node {
                 })
                 .map_err(Error::io("spawning the committer thread"))?
         };
-        let endorser = Endorser::new(ledger.clone(), sim.clone(), peer);
+        let endorser = Endorser::new(ledger.clone(), sim.clone(), peer, config.peer.time_window());
         let shared = Arc::new(Shared {
             ledger,
             sim,

@@ -247,7 +247,7 @@ mod tests {
     #[test]
     fn admits_only_authentic_envelopes_of_this_channel() {
         use weft_ledger::testing::{TestNetwork, TxSpec};
-        let net = TestNetwork::new("ch1", 1, &[("kv", weft_ledger::policy::org("Org1"))]);
+        let net = TestNetwork::new("ch1", 1, &[("kv", weft_ledger::policy::peer("Org1"))]);
         let channel = Channel::new(net.config.clone()).unwrap();
         let org = net.org(0);
         let spec = TxSpec::new(&org.client, "kv", "n1", Default::default(), vec![&org.peer]);
@@ -281,7 +281,7 @@ mod tests {
             Err(Error::BadRequest(_))
         ));
         // Another channel.
-        let other = TestNetwork::new("ch2", 1, &[("kv", weft_ledger::policy::org("Org1"))]);
+        let other = TestNetwork::new("ch2", 1, &[("kv", weft_ledger::policy::peer("Org1"))]);
         let spec = TxSpec::new(&org.client, "kv", "n2", Default::default(), vec![&org.peer]);
         let (_, elsewhere) = other.envelope(spec);
         assert!(matches!(

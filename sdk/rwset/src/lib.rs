@@ -1,7 +1,7 @@
 //! # weft-rwset: recording what a transaction read and wrote, exactly as Fabric does
 //!
 //! One [`TxSimulator`] runs alongside one contract invocation. It reads committed state through
-//! a [`StateView`] and records a [`NsReadWriteSet`] by the rules of `shared/SEMANTICS.md`:
+//! a [`StateView`] and records a [`NsReadWriteSet`] by the rules of `docs/semantics.md`:
 //!
 //! * no read-your-own-writes: `get` and ranges always see committed state;
 //! * every `get` records the key with the version it saw (absent: no version), once per key;

@@ -1,4 +1,4 @@
-//! Each simulation rule of `shared/SEMANTICS.md`, shown holding in the native test context
+//! Each simulation rule of `docs/semantics.md`, shown holding in the native test context
 //! (`MockStub`), through a probe contract written with the SDK's public API.
 
 use prost::Message;

@@ -60,7 +60,7 @@ struct Pending {
     /// Namespaces whose policy must be met.
     policies: Vec<String>,
     creator_sig: Option<usize>,
-    /// (signature job, organization) per endorsement with a known endorser.
+    /// (signature job, organization) per endorsement by a known peer.
     endorsements: Vec<(usize, String)>,
 }
 
@@ -130,10 +130,10 @@ fn check_group(
             if let Some(code) = code {
                 return Prechecked { result: Err(code), authentic_tx_id };
             }
-            let endorsed_by: BTreeSet<&str> = endorsements
+            let endorsed_by: BTreeSet<(&str, Role)> = endorsements
                 .iter()
                 .filter(|(job, _)| ok[*job])
-                .map(|(_, org)| org.as_str())
+                .map(|(_, org)| (org.as_str(), Role::Peer))
                 .collect();
             let policy_met = policies.iter().all(|ns| {
                 channel
@@ -209,6 +209,8 @@ fn decode_and_check(channel: &Channel, bytes: &[u8], jobs: &mut Vec<SigJob>) -> 
             pending.policies.push(ns.namespace.clone());
         }
     }
+    // Only peers endorse: a signature by any other identity (a client signing a read/write
+    // set of its own making, an admin) never counts towards a policy.
     for endorsement in &tx.endorsements {
         let Some(endorser) = endorsement.endorser.as_ref() else { continue };
         let (Some(member), Some(signature)) =
@@ -216,6 +218,9 @@ fn decode_and_check(channel: &Channel, bytes: &[u8], jobs: &mut Vec<SigJob>) -> 
         else {
             continue;
         };
+        if member.role != Role::Peer {
+            continue;
+        }
         jobs.push(SigJob {
             message: endorsement_message(&tx.response_payload, endorser),
             signature,

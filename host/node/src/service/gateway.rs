@@ -51,6 +51,7 @@ fn status_response(status: TxStatus) -> CommitStatusResponse {
         code: status.code as i32,
         block_number: status.block_number,
         conflicts: status.conflicts,
+        block_hash: status.block_hash.to_vec(),
     }
 }
 
