@@ -55,6 +55,9 @@ fn init_dev_invoke_query_and_stop() {
 
     let init = json(&weft(&dir, &["invoke", "asset-transfer", "InitLedger"]));
     assert_eq!(init["code"], "VALID");
+    // The block by number and hash: a number reused after a `deferred` crash is told apart.
+    let block = json(&weft(&dir, &["block", "get", &init["block"].to_string()]));
+    assert_eq!(init["block_hash"], block["hash"], "{init} {block}");
     let created = weft(
         &dir,
         &["invoke", "asset-transfer", "CreateAsset", "--json", r#"["a7","red",3,"Ana",150]"#],
@@ -117,6 +120,18 @@ fn init_dev_invoke_query_and_stop() {
         stderr.contains("contract \"nope\" is not defined") && stderr.contains("NotFound"),
         "{stderr}"
     );
+
+    // Policies in Fabric's syntax; only peers endorse, so an admin principal is refused.
+    let admin_only =
+        weft(&dir, &["contract", "deploy", "hello2", &hello_wasm, "--policy", "Org1.admin"]);
+    let stderr = String::from_utf8_lossy(&admin_only.stderr);
+    assert!(!admin_only.status.success() && stderr.contains("only peers endorse"), "{stderr}");
+    let deployed =
+        weft(&dir, &["contract", "deploy", "hello2", &hello_wasm, "--policy", "OR('Org1.peer')"]);
+    assert_eq!(json(&deployed)["code"], "VALID");
+    let listed = json(&weft(&dir, &["contract", "list"]));
+    let hello2 = listed.as_array().unwrap().iter().find(|c| c["name"] == "hello2").unwrap();
+    assert_eq!(hello2["policy"], "OutOf(1, 'Org1.peer')");
 
     let term = Command::new("kill").arg("-TERM").arg(dev.id().to_string()).status().unwrap();
     assert!(term.success());
