@@ -16,8 +16,17 @@
 //! let absent = KvRead { key: b"asset9".to_vec(), version: None };
 //! assert!(absent.version.is_none());
 //! ```
+//!
+//! Two helpers go with the messages: [`quote`] bounds client-supplied text (names, ids,
+//! hashes) quoted in error messages, and, with the `grpc` feature, [`codec`] is the codec of
+//! the generated clients and servers, which answers a message that does not decode with
+//! `INVALID_ARGUMENT`.
 
 pub use prost;
+
+#[cfg(feature = "grpc")]
+pub mod codec;
+pub mod quote;
 
 /// Package `weft.v1`.
 #[allow(missing_docs, unreachable_pub, clippy::all)]

@@ -61,7 +61,7 @@ async fn requests_beyond_the_node_wide_limit_are_shed() {
         let mut gateway = GatewayClient::new(connection(&net).await);
         holders.push(tokio::spawn(async move {
             let mut request =
-                tonic::Request::new(CommitStatusRequest { tx_id: format!("never{i}") });
+                tonic::Request::new(CommitStatusRequest { tx_id: format!("{:064x}", i + 1) });
             request.set_timeout(Duration::from_secs(6));
             gateway.commit_status(request).await
         }));

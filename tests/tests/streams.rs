@@ -52,12 +52,16 @@ async fn events_and_blocks_stream_and_resume() {
         ChaincodeEventsRequest { contract: "pinger".into(), start: Some(Start::StartBlock(0)) };
     let mut all = gateway.chaincode_events(from_start).await.unwrap().into_inner();
     assert_eq!(all.message().await.unwrap().unwrap().events[0].tx_id, ids[0].0);
-    let bad = ChaincodeEventsRequest {
-        contract: "pinger".into(),
-        start: Some(Start::AfterTxId("nope".into())),
-    };
-    let status = gateway.chaincode_events(bad).await.unwrap_err();
-    assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
+    // After a transaction never committed: not found; after something no transaction id
+    // can be: a bad request.
+    for (id, code) in
+        [("0".repeat(64), tonic::Code::NotFound), ("nope".into(), tonic::Code::InvalidArgument)]
+    {
+        let bad =
+            ChaincodeEventsRequest { contract: "pinger".into(), start: Some(Start::AfterTxId(id)) };
+        let status = gateway.chaincode_events(bad).await.unwrap_err();
+        assert_eq!(status.code(), code, "{status:?}");
+    }
 
     // Blocks, filtered and full, from the start.
     let mut ledger = net.client.ledger.clone();

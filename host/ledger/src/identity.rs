@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use weft_proto::quote::quote;
 use weft_proto::v1::{ChannelConfig, Identity, OrgIdentity};
 
 use crate::error::{Error, Result};
@@ -155,7 +156,7 @@ impl Membership {
             if !valid_name(&org.msp_id) || !orgs.insert(org.msp_id.as_str()) {
                 return Err(Error::Config(format!(
                     "organization id {} is malformed or repeated (1 to {MAX_NAME_LEN} of                      A-Z a-z 0-9 . - _ @, unique)",
-                    truncated(&org.msp_id)
+                    quote(&org.msp_id)
                 )));
             }
             let mut names = std::collections::BTreeSet::new();
@@ -191,7 +192,7 @@ fn decode_identity(msp_id: &str, identity: &OrgIdentity) -> Result<Member> {
     if !valid_name(&identity.name) {
         return Err(bad(format!(
             "identity name {} is malformed (1 to {MAX_NAME_LEN} of A-Z a-z 0-9 . - _ @)",
-            truncated(&identity.name)
+            quote(&identity.name)
         )));
     }
     let name = &identity.name;
@@ -229,20 +230,11 @@ fn decode_identity(msp_id: &str, identity: &OrgIdentity) -> Result<Member> {
             return Err(bad(format!(
                 "identity {name}: attribute {} is malformed (names as identity names; values \
                  at most {MAX_ATTRIBUTE_VALUE_LEN} bytes without control characters)",
-                truncated(attr)
+                quote(attr)
             )));
         }
     }
     Ok(Member { msp_id: msp_id.to_string(), role, name: name.clone(), attributes, key })
-}
-
-/// `text` quoted for a message, cut to [`MAX_NAME_LEN`] characters.
-fn truncated(text: &str) -> String {
-    if text.chars().count() <= MAX_NAME_LEN {
-        return format!("{text:?}");
-    }
-    let head: String = text.chars().take(MAX_NAME_LEN).collect();
-    format!("{head:?}... ({} bytes)", text.len())
 }
 
 #[cfg(test)]

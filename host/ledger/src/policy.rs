@@ -10,6 +10,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use weft_proto::quote::quote;
 use weft_proto::v1::{EndorsementPolicy, NOutOf, Principal, endorsement_policy::Rule};
 
 use crate::error::{Error, Result};
@@ -95,7 +96,7 @@ pub fn check(policy: &EndorsementPolicy, known_orgs: &BTreeSet<&str>) -> Result<
             if !known_orgs.contains(principal.msp_id.as_str()) {
                 return Err(Error::Config(format!(
                     "endorsement policy names unknown organization {}",
-                    quoted(&principal.msp_id)
+                    quote(&principal.msp_id)
                 )));
             }
             match Role::try_from(principal.role) {
@@ -242,8 +243,8 @@ impl Parser<'_> {
             return Err(self.error("nested more than 16 deep"));
         }
         self.skip_space();
-        let quote = ['\'', '"'].into_iter().find(|q| self.text[self.pos..].starts_with(*q));
-        if let Some(q) = quote {
+        let opening = ['\'', '"'].into_iter().find(|q| self.text[self.pos..].starts_with(*q));
+        if let Some(q) = opening {
             self.pos += 1;
             let policy = self.principal()?;
             if !self.text[self.pos..].starts_with(q) {
@@ -271,7 +272,7 @@ impl Parser<'_> {
                 }
                 Some(n)
             }
-            _ => return Err(self.error(&format!("unknown operator {word:?}"))),
+            _ => return Err(self.error(&format!("unknown operator {}", quote(&word)))),
         };
         let mut rules = vec![self.policy()?];
         while self.eat(',') {
@@ -292,25 +293,16 @@ impl Parser<'_> {
     fn principal(&mut self) -> Result<EndorsementPolicy> {
         let word = self.word().to_string();
         let Some((org, role)) = word.rsplit_once('.') else {
-            return Err(self.error(&format!("{} is not a principal ORG.ROLE", quoted(&word))));
+            return Err(self.error(&format!("{} is not a principal ORG.ROLE", quote(&word))));
         };
         let role = parse_role(role).ok_or_else(|| {
-            self.error(&format!("unknown role {} (member, peer, admin, client)", quoted(role)))
+            self.error(&format!("unknown role {} (member, peer, admin, client)", quote(role)))
         })?;
         if org.is_empty() {
             return Err(self.error("a principal needs an organization"));
         }
         Ok(signed_by(org, role))
     }
-}
-
-/// `text` quoted, cut to 64 characters.
-fn quoted(text: &str) -> String {
-    if text.chars().count() <= 64 {
-        return format!("{text:?}");
-    }
-    let head: String = text.chars().take(64).collect();
-    format!("{head:?}... ({} bytes)", text.len())
 }
 
 #[cfg(test)]

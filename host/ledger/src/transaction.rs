@@ -2,6 +2,7 @@
 //! peers do, and what tests use to make signed blocks.
 
 use prost::Message;
+use weft_proto::quote::quote;
 use weft_proto::v1::{
     ContractEvent, Endorsement, Envelope, Identity, Proposal, ProposalResponse,
     ProposalResponsePayload, Response, SignedProposal, Timestamp, Transaction, TransientEntry,
@@ -116,10 +117,10 @@ pub enum ProposalRejection {
     #[error("malformed proposal")]
     Malformed,
     /// The proposal is for another channel.
-    #[error("proposal is for channel {0:?}")]
+    #[error("proposal is for channel {}", quote(.0))]
     WrongChannel(String),
     /// The creator is not a member of the organization it names.
-    #[error("creator is not a member of {0}")]
+    #[error("creator is not a member of {}", quote(.0))]
     UnknownCreator(String),
     /// The creator's signature does not verify.
     #[error("bad creator signature")]
@@ -128,7 +129,7 @@ pub enum ProposalRejection {
     #[error("transaction id is not derived from the nonce and creator")]
     BadTxId,
     /// The contract is not defined on the channel.
-    #[error("contract {0:?} is not defined on this channel")]
+    #[error("contract {} is not defined on this channel", quote(.0))]
     UnknownContract(String),
 }
 

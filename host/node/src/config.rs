@@ -212,7 +212,8 @@ pub struct GrpcLimits {
     pub max_concurrent_requests: usize,
     /// HTTP/2 streams per connection.
     pub max_concurrent_streams: u32,
-    /// Largest HTTP/2 header list, in bytes.
+    /// Largest request metadata (the HTTP/2 header list, counted as HTTP/2 does), in bytes:
+    /// beyond it a request is refused with `OUT_OF_RANGE` (see `service::edge`).
     pub max_header_list_bytes: u32,
 }
 

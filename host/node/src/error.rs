@@ -1,6 +1,7 @@
 //! Errors of the node. [`crate::status`] maps each one to a gRPC status.
 
 use weft_ledger::transaction::ProposalRejection;
+use weft_proto::quote::quote;
 use weft_runtime::{ContractFailure, DeployError, NodeError};
 
 /// Why a request failed, or the node could not go on.
@@ -19,7 +20,7 @@ pub enum Error {
     #[error("permission denied: {0}")]
     PermissionDenied(String),
     /// The transaction id is already committed or waiting to be.
-    #[error("transaction {0} was already submitted")]
+    #[error("transaction {} was already submitted", quote(.0))]
     DuplicateTx(String),
     /// The contract is defined but its code is not installed on this peer.
     #[error("contract {0} has no code installed on this peer")]

@@ -18,6 +18,7 @@ use prost::Message;
 use weft_ledger::Ledger;
 use weft_ledger::channel::{Channel, LIFECYCLE};
 use weft_ledger::identity::{Role, role_name};
+use weft_proto::quote::quote;
 use weft_proto::v1::{ContractDefinition, Identity, NsReadWriteSet, Proposal, Response};
 use weft_runtime::{CodeHash, Simulator};
 use weft_rwset::{Mode, SimError, StateView, TxSimulator};
@@ -55,7 +56,7 @@ pub fn check_install(
     signature: &[u8],
 ) -> Result<()> {
     let member = channel.membership().resolve(signer).ok_or_else(|| {
-        Error::BadSignature(format!("unknown signer of organization {:?}", signer.msp_id))
+        Error::BadSignature(format!("unknown signer of organization {}", quote(&signer.msp_id)))
     })?;
     let signature = ed25519_dalek_signature(signature)?;
     member
@@ -93,15 +94,15 @@ pub fn simulate(
     if !admin {
         return Err(Error::PermissionDenied(format!(
             "defining contracts needs an admin of {}; the creator is not one",
-            creator.msp_id
+            quote(&creator.msp_id)
         )));
     }
     if ![DEFINE, DEPLOY, UPGRADE].contains(&proposal.function.as_str()) || proposal.args.len() != 1
     {
         return Err(Error::BadRequest(format!(
             "{LIFECYCLE} has the functions {DEPLOY:?}, {UPGRADE:?} and {DEFINE:?} (either), each \
-             with one argument (an encoded ContractDefinition); got {:?} with {} arguments",
-            proposal.function,
+             with one argument (an encoded ContractDefinition); got {} with {} arguments",
+            quote(&proposal.function),
             proposal.args.len()
         )));
     }
@@ -118,29 +119,31 @@ pub fn simulate(
     if !sim.is_deployed(&hash) {
         return Err(Error::NotInstalled(format!(
             "{} (code {}; install it first)",
-            def.name,
+            quote(&def.name),
             hash.to_hex()
         )));
     }
     match (proposal.function.as_str(), channel.contract(&def.name)) {
         (DEPLOY, Some(existing)) => {
             return Err(Error::BadRequest(format!(
-                "contract {} is already defined (version {:?}); upgrade it to a new version \
+                "contract {} is already defined (version {}); upgrade it to a new version \
                  instead (weft contract upgrade)",
-                def.name, existing.version
+                quote(&def.name),
+                quote(&existing.version)
             )));
         }
         (UPGRADE, None) => {
             return Err(Error::BadRequest(format!(
                 "contract {} is not defined on channel {}; deploy it first (weft contract deploy)",
-                def.name,
+                quote(&def.name),
                 channel.name()
             )));
         }
         (_, Some(existing)) if existing.version == def.version => {
             return Err(Error::BadRequest(format!(
-                "contract {} is already defined with version {:?}; an upgrade needs a new version",
-                def.name, def.version
+                "contract {} is already defined with version {}; an upgrade needs a new version",
+                quote(&def.name),
+                quote(&def.version)
             )));
         }
         _ => {}

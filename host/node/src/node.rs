@@ -24,6 +24,7 @@ use crate::endorser::Endorser;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::orderer::{Orderer, SoloOrderer};
+use crate::service::edge::{EdgeLayer, HTTP2_HEADER_HEADROOM};
 use crate::service::{admin::AdminService, gateway::GatewayService, ledger::LedgerService};
 
 /// The multi-threaded async runtime a node process should run on: its workers get the
@@ -221,15 +222,20 @@ impl Node {
             // once rather than queued. Its place is taken before its message is decoded and
             // given back when its response starts, so a server stream holds none while it
             // streams.
+            // In front of everything: oversized metadata and broken framing refused with a
+            // gRPC status, and every failed answer logged with its method (service::edge).
             .layer(
                 tower::ServiceBuilder::new()
+                    .layer(EdgeLayer::new(limits.max_header_list_bytes))
                     .map_err(overload_status(max_requests, shared.metrics.clone()))
                     .load_shed()
                     .layer(GlobalConcurrencyLimitLayer::new(max_requests))
                     .into_inner(),
             )
             .max_concurrent_streams(limits.max_concurrent_streams)
-            .http2_max_header_list_size(limits.max_header_list_bytes)
+            .http2_max_header_list_size(
+                limits.max_header_list_bytes.saturating_mul(HTTP2_HEADER_HEADROOM),
+            )
             .add_service(gateway)
             .add_service(admin)
             .add_service(ledger_query);

@@ -17,6 +17,7 @@ use prost::Message;
 use weft_ledger::VerifiedSignatures;
 use weft_ledger::block::{header_hash, new_block};
 use weft_ledger::channel::Channel;
+use weft_proto::quote::quote;
 use weft_proto::v1::{Block, Envelope, Proposal, Transaction};
 
 use crate::config::BatchConfig;
@@ -68,9 +69,9 @@ pub fn admit(
     let proposal = Proposal::decode(tx.proposal.as_slice()).map_err(|_| bad("proposal"))?;
     if proposal.channel != channel.name() {
         return Err(Error::BadRequest(format!(
-            "the transaction is for channel {:?}, this node serves {:?}",
-            proposal.channel,
-            channel.name()
+            "the transaction is for channel {}, this node serves {}",
+            quote(&proposal.channel),
+            quote(channel.name())
         )));
     }
     let creator = proposal.creator.as_ref().ok_or_else(|| bad("creator"))?;
@@ -82,7 +83,7 @@ pub fn admit(
         ));
     }
     let member = channel.membership().resolve(creator).ok_or_else(|| {
-        Error::BadSignature(format!("the creator is not a member of {:?}", creator.msp_id))
+        Error::BadSignature(format!("the creator is not a member of {}", quote(&creator.msp_id)))
     })?;
     let signature = ed25519_dalek::Signature::from_slice(&envelope.signature).map_err(|_| {
         Error::BadSignature("the envelope signature is missing or not 64 bytes".into())

@@ -1,12 +1,21 @@
 //! THE one mapping from node errors to gRPC statuses. Services return `Result<_, Error>`
 //! and convert here, so every failure reaches clients with the same code for the same cause
-//! and a readable message.
+//! and a readable message. Messages quote what the client sent with [`weft_proto::quote`];
+//! here the whole message is bounded too ([`MAX_MESSAGE_BYTES`]), for text no refusal
+//! controls (a contract's own error message echoing its arguments). Failed answers are
+//! logged with their method by [`crate::service::edge`], `INTERNAL` at error level.
 
 use tonic::{Code, Status};
 use weft_ledger::transaction::ProposalRejection;
+use weft_proto::quote::truncate;
 use weft_runtime::FailureKind;
 
 use crate::error::Error;
+
+/// The longest status message sent, in bytes (before a "… (N bytes in all)" note): with
+/// gRPC's percent-encoding at most three times as much, well within the 8 KiB of metadata
+/// gRPC clients accept by default.
+pub const MAX_MESSAGE_BYTES: usize = 1024;
 
 /// The gRPC code for `error`.
 pub fn code_of(error: &Error) -> Code {
@@ -43,11 +52,7 @@ pub fn code_of(error: &Error) -> Code {
 
 impl From<Error> for Status {
     fn from(error: Error) -> Status {
-        let code = code_of(&error);
-        if code == Code::Internal {
-            tracing::error!(%error, "request failed on the node");
-        }
-        Status::new(code, error.to_string())
+        Status::new(code_of(&error), truncate(&error.to_string(), MAX_MESSAGE_BYTES))
     }
 }
 
@@ -74,6 +79,24 @@ mod tests {
             let status = Status::from(error);
             assert_eq!(status.code(), code, "{message}");
             assert_eq!(status.message(), message);
+        }
+    }
+
+    #[test]
+    fn messages_are_bounded_whatever_they_quote() {
+        let name = "n".repeat(1 << 20);
+        let cases = [
+            Error::Rejected(ProposalRejection::UnknownContract(name.clone())),
+            Error::Rejected(ProposalRejection::WrongChannel(name.clone())),
+            Error::Rejected(ProposalRejection::UnknownCreator(name.clone())),
+            Error::DuplicateTx(name.clone()),
+            // Text no refusal quotes itself: bounded as a whole.
+            Error::NotFound(name.clone()),
+        ];
+        for error in cases {
+            let status = Status::from(error);
+            assert!(status.message().len() <= MAX_MESSAGE_BYTES + 32, "{}", status.message().len());
+            assert!(status.message().contains("1048576 bytes"), "{}", &status.message()[..200]);
         }
     }
 }

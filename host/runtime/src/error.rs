@@ -52,7 +52,7 @@ pub enum DeployError {
     #[error(transparent)]
     Invalid(#[from] ValidationError),
     /// Compiling took longer than the compile budget; nothing was stored.
-    #[error("compiling the module took longer than the {0:?} budget")]
+    #[error("compiling the module took longer than the {} ms budget", .0.as_millis())]
     CompileBudget(std::time::Duration),
     /// The compiler refused a module that passed validation; nothing was stored.
     #[error("the module could not be compiled: {0}")]

@@ -8,6 +8,7 @@
 use wasmparser::{
     ExternalKind, FuncType, Operator, Parser, Payload, TypeRef, ValType, Validator, WasmFeatures,
 };
+use weft_proto::quote::quote;
 
 use crate::engine::ALLOWED_FEATURES;
 
@@ -88,7 +89,12 @@ pub enum ValidationError {
     #[error("disabled proposal: {0}")]
     DisabledProposal(String),
     /// An import from a module other than the host's ABI module.
-    #[error("imports: `{module}::{name}` is not from the `{}` module", weft_abi::IMPORT_MODULE)]
+    #[error(
+        "imports: {}::{} is not from the `{}` module",
+        quote(module),
+        quote(name),
+        weft_abi::IMPORT_MODULE
+    )]
     ForeignImport {
         /// Module name of the import.
         module: String,
@@ -97,7 +103,8 @@ pub enum ValidationError {
     },
     /// An import from another version of the ABI.
     #[error(
-        "imports: ABI module `{module}` is not supported (this host provides `{}`)",
+        "imports: ABI module {} is not supported (this host provides `{}`)",
+        quote(module),
         weft_abi::IMPORT_MODULE
     )]
     UnsupportedAbiVersion {
@@ -105,7 +112,7 @@ pub enum ValidationError {
         module: String,
     },
     /// An import the host does not provide.
-    #[error("imports: `{name}` is not a host function of `{}`", weft_abi::IMPORT_MODULE)]
+    #[error("imports: {} is not a host function of `{}`", quote(name), weft_abi::IMPORT_MODULE)]
     UnknownHostFunction {
         /// The item name.
         name: String,
@@ -355,7 +362,11 @@ fn check_import(
             Some(f) => sig_text(f.params(), f.results()),
             None => "an unknown type".to_owned(),
         },
-        other => format!("{other:?}"),
+        TypeRef::FuncExact(_) => "an exact-type function".to_owned(),
+        TypeRef::Table(_) => "a table (not a function)".to_owned(),
+        TypeRef::Memory(_) => "a memory (not a function)".to_owned(),
+        TypeRef::Global(_) => "a global (not a function)".to_owned(),
+        TypeRef::Tag(_) => "a tag (not a function)".to_owned(),
     };
     Err(ValidationError::ImportSignature { name: import.name.into(), found, expected })
 }
@@ -371,7 +382,7 @@ fn check_exports(
             continue;
         }
         if !export::ALLOWED.contains(&name.as_str()) {
-            return Err(ValidationError::Exports(format!("`{name}` may not be exported")));
+            return Err(ValidationError::Exports(format!("{} may not be exported", quote(name))));
         }
         if name == export::MEMORY {
             if *kind != ExternalKind::Memory {
@@ -426,6 +437,24 @@ mod tests {
     }
 
     #[test]
+    fn refusals_quote_names_bounded_and_dump_no_structures() {
+        let long = "n".repeat(50_000);
+        let cases = [
+            format!(r#"(import "{long}" "f" (func))"#),
+            format!(r#"(import "weft_{long}" "f" (func))"#),
+            format!(r#"(import "weft_v1" "{long}" (func))"#),
+            format!(r#"(func (export "{long}"))"#),
+            r#"(import "weft_v1" "state_get" (memory 1))"#.to_owned(),
+            r#"(import "weft_v1" "state_get" (table 1 funcref))"#.to_owned(),
+        ];
+        for body in cases {
+            let message = check(&body).unwrap_err().to_string();
+            assert!(message.len() < 300, "{} bytes: {}", message.len(), &message[..300]);
+            assert!(!message.contains(['{', '\n']), "{message}");
+        }
+    }
+
+    #[test]
     fn each_rule_is_named() {
         let err = |body: &str| check(body).unwrap_err();
         assert!(matches!(
@@ -445,10 +474,11 @@ mod tests {
             e.to_string(),
             "imports: `state_get` has signature (i32) -> (i64), the host provides (i32, i32) -> (i64)"
         );
-        assert!(matches!(
-            err(r#"(import "weft_v1" "state_get" (global i32))"#),
-            ValidationError::ImportSignature { .. }
-        ));
+        assert_eq!(
+            err(r#"(import "weft_v1" "state_get" (global i32))"#).to_string(),
+            "imports: `state_get` has signature a global (not a function), the host provides \
+             (i32, i32) -> (i64)"
+        );
         assert!(matches!(err(r#"(func (export "extra"))"#), ValidationError::Exports(_)));
         assert!(matches!(err(r#"(func (export "__heap_base"))"#), ValidationError::Exports(_)));
         check(r#"(global (export "__heap_base") i32 (i32.const 0))"#).unwrap();

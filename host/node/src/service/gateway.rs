@@ -11,7 +11,9 @@ use weft_proto::v1::{
     SubmitResponse,
 };
 
-use super::required;
+use weft_proto::quote::quote;
+
+use super::{required, tx_id};
 use crate::committer::TxStatus;
 use crate::deliver::{Stream, events_of, follow};
 use crate::error::Error;
@@ -64,21 +66,31 @@ impl Gateway for GatewayService {
         request: Request<ChaincodeEventsRequest>,
     ) -> Result<Response<Self::ChaincodeEventsStream>, Status> {
         let request = request.into_inner();
-        if request.contract.is_empty() {
-            return Err(Error::BadRequest("the request names no contract".into()).into());
-        }
+        let contract = super::contract(request.contract)?;
         let ledger = &self.shared.ledger;
+        let channel = ledger.channel();
+        if channel.contract(&contract).is_none() {
+            return Err(Error::NotFound(format!(
+                "contract {} is not defined on channel {}",
+                quote(&contract),
+                quote(channel.name())
+            ))
+            .into());
+        }
         let (start, mut after) = match request.start {
             Some(Start::StartBlock(n)) => (n, None),
             Some(Start::AfterTxId(id)) => {
+                let id = tx_id(id, "after_tx_id")?;
                 let record = ledger.transaction(&id).map_err(Error::from)?.ok_or_else(|| {
-                    Error::NotFound(format!("no committed transaction {id:?} to resume after"))
+                    Error::NotFound(format!(
+                        "no committed transaction {} to resume after",
+                        quote(&id)
+                    ))
                 })?;
                 (record.location.block_number, Some(id))
             }
             None => (ledger.chain_info().height, None),
         };
-        let contract = request.contract;
         let stream = follow(self.shared.clone(), start, move |block| {
             let events = events_of(&block, &contract, after.take().as_deref());
             let block_number = block.header.as_ref().map_or(0, |h| h.number);
@@ -127,10 +139,7 @@ impl Gateway for GatewayService {
         &self,
         request: Request<CommitStatusRequest>,
     ) -> Result<Response<CommitStatusResponse>, Status> {
-        let tx_id = request.into_inner().tx_id;
-        if tx_id.is_empty() {
-            return Err(Error::BadRequest("the request has no tx_id".into()).into());
-        }
+        let tx_id = tx_id(request.into_inner().tx_id, "tx_id")?;
         let status = self.shared.notifier.wait(&tx_id).await?;
         Ok(Response::new(status_response(status)))
     }

@@ -13,8 +13,9 @@ use weft_proto::v1::{
     get_block_request::By,
 };
 
-use super::required;
-use crate::config::hex;
+use weft_proto::quote::{quote, quote_hex};
+
+use super::{required, tx_id};
 use crate::deliver::{Stream, filtered, follow};
 use crate::error::Error;
 use crate::node::Shared;
@@ -71,10 +72,17 @@ impl LedgerQuery for LedgerService {
                 let height = ledger.chain_info().height;
                 Error::NotFound(format!("no block {n}: the chain has {height} blocks"))
             })?,
+            By::Hash(h) if h.len() != 32 => {
+                return Err(Error::BadRequest(format!(
+                    "a block hash is 32 bytes; the request's hash {} is not one",
+                    quote_hex(&h)
+                ))
+                .into());
+            }
             By::Hash(h) => ledger
                 .block_by_hash(&h)
                 .map_err(Error::from)?
-                .ok_or_else(|| Error::NotFound(format!("no block with hash {}", hex(&h))))?,
+                .ok_or_else(|| Error::NotFound(format!("no block with hash {}", quote_hex(&h))))?,
         };
         Ok(Response::new(block))
     }
@@ -84,9 +92,12 @@ impl LedgerQuery for LedgerService {
         request: Request<GetKeyHistoryRequest>,
     ) -> Result<Response<GetKeyHistoryResponse>, Status> {
         let GetKeyHistoryRequest { contract, key } = request.into_inner();
+        let contract = super::contract(contract)?;
         let ledger = &self.shared.ledger;
         if ledger.channel().contract(&contract).is_none() {
-            return Err(Error::NotFound(format!("contract {contract:?} is not defined")).into());
+            return Err(
+                Error::NotFound(format!("contract {} is not defined", quote(&contract))).into()
+            );
         }
         let snapshot = ledger.snapshot();
         let history = snapshot.history(&contract, &key).ok_or_else(|| {
@@ -118,12 +129,11 @@ impl LedgerQuery for LedgerService {
         &self,
         request: Request<GetTransactionRequest>,
     ) -> Result<Response<GetTransactionResponse>, Status> {
-        let tx_id = request.into_inner().tx_id;
+        let tx_id = tx_id(request.into_inner().tx_id, "tx_id")?;
         let ledger = &self.shared.ledger;
-        let record = ledger
-            .transaction(&tx_id)
-            .map_err(Error::from)?
-            .ok_or_else(|| Error::NotFound(format!("no committed transaction {tx_id:?}")))?;
+        let record = ledger.transaction(&tx_id).map_err(Error::from)?.ok_or_else(|| {
+            Error::NotFound(format!("no committed transaction {}", quote(&tx_id)))
+        })?;
         let envelope = Envelope::decode(record.envelope.as_slice())
             .map_err(|e| Error::Ledger(weft_ledger::Error::Corrupt(e.to_string())))?;
         Ok(Response::new(GetTransactionResponse {
