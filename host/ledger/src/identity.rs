@@ -159,6 +159,14 @@ impl Membership {
                     quote(&org.msp_id)
                 )));
             }
+            if org.identities.is_empty() {
+                return Err(Error::Config(format!(
+                    "organization {} lists no identities (a genesis configuration written \
+                     before identities had roles lists its keys in fields this version no \
+                     longer reads: write it again, e.g. with `weft init` in a new directory)",
+                    org.msp_id
+                )));
+            }
             let mut names = std::collections::BTreeSet::new();
             for identity in &org.identities {
                 let member = decode_identity(&org.msp_id, identity)?;
@@ -296,7 +304,11 @@ mod tests {
         let twice = OrgIdentity { name: "other".into(), ..good.clone() };
         refused(vec![org("Org1", vec![good.clone(), twice])], "listed twice");
         refused(vec![org("Org1", vec![good.clone(), good.clone()])], "two identities");
-        refused(vec![org("Org1", vec![]), org("Org1", vec![])], "malformed or repeated");
+        refused(
+            vec![org("Org1", vec![good.clone()]), org("Org1", vec![])],
+            "malformed or repeated",
+        );
+        refused(vec![org("Org1", vec![])], "lists no identities");
         refused(vec![org(&"x".repeat(10_000), vec![])], "(10000 bytes)");
         let mut dup_attr = good.clone();
         dup_attr.attributes = vec![
