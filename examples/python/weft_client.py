@@ -95,13 +95,13 @@ class Client:
         target = endpoint.split("://", 1)[-1]
         if ca is not None:
             creds = grpc.ssl_channel_credentials(root_certificates=Path(ca).read_bytes())
-            self.channel_ = grpc.secure_channel(
+            self.grpc_channel = grpc.secure_channel(
                 target, creds, options=[("grpc.ssl_target_name_override", "localhost")])
         else:
-            self.channel_ = grpc.insecure_channel(target)
-        self.gateway = pb.gateway_grpc.GatewayStub(self.channel_)
-        self.admin = pb.admin_grpc.AdminStub(self.channel_)
-        self.ledger = pb.admin_grpc.LedgerQueryStub(self.channel_)
+            self.grpc_channel = grpc.insecure_channel(target)
+        self.gateway = pb.gateway_grpc.GatewayStub(self.grpc_channel)
+        self.admin = pb.admin_grpc.AdminStub(self.grpc_channel)
+        self.ledger = pb.admin_grpc.LedgerQueryStub(self.grpc_channel)
         health = self.admin.Health(pb.admin.HealthRequest(), timeout=10)
         self.channel, self.height = health.channel, health.height
 
@@ -216,13 +216,17 @@ def demo(pb, args):
         print(f"  conflict on {conflict.namespace} {text(conflict.key)}")
 
     # The events of that block: the stream starts at the committed block.
-    for response in client.events(contract, status.block_number):
-        mine = [e for e in response.events if e.tx_id == tx_id]
-        for event in mine:
-            print(f"event: block {response.block_number} tx {event.tx_id} "
-                  f"{event.name} {text(event.payload)}")
-        if mine:
-            break
+    stream = client.events(contract, status.block_number)
+    try:
+        for response in stream:
+            mine = [e for e in response.events if e.tx_id == tx_id]
+            for event in mine:
+                print(f"event: block {response.block_number} tx {event.tx_id} "
+                      f"{event.name} {text(event.payload)}")
+            if mine:
+                break
+    finally:
+        stream.cancel()
 
     result = client.evaluate(contract, "Get", [key])
     print(f"evaluate Get {key}: status {result.status} payload {text(result.payload)}")
