@@ -117,7 +117,9 @@ fn author_a_contract_outside_the_repository() {
     assert!(!lock.contains("name = \"weft-node\""), "unused packages are dropped");
 
     // Build from the directory above: the .wasm has the SDK's 64 KiB stack, and is the same
-    // bytes as a build started inside the crate.
+    // bytes as a build started inside the crate. `weft contract build` passes the flag
+    // itself: without the crate's .cargo/config.toml (a crate made by hand) nothing changes.
+    std::fs::remove_file(crate_dir.join(".cargo/config.toml")).unwrap();
     let (wasm, v1) = build(&home, &net, &["--path", "hello"]);
     assert!(wasm.ends_with("wasm32-unknown-unknown/contract/hello.wasm"), "{wasm}");
     assert_eq!(weft_contract_artifacts::shadow_stack_size(&v1), Some(64 * 1024));
@@ -185,9 +187,19 @@ fn locked_version(lock: &str, package: &str) -> Option<String> {
     Some(lock[at..].split('"').next()?.to_owned())
 }
 
+/// A node the test started; killed if the test fails before [`stop`].
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `weft node start` (no samples: only what the test deploys) and waits until it
-/// serves; returns the process and the rest of its standard output.
-fn start_node(cwd: &Path, net: &Path) -> (Child, Lines<BufReader<ChildStdout>>) {
+/// serves; returns the node and the rest of its standard output.
+fn start_node(cwd: &Path, net: &Path) -> (Node, Lines<BufReader<ChildStdout>>) {
     let mut node = user(env!("CARGO_BIN_EXE_weft"), cwd)
         .arg("--dir")
         .arg(net)
@@ -197,13 +209,14 @@ fn start_node(cwd: &Path, net: &Path) -> (Child, Lines<BufReader<ChildStdout>>) 
         .unwrap();
     let mut lines = BufReader::new(node.stdout.take().unwrap()).lines();
     let serving = lines.by_ref().map(Result::unwrap).find(|l| l.starts_with("node serving on"));
+    let node = Node(node);
     assert!(serving.is_some(), "the node did not start");
     (node, lines)
 }
 
 /// Stops the node with SIGTERM; it must exit cleanly.
-fn stop(mut node: Child) {
-    let term = Command::new("kill").arg("-TERM").arg(node.id().to_string()).status().unwrap();
+fn stop(mut node: Node) {
+    let term = Command::new("kill").arg("-TERM").arg(node.0.id().to_string()).status().unwrap();
     assert!(term.success());
-    assert!(node.wait().unwrap().success());
+    assert!(node.0.wait().unwrap().success());
 }
