@@ -2,8 +2,10 @@
 //! contracts, invoke and query them, read blocks and transactions.
 
 mod bench;
+mod compile;
 mod output;
 mod scaffold;
+mod sdk;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -228,11 +230,15 @@ enum ContractCommand {
         /// Where to create it (default: ./NAME).
         #[arg(long)]
         path: Option<PathBuf>,
-        /// The weft-sdk crate to depend on (default: the SDK this weft was built from).
-        #[arg(long, default_value = scaffold::SDK_PATH)]
-        sdk: PathBuf,
+        /// The weft-sdk crate to depend on: a weft clone or its sdk/weft-sdk directory.
+        /// Default: the clone this weft runs from, else the one it was built from. Written
+        /// relative to the new crate when both are under one directory (other than /).
+        #[arg(long, env = "WEFT_SDK")]
+        sdk: Option<PathBuf>,
     },
-    /// Build the contract crate in --path (default: .) to .wasm and report its size.
+    /// Build the contract crate in --path (default: .) to .wasm and report its size. The
+    /// same .wasm from any working directory: the profile is the crate's [profile.contract]
+    /// and the link flags (a 64 KiB stack) are passed explicitly.
     Build {
         /// The contract crate's directory.
         #[arg(long, default_value = ".")]
@@ -420,8 +426,13 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Contract(ContractCommand::New { name, path, sdk }) => {
             let dir = path.clone().unwrap_or_else(|| PathBuf::from(name));
-            scaffold::new_contract(name, &dir, sdk)?;
+            let sdk = sdk::find(sdk.as_deref())?;
+            let made = scaffold::new_contract(name, &dir, &sdk)?;
             println!("created contract {name} in {}", dir.display());
+            println!("weft-sdk: {} (in Cargo.toml)", made.sdk.display());
+            if !made.locked {
+                println!("note: no Cargo.lock next to the SDK; cargo picks dependency versions");
+            }
             println!("test it: cd {} && cargo test", dir.display());
             println!("build it: weft contract build --path {}", dir.display());
             Ok(())
@@ -433,10 +444,10 @@ async fn run(cli: Cli) -> Result<()> {
             );
             spinner.enable_steady_tick(Duration::from_millis(100));
             spinner.set_message(format!("building {} to wasm32", path.display()));
-            let built = scaffold::build_contract(path);
+            let built = compile::build(path);
             spinner.finish_and_clear();
             let (wasm, size) = built?;
-            if let Some(note) = scaffold::size_note(size) {
+            if let Some(note) = compile::size_note(size) {
                 eprintln!("warning: {note}");
             }
             output::print(&serde_json::json!({

@@ -1,26 +1,31 @@
-//! `weft contract new` and `weft contract build`: a contract crate from a template, and its
-//! `.wasm` with a size report.
+//! `weft contract new`: a contract crate from a template, outside any workspace: its
+//! dependency on the SDK (found by [`crate::sdk::find`]), the `contract` profile, the stack
+//! flag for plain `cargo` commands, and the compiler and dependency versions this repository
+//! tests with.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail, ensure};
 
-/// The SDK of the source tree this binary was built from.
-pub(crate) const SDK_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sdk/weft-sdk");
+use crate::compile::{PROFILE_TOML, rustflags};
+use crate::sdk;
 
-/// The Cargo configuration that gives contracts the SDK's fast path (a 64 KiB stack): the
-/// repository's own, so the knob is set in one place.
-const CARGO_CONFIG: &str =
-    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.cargo/config.toml"));
+/// What `new_contract` wrote.
+#[derive(Debug)]
+pub(crate) struct Scaffolded {
+    /// The SDK path as written in Cargo.toml (relative to the crate, or absolute).
+    pub(crate) sdk: PathBuf,
+    /// Whether Cargo.lock came from the SDK's repository (otherwise cargo resolves fresh).
+    pub(crate) locked: bool,
+}
 
-/// The largest a sample contract is allowed to be; bigger builds get a warning.
-const SIZE_HINT: u64 = 150 * 1024;
-
-/// Writes a contract crate named `name` into `dir`: Cargo.toml (its own workspace, a
-/// size-oriented release profile), .cargo/config.toml (the 64 KiB stack of the SDK's fast
-/// path), src/lib.rs with two transactions and a test.
-pub(crate) fn new_contract(name: &str, dir: &Path, sdk: &Path) -> Result<()> {
+/// Writes a contract crate named `name` into `dir`: Cargo.toml (its own workspace, weft-sdk
+/// as its only dependency, the `contract` profile), Cargo.lock (the SDK repository's, so the
+/// crate builds with the versions tested there, offline too), rust-toolchain.toml (the
+/// compiler tested there), .cargo/config.toml (the 64 KiB stack of the SDK's fast path, for
+/// plain `cargo` commands), .gitignore, and src/lib.rs with three transactions and a test.
+/// `sdk_dir` is the SDK's directory (canonical, see [`sdk::find`]).
+pub(crate) fn new_contract(name: &str, dir: &Path, sdk_dir: &Path) -> Result<Scaffolded> {
     let valid = !name.is_empty()
         && name
             .chars()
@@ -33,11 +38,11 @@ pub(crate) fn new_contract(name: &str, dir: &Path, sdk: &Path) -> Result<()> {
     if dir.join("Cargo.toml").exists() {
         bail!("{} already holds a crate", dir.display());
     }
-    let sdk = sdk
-        .canonicalize()
-        .with_context(|| format!("the SDK at {} (pass --sdk PATH to weft-sdk)", sdk.display()))?;
     std::fs::create_dir_all(dir.join("src"))
         .with_context(|| format!("creating {}", dir.display()))?;
+    let canonical = dir.canonicalize()?;
+    let written = sdk::dependency_path(&canonical, sdk_dir);
+    let sdk_path = sdk::toml_string(&written);
     let type_name: String = name
         .split(['-', '_'])
         .map(|part| {
@@ -59,27 +64,32 @@ publish = false
 # cdylib: the .wasm the peer runs; rlib: so `cargo test` runs the contract natively.
 crate-type = ["cdylib", "rlib"]
 
+# The SDK re-exports serde and serde_json: a contract needs no other dependency.
 [dependencies]
-weft-sdk = {{ path = {sdk:?} }}
+weft-sdk = {{ path = {sdk_path} }}
 
 # A contract is its own workspace.
 [workspace]
 
-# Small, deterministic .wasm: `weft contract build` uses this profile.
-[profile.release]
-opt-level = "z"
-lto = true
-codegen-units = 1
-panic = "abort"
-strip = true
-"#,
-        sdk = sdk.display().to_string()
+# The deployable .wasm: `weft contract build` builds with this profile.
+{PROFILE_TOML}"#
     );
     let source = format!(
         r#"//! {name}: a Weft contract. `cargo test` runs the tests natively; `weft contract build`
 //! makes the .wasm; `weft contract deploy {name} <wasm>` puts it on the channel.
 
+use weft_sdk::serde::{{Deserialize, Serialize}};
 use weft_sdk::{{Context, ContractError}};
+
+/// A key and its value, as `List` returns them (JSON).
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+#[serde(crate = "weft_sdk::serde")]
+pub struct Entry {{
+    /// The key.
+    pub key: String,
+    /// Its committed value.
+    pub value: String,
+}}
 
 /// The contract; its data lives in the ledger's state.
 #[derive(Default)]
@@ -100,77 +110,82 @@ impl {type_name} {{
         let value = ctx.get(&key)?.ok_or_else(|| ContractError::new(format!("{{key}} not found")))?;
         Ok(String::from_utf8(value)?)
     }}
+
+    /// Every key and its value, in key order, as a JSON array.
+    #[transaction]
+    fn list(&self, ctx: &mut Context) -> Result<Vec<Entry>, ContractError> {{
+        let mut entries = Vec::new();
+        for pair in ctx.range("", "")? {{
+            let pair = pair?;
+            entries.push(Entry {{
+                key: String::from_utf8(pair.key)?,
+                value: String::from_utf8(pair.value)?,
+            }});
+        }}
+        Ok(entries)
+    }}
 }}
 
 #[cfg(test)]
 mod tests {{
     use weft_sdk::testing::MockStub;
 
-    use super::{type_name};
+    use super::{{Entry, {type_name}}};
 
     #[test]
-    fn put_then_get_after_commit() {{
+    fn put_then_get_and_list_after_commit() {{
         let mut stub = MockStub::new("{name}", {type_name});
         assert!(stub.submit("Put", &["greeting", "hello"]).is_success());
         assert_eq!(stub.query("Get", &["greeting"]).payload_str(), "hello");
         assert!(!stub.query("Get", &["missing"]).is_success());
+        let entries: Vec<Entry> = stub.query("List", &[]).json();
+        assert_eq!(entries, [Entry {{ key: "greeting".into(), value: "hello".into() }}]);
     }}
 }}
 "#
     );
+    let flags: Vec<String> =
+        rustflags().iter().map(|f| toml::Value::from(f.as_str()).to_string()).collect();
+    let config = format!(
+        "# The SDK's fast path, a 64 KiB stack, for `cargo build --target wasm32-unknown-unknown`\n\
+         # run in this directory. `weft contract build` passes the same flags itself.\n\
+         [target.wasm32-unknown-unknown]\nrustflags = [{}]\n",
+        flags.join(", ")
+    );
+    // The versions this repository tests with; cargo drops what this crate does not use.
+    let repository = sdk_dir.join("../..");
+    let lock = repository.join("Cargo.lock");
+    let locked = lock.is_file();
+    let toolchain = toolchain(&repository)?;
     std::fs::write(dir.join("Cargo.toml"), manifest)?;
     std::fs::write(dir.join("src/lib.rs"), source)?;
+    std::fs::write(dir.join(".gitignore"), "/target\n")?;
     std::fs::create_dir_all(dir.join(".cargo"))?;
-    std::fs::write(dir.join(".cargo/config.toml"), CARGO_CONFIG)?;
-    Ok(())
-}
-
-/// Builds the contract crate in `dir` to `wasm32-unknown-unknown` (release profile) and
-/// returns the `.wasm` path and its size.
-pub(crate) fn build_contract(dir: &Path) -> Result<(PathBuf, u64)> {
-    let manifest = dir.join("Cargo.toml");
-    ensure!(
-        manifest.exists(),
-        "{} has no Cargo.toml: run `weft contract new` or pass --path",
-        dir.display()
-    );
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(&cargo)
-        .args(["build", "--release", "--lib", "--target", "wasm32-unknown-unknown"])
-        .args(["--message-format", "json-render-diagnostics", "--manifest-path"])
-        .arg(&manifest)
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("running {cargo}"))?;
-    ensure!(
-        output.status.success(),
-        "cargo build failed (is the target installed? `rustup target add wasm32-unknown-unknown`)"
-    );
-    let mut wasm = None;
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        if message["reason"] != "compiler-artifact" {
-            continue;
-        }
-        for file in message["filenames"].as_array().into_iter().flatten() {
-            if let Some(path) = file.as_str().filter(|p| p.ends_with(".wasm")) {
-                wasm = Some(PathBuf::from(path));
-            }
-        }
+    std::fs::write(dir.join(".cargo/config.toml"), config)?;
+    if let Some(toolchain) = toolchain {
+        std::fs::write(dir.join("rust-toolchain.toml"), toolchain)?;
     }
-    let wasm = wasm.context("cargo built no .wasm: is crate-type [\"cdylib\"] set?")?;
-    let size =
-        std::fs::metadata(&wasm).with_context(|| format!("reading {}", wasm.display()))?.len();
-    Ok((wasm, size))
+    if locked {
+        std::fs::copy(&lock, dir.join("Cargo.lock"))
+            .with_context(|| format!("copying {}", lock.display()))?;
+    }
+    Ok(Scaffolded { sdk: written, locked })
 }
 
-/// A warning if `size` is over the sample contracts' limit.
-pub(crate) fn size_note(size: u64) -> Option<String> {
-    (size > SIZE_HINT).then(|| {
-        format!(
-            "{} KiB is over the {} KiB the sample contracts stay under; check dependencies",
-            size / 1024,
-            SIZE_HINT / 1024
-        )
-    })
+/// A rust-toolchain.toml naming the compiler the SDK's repository is tested with (its own
+/// `rust-toolchain.toml`), if it names one: the same compiler builds the same `.wasm`, so
+/// every organization that builds the contract gets the same code hash.
+fn toolchain(repository: &Path) -> Result<Option<String>> {
+    let path = repository.join("rust-toolchain.toml");
+    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
+    let parsed: toml::Table =
+        text.parse().with_context(|| format!("parsing {}", path.display()))?;
+    let Some(channel) = parsed.get("toolchain").and_then(|t| t.get("channel")) else {
+        return Ok(None);
+    };
+    Ok(Some(format!(
+        "# The compiler weft's SDK is tested with: the same compiler builds the same .wasm, so\n\
+         # every organization that builds this contract gets the same code hash.\n\
+         [toolchain]\nchannel = {channel}\ntargets = [\"wasm32-unknown-unknown\"]\n"
+    )))
 }

@@ -133,6 +133,19 @@ pub enum ValidationError {
     /// The module's memory breaks a rule (exactly one, not shared, initial size capped).
     #[error("memory: {0}")]
     Memory(String),
+    /// The module asks for more initial memory than the cap. A Rust contract built without
+    /// the SDK's 64 KiB stack flag gets rustc's 1 MiB stack, which alone puts it over.
+    #[error(
+        "cap on initial memory pages: {pages} pages of 64 KiB is over the cap of {cap}; a Rust \
+         contract built without the SDK's 64 KiB stack gets a 1 MiB one: build it with \
+         `weft contract build`, which links it with `-zstack-size=65536`"
+    )]
+    InitialMemory {
+        /// The module's initial pages.
+        pages: u64,
+        /// The cap.
+        cap: u64,
+    },
     /// The module has a start function.
     #[error("start function: contracts may not run code at instantiation")]
     StartFunction,
@@ -266,7 +279,12 @@ pub fn validate(bytes: &[u8], limits: &ValidationLimits) -> Result<ModuleShape, 
                     if ty.shared || ty.memory64 {
                         return Err(ValidationError::Memory("shared or 64-bit memory".into()));
                     }
-                    cap("initial memory pages", ty.initial, limits.max_initial_memory_pages)?;
+                    if ty.initial > limits.max_initial_memory_pages {
+                        return Err(ValidationError::InitialMemory {
+                            pages: ty.initial,
+                            cap: limits.max_initial_memory_pages,
+                        });
+                    }
                     shape.initial_memory_pages = ty.initial;
                 }
             }
@@ -526,6 +544,22 @@ mod tests {
             validate(&bytes, &ValidationLimits::default()),
             Err(ValidationError::Exports(_))
         ));
+    }
+
+    #[test]
+    fn too_much_initial_memory_names_the_fix() {
+        // rustc's default 1 MiB stack plus the SDK's arena: 25 pages.
+        let bytes = wat::parse_str(
+            r#"(module (memory (export "memory") 25)
+                       (func (export "weft_init") (result i32) i32.const 0)
+                       (func (export "weft_invoke") (result i32) i32.const 0))"#,
+        )
+        .unwrap();
+        let e = validate(&bytes, &ValidationLimits::default()).unwrap_err();
+        assert_eq!(e, ValidationError::InitialMemory { pages: 25, cap: 24 });
+        let text = e.to_string();
+        assert!(text.contains("25 pages of 64 KiB is over the cap of 24"), "{text}");
+        assert!(text.contains("build it with `weft contract build`"), "{text}");
     }
 
     #[test]

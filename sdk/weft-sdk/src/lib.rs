@@ -7,10 +7,11 @@
 //! records read/write sets exactly as a peer does.
 //!
 //! ```
-//! use serde::{Deserialize, Serialize};
-//! use weft_sdk::{Context, ContractError, testing::MockStub};
+//! use weft_sdk::serde::{Deserialize, Serialize};
+//! use weft_sdk::{Context, ContractError, serde_json, testing::MockStub};
 //!
 //! #[derive(Serialize, Deserialize, Debug, PartialEq)]
+//! #[serde(crate = "weft_sdk::serde")]
 //! struct Note { text: String, stars: u32 }
 //!
 //! #[derive(Default)]
@@ -62,12 +63,19 @@
 //!
 //! A panic becomes an error response carrying the panic message, on the peer and in tests.
 //!
+//! ## JSON
+//!
+//! The SDK re-exports the [`serde`] and [`serde_json`] it is built with, so a contract needs
+//! no other dependency and uses the same versions the SDK is tested with. Types that derive
+//! `Serialize` or `Deserialize` through the re-export name it with
+//! `#[serde(crate = "weft_sdk::serde")]`, as in the example above.
+//!
 //! ## The fast path
 //!
 //! On wasm32 the SDK installs a bump allocator over a static arena of [`ARENA_SIZE`] bytes
 //! (feature `fast-alloc`, on by default; `default-features = false` turns it off), so ordinary
 //! calls never execute `memory.grow`. Together with a 64 KiB stack (linker flag
-//! `-zstack-size=65536`, set in `.cargo/config.toml`) a fresh instance costs a fraction of
+//! `-zstack-size=65536`, which `weft contract build` passes) a fresh instance costs a fraction of
 //! what a default Rust module costs. See `docs/writing-contracts.md`.
 
 mod alloc;
@@ -88,5 +96,10 @@ pub use context::{Context, Creator, HistoryIter, KeyModification, KeyValue, Rang
 pub use contract::Contract;
 pub use error::{ContractError, Error, Result};
 pub use response::Response;
+/// The `serde` the SDK is built with, for contracts' own types (derive with
+/// `#[serde(crate = "weft_sdk::serde")]`).
+pub use serde;
+/// The `serde_json` the SDK is built with.
+pub use serde_json;
 pub use weft_abi::{LogLevel, Timestamp};
 pub use weft_sdk_macros::contract;
