@@ -108,12 +108,13 @@ fn init_dev_invoke_query_and_stop() {
     );
 
     // Policies in Fabric's syntax; only peers endorse, so an admin principal is refused.
+    let hello_wasm = weft_contract_artifacts::KV;
     let admin_only =
-        weft(&dir, &["contract", "deploy", "hello2", &hello_wasm, "--policy", "Org1.admin"]);
+        weft(&dir, &["contract", "deploy", "hello2", hello_wasm, "--policy", "Org1.admin"]);
     let stderr = String::from_utf8_lossy(&admin_only.stderr);
     assert!(!admin_only.status.success() && stderr.contains("only peers endorse"), "{stderr}");
     let deployed =
-        weft(&dir, &["contract", "deploy", "hello2", &hello_wasm, "--policy", "OR('Org1.peer')"]);
+        weft(&dir, &["contract", "deploy", "hello2", hello_wasm, "--policy", "OR('Org1.peer')"]);
     assert_eq!(json(&deployed)["code"], "VALID");
     let listed = json(&weft(&dir, &["contract", "list"]));
     let hello2 = listed.as_array().unwrap().iter().find(|c| c["name"] == "hello2").unwrap();
