@@ -120,6 +120,16 @@ fn envelope(client: &Client, proposal: &SignedProposal) -> Envelope {
     client.sign_transaction(tx.encode_to_vec())
 }
 
+/// A request of any RPC: what it is, its body, its metadata, the code it must get and a text
+/// the message must hold.
+type RawCase<'a> = (&'a str, Vec<u8>, &'a [(&'a str, &'a str)], Code, &'a str);
+
+/// An install of `wasm` signed by `client`, as `weft contract deploy` signs it.
+fn signed_install(client: &Client, wasm: Vec<u8>) -> InstallRequest {
+    let signature = client.identity().sign(&weft_node::lifecycle::install_message(&wasm));
+    InstallRequest { signer: Some(client.identity().identity().clone()), wasm, signature }
+}
+
 /// One row: an RPC, a request, the code it must get and a text the message must hold.
 struct Row {
     path: &'static str,
@@ -151,7 +161,7 @@ async fn every_rpc_answers_bad_requests_with_the_documented_status() {
     // The framing and metadata of any request, the same for every RPC.
     let metadata = "m".repeat(20 << 10);
     for path in RPCS {
-        let cases: [(&str, Vec<u8>, &[(&str, &str)], Code, &str); 6] = [
+        let cases: [RawCase<'_>; 6] = [
             (
                 "an undecodable body",
                 frame(&[0x0f, 0xff, 0xff]),
@@ -338,6 +348,20 @@ async fn every_rpc_answers_bad_requests_with_the_documented_status() {
         row(INSTALL, "1 MiB MSP id", install(stranger.clone()), Unauthenticated)
             .says("1048576 bytes"),
         row(INSTALL, "unknown org", install(org9.clone()), Unauthenticated).says("\"Org9\""),
+        row(
+            INSTALL,
+            "a member signing",
+            signed_install(&net.client, vec![0; 16]),
+            PermissionDenied,
+        )
+        .says("needs an admin"),
+        row(
+            INSTALL,
+            "100 KiB of garbage",
+            signed_install(&net.admin, vec![0x3d; 100 << 10]),
+            InvalidArgument,
+        )
+        .says("not a WebAssembly module: it starts with [3d 3d 3d 3d]"),
         row(LIST, "empty", ListContractsRequest::default(), Ok),
         row(HEALTH, "empty", HealthRequest::default(), Ok),
         row(CHAIN_INFO, "empty", GetChainInfoRequest::default(), Ok),
