@@ -46,6 +46,9 @@ const RPCS: [&str; 14] = [
 /// Longest message a refusal quoting a 1 MiB field may have.
 const QUOTING_BOUND: usize = 400;
 
+/// Longest message any answer may have: the node's bound and its "… (N bytes in all)".
+const MESSAGE_BOUND: usize = weft_node::status::MAX_MESSAGE_BYTES + 40;
+
 /// `message` as one gRPC frame: uncompressed, its length, its bytes.
 fn frame(message: &[u8]) -> Vec<u8> {
     let mut bytes = vec![0];
@@ -88,10 +91,21 @@ async fn call(channel: &Channel, path: &str, body: Vec<u8>, metadata: &[(&str, &
 /// A proposal signed by `client` with each field as given (the transaction id derived from
 /// the nonce and `creator`, as a well-behaved client derives it).
 fn proposal(client: &Client, creator: Identity, channel: &str, contract: &str) -> SignedProposal {
+    calling(client, creator, channel, contract, "ReadAsset")
+}
+
+/// [`proposal`] calling `function`.
+fn calling(
+    client: &Client,
+    creator: Identity,
+    channel: &str,
+    contract: &str,
+    function: &str,
+) -> SignedProposal {
     let invocation = Invocation {
         channel: channel.into(),
         contract: contract.into(),
-        function: "ReadAsset".into(),
+        function: function.into(),
         args: vec![b"asset1".to_vec()],
         nonce: nonce(),
         timestamp: now(),
@@ -118,6 +132,16 @@ fn now() -> Timestamp {
 fn envelope(client: &Client, proposal: &SignedProposal) -> Envelope {
     let tx = Transaction { proposal: proposal.proposal.clone(), ..Default::default() };
     client.sign_transaction(tx.encode_to_vec())
+}
+
+/// A request of any RPC: what it is, its body, its metadata, the code it must get and a text
+/// the message must hold.
+type RawCase<'a> = (&'a str, Vec<u8>, &'a [(&'a str, &'a str)], Code, &'a str);
+
+/// An install of `wasm` signed by `client`, as `weft contract deploy` signs it.
+fn signed_install(client: &Client, wasm: Vec<u8>) -> InstallRequest {
+    let signature = client.identity().sign(&weft_node::lifecycle::install_message(&wasm));
+    InstallRequest { signer: Some(client.identity().identity().clone()), wasm, signature }
 }
 
 /// One row: an RPC, a request, the code it must get and a text the message must hold.
@@ -151,7 +175,7 @@ async fn every_rpc_answers_bad_requests_with_the_documented_status() {
     // The framing and metadata of any request, the same for every RPC.
     let metadata = "m".repeat(20 << 10);
     for path in RPCS {
-        let cases: [(&str, Vec<u8>, &[(&str, &str)], Code, &str); 6] = [
+        let cases: [RawCase<'_>; 6] = [
             (
                 "an undecodable body",
                 frame(&[0x0f, 0xff, 0xff]),
@@ -244,6 +268,23 @@ async fn every_rpc_answers_bad_requests_with_the_documented_status() {
             Unauthenticated,
         )
         .says("1048576 bytes"),
+        // The contract itself fails on an unknown function (status 500: ABORTED), quoting
+        // its name: the node bounds the whole message. A name too long for the contract's
+        // response message (4 KiB) fails the contract too.
+        row(
+            EVALUATE,
+            "2 KiB function",
+            evaluate(calling(&net.client, me.clone(), &dev, "basic", &big[..2 << 10])),
+            Aborted,
+        )
+        .says("bytes in all)"),
+        row(
+            EVALUATE,
+            "1 MiB function",
+            evaluate(calling(&net.client, me.clone(), &dev, "basic", &big)),
+            Aborted,
+        )
+        .says("over the limit"),
         row(EVALUATE, "unknown contract", evaluate(on(&dev, "nope")), NotFound)
             .says("\"nope\" is not defined"),
         row(ENDORSE, "empty", EndorseRequest::default(), InvalidArgument).says("no proposal"),
@@ -338,6 +379,20 @@ async fn every_rpc_answers_bad_requests_with_the_documented_status() {
         row(INSTALL, "1 MiB MSP id", install(stranger.clone()), Unauthenticated)
             .says("1048576 bytes"),
         row(INSTALL, "unknown org", install(org9.clone()), Unauthenticated).says("\"Org9\""),
+        row(
+            INSTALL,
+            "a member signing",
+            signed_install(&net.client, vec![0; 16]),
+            PermissionDenied,
+        )
+        .says("needs an admin"),
+        row(
+            INSTALL,
+            "100 KiB of garbage",
+            signed_install(&net.admin, vec![0x3d; 100 << 10]),
+            InvalidArgument,
+        )
+        .says("not a WebAssembly module: it starts with [3d 3d 3d 3d]"),
         row(LIST, "empty", ListContractsRequest::default(), Ok),
         row(HEALTH, "empty", HealthRequest::default(), Ok),
         row(CHAIN_INFO, "empty", GetChainInfoRequest::default(), Ok),
@@ -394,7 +449,8 @@ async fn every_rpc_answers_bad_requests_with_the_documented_status() {
         let message = status.message();
         assert_eq!(status.code(), code, "{path}, {what}: {}", &message[..message.len().min(500)]);
         assert!(message.contains(says), "{path}, {what}: {message}");
-        assert!(message.len() <= QUOTING_BOUND, "{path}, {what}: {} bytes", message.len());
+        let bound = if what.contains("function") { MESSAGE_BOUND } else { QUOTING_BOUND };
+        assert!(message.len() <= bound, "{path}, {what}: {} bytes", message.len());
     }
 
     // A message over grpc.max_message_bytes, and a method no service has.

@@ -5,7 +5,9 @@
 //! * [`service`]: thin tonic services. `Gateway` (evaluate, endorse, submit, commit
 //!   status, submit-and-wait) in the shape of Fabric's Gateway; `Admin` (install, list,
 //!   health); `LedgerQuery` (chain info, blocks, transactions). [`status`] is the one place
-//!   errors become gRPC statuses.
+//!   errors become gRPC statuses; one layer in front of all services (`service::edge`)
+//!   refuses oversized metadata and broken gRPC framing with a status and logs every failed
+//!   answer with its method.
 //! * [`endorser`]: checks a client's signed proposal, simulates it on a contract thread
 //!   ([`contract_pool::ContractPool`]: inline on the async worker when it can) against committed state and signs the result as the peer.
 //! * [`lifecycle`]: install per peer (admins), define per channel through the `_lifecycle`

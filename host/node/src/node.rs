@@ -221,9 +221,9 @@ impl Node {
             // The node-wide limit, over all connections: a request beyond it is refused at
             // once rather than queued. Its place is taken before its message is decoded and
             // given back when its response starts, so a server stream holds none while it
-            // streams.
-            // In front of everything: oversized metadata and broken framing refused with a
-            // gRPC status, and every failed answer logged with its method (service::edge).
+            // streams. In front of it, the edge (service::edge): oversized metadata and
+            // broken framing refused with a gRPC status, every failed answer logged with its
+            // method.
             .layer(
                 tower::ServiceBuilder::new()
                     .layer(EdgeLayer::new(limits.max_header_list_bytes))

@@ -3,7 +3,7 @@
 //! and a readable message. Messages quote what the client sent with [`weft_proto::quote`];
 //! here the whole message is bounded too ([`MAX_MESSAGE_BYTES`]), for text no refusal
 //! controls (a contract's own error message echoing its arguments). Failed answers are
-//! logged with their method by [`crate::service::edge`], `INTERNAL` at error level.
+//! logged with their method by `service::edge`, `INTERNAL` at error level.
 
 use tonic::{Code, Status};
 use weft_ledger::transaction::ProposalRejection;

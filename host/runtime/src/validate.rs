@@ -193,8 +193,16 @@ fn cap(what: &'static str, found: u64, cap: u64) -> Result<(), ValidationError> 
 }
 
 fn invalid(e: wasmparser::BinaryReaderError) -> ValidationError {
-    ValidationError::InvalidWasm(e.to_string())
+    ValidationError::InvalidWasm(one_line(&e))
 }
+
+/// A wasmparser error on one line: some of its messages print byte arrays over several.
+fn one_line(e: &wasmparser::BinaryReaderError) -> String {
+    e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The first bytes of every WebAssembly module.
+const MAGIC: &[u8] = b"\0asm";
 
 fn sig_text(params: &[ValType], results: &[ValType]) -> String {
     let list = |v: &[ValType]| v.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
@@ -213,14 +221,22 @@ pub fn validate(bytes: &[u8], limits: &ValidationLimits) -> Result<ModuleShape, 
     if bytes.len() > limits.max_module_bytes {
         return Err(ValidationError::TooLarge { size: bytes.len(), cap: limits.max_module_bytes });
     }
+    if !bytes.starts_with(MAGIC) {
+        let head: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        return Err(ValidationError::InvalidWasm(format!(
+            "not a WebAssembly module: it starts with [{}], not the magic bytes [00 61 73 6d] \
+             (\"\\0asm\")",
+            head.join(" ")
+        )));
+    }
     // Structure first, with only the allowed proposals; if that fails but the module is valid
     // with every proposal on, the failure is a disabled proposal.
     if let Err(e) = Validator::new_with_features(ALLOWED_FEATURES).validate_all(bytes) {
         let all = WasmFeatures::all() - WasmFeatures::COMPONENT_MODEL;
         return Err(if Validator::new_with_features(all).validate_all(bytes).is_ok() {
-            ValidationError::DisabledProposal(e.to_string())
+            ValidationError::DisabledProposal(one_line(&e))
         } else {
-            ValidationError::InvalidWasm(e.to_string())
+            invalid(e)
         });
     }
 
@@ -452,6 +468,24 @@ mod tests {
             check(r#"(import "weft_v1" "state_get" (func (param i32 i32) (result i64)))"#).unwrap();
         assert_eq!(shape.imports, 1);
         assert_eq!(shape.functions, 2);
+    }
+
+    #[test]
+    fn a_module_without_the_magic_bytes_is_named_on_one_line() {
+        let mut wasm = module("");
+        wasm[1] = 0x3d;
+        let message = validate(&wasm, &ValidationLimits::default()).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            r#"invalid wasm: not a WebAssembly module: it starts with [00 3d 73 6d], not the magic bytes [00 61 73 6d] ("\0asm")"#
+        );
+        let message = validate(b"", &ValidationLimits::default()).unwrap_err().to_string();
+        assert!(message.contains("it starts with []"), "{message}");
+        // A bad version after the magic bytes: wasmparser's message, on one line.
+        let mut wasm = module("");
+        wasm[4] = 9;
+        let message = validate(&wasm, &ValidationLimits::default()).unwrap_err().to_string();
+        assert!(message.starts_with("invalid wasm: ") && !message.contains('\n'), "{message}");
     }
 
     #[test]

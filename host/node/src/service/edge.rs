@@ -337,6 +337,92 @@ mod tests {
         }
     }
 
+    /// The log lines written while `run` runs, at debug level and above.
+    async fn logs_of<F: Future<Output = ()>>(run: F) -> String {
+        #[derive(Clone, Default)]
+        struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        run.await;
+        String::from_utf8(lines.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// A response body of nothing but `trailers`.
+    struct Trailers(Option<http::HeaderMap>);
+
+    impl HttpBody for Trailers {
+        type Data = bytes::Bytes;
+        type Error = Status;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<bytes::Bytes>, Status>>> {
+            Poll::Ready(self.0.take().map(|trailers| Ok(Frame::trailers(trailers))))
+        }
+    }
+
+    /// Calls an edge in front of a service answering `code` and `message` for `method`, in the
+    /// response headers (a unary failure) or in the trailers (the end of a stream).
+    async fn answer(code: Code, message: &'static str, in_trailers: bool, method: &str) {
+        use http_body_util::BodyExt;
+        let inner = tower::service_fn(move |_: http::Request<Body>| {
+            let status = Status::new(code, message);
+            let response = match in_trailers {
+                false => status.into_http(),
+                true => {
+                    let mut trailers = http::HeaderMap::new();
+                    status.add_header(&mut trailers).unwrap();
+                    http::Response::new(Body::new(Trailers(Some(trailers))))
+                }
+            };
+            std::future::ready(Ok::<_, std::convert::Infallible>(response))
+        });
+        let mut edge = EdgeLayer::new(16 << 10).layer(inner);
+        let request = http::Request::builder()
+            .uri(format!("http://node{method}"))
+            .body(Body::empty())
+            .unwrap();
+        let response = edge.call(request).await.unwrap();
+        response.into_body().collect().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn every_internal_answer_is_logged_with_its_method() {
+        let unary = "/weft.v1.LedgerQuery/GetBlock";
+        let logs = logs_of(answer(Code::Internal, "storage failed: disk", false, unary)).await;
+        assert!(logs.contains("ERROR"), "{logs}");
+        assert!(logs.contains(&format!("method=\"{unary}\"")), "{logs}");
+        assert!(logs.contains("storage failed: disk"), "{logs}");
+
+        let stream = "/weft.v1.LedgerQuery/Blocks";
+        let logs = logs_of(answer(Code::Internal, "block 3 is missing", true, stream)).await;
+        assert!(logs.contains("ERROR") && logs.contains(stream), "{logs}");
+        assert!(logs.contains("block 3 is missing"), "{logs}");
+
+        let refused = "/weft.v1.Gateway/Evaluate";
+        let logs = logs_of(answer(Code::NotFound, "contract", false, refused)).await;
+        assert!(!logs.contains("ERROR") && logs.contains("DEBUG"), "{logs}");
+        assert!(logs.contains(refused), "{logs}");
+        let logs = logs_of(answer(Code::Ok, "", true, refused)).await;
+        assert!(logs.is_empty(), "{logs}");
+    }
+
     #[test]
     fn the_header_list_counts_as_http2_does() {
         let request = http::Request::builder()

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
+use weft_proto::quote::quote;
 use weft_proto::v1::chaincode_events_request::Start;
 use weft_proto::v1::gateway_server::Gateway;
 use weft_proto::v1::{
@@ -10,8 +11,6 @@ use weft_proto::v1::{
     EndorseRequest, EndorseResponse, EvaluateRequest, EvaluateResponse, SubmitRequest,
     SubmitResponse,
 };
-
-use weft_proto::quote::quote;
 
 use super::{required, tx_id};
 use crate::committer::TxStatus;

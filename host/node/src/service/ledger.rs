@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use prost::Message;
 use tonic::{Request, Response, Status};
+use weft_proto::quote::{quote, quote_hex};
 use weft_proto::v1::ledger_query_server::LedgerQuery;
 use weft_proto::v1::{
     Block, BlocksRequest, BlocksResponse, ChainInfoResponse, Envelope, GetBlockRequest,
@@ -12,8 +13,6 @@ use weft_proto::v1::{
     GetTransactionResponse, KeyModification, Timestamp, blocks_response::Kind,
     get_block_request::By,
 };
-
-use weft_proto::quote::{quote, quote_hex};
 
 use super::{required, tx_id};
 use crate::deliver::{Stream, filtered, follow};

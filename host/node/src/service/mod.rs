@@ -1,5 +1,5 @@
 //! Thin tonic services: decode the request, call the node's parts, map errors with
-//! [`crate::status`]. [`edge`] stands in front of all of them. A refusal that names what the
+//! [`crate::status`]. `edge` stands in front of all of them. A refusal that names what the
 //! client sent quotes it with [`weft_proto::quote`], so no status outgrows gRPC metadata.
 
 pub mod admin;
