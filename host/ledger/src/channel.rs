@@ -13,6 +13,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use prost::Message;
+use weft_proto::quote::quote;
 use weft_proto::v1::{ChannelConfig, ContractDefinition};
 
 use crate::error::{Error, Result};
@@ -95,8 +96,8 @@ impl Channel {
             .map_err(|e| Error::Config(format!("contract definition does not decode: {e}")))?;
         if def.name.as_bytes() != key {
             return Err(Error::Config(format!(
-                "definition of {:?} is stored under another key",
-                def.name
+                "definition of {} is stored under another key",
+                quote(&def.name)
             )));
         }
         if def.version.is_empty() {
@@ -125,8 +126,8 @@ impl Channel {
 fn check_definition(def: &ContractDefinition, orgs: &BTreeSet<&str>) -> Result<()> {
     if def.name.is_empty() || def.name.contains('\0') || def.name.starts_with('_') {
         return Err(Error::Config(format!(
-            "bad contract name {:?} (empty, with a NUL byte, or starting with the reserved '_')",
-            def.name
+            "bad contract name {} (empty, with a NUL byte, or starting with the reserved '_')",
+            quote(&def.name)
         )));
     }
     let policy = def

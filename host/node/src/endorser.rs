@@ -12,6 +12,7 @@ use weft_ledger::channel::LIFECYCLE;
 use weft_ledger::identity::SigningIdentity;
 use weft_ledger::transaction::{self, verify_signed_proposal};
 use weft_ledger::{Ledger, channel::Channel};
+use weft_proto::quote::quote;
 use weft_proto::v1::{Proposal, Response, SignedProposal, Timestamp, Transaction, TxReadWriteSet};
 use weft_runtime::{CodeHash, Creator, Invocation, Simulator};
 
@@ -139,7 +140,7 @@ impl Endorser {
             return Err(Error::BadRequest(format!(
                 "an init of {} is a transaction: submit it (weft invoke --init), do not \
                  evaluate it",
-                proposal.contract
+                quote(&proposal.contract)
             )));
         }
         let (hash, _) = code_of(&channel, &proposal.contract)?;
