@@ -396,6 +396,11 @@ impl InvocationRecorder {
             return None;
         }
         let text = escape_text(line, left.min(limits::MAX_LOG_LINE_LEN as usize));
+        if text.len() > left {
+            // Fewer bytes left than the cut marker takes.
+            self.logs_dropped += 1;
+            return None;
+        }
         self.log_bytes += text.len().max(1);
         self.logs.push(text);
         self.logs.last().map(String::as_str)
