@@ -202,7 +202,7 @@ enum ContractCommand {
     Deploy {
         #[command(flatten)]
         define: DefineArgs,
-        /// Version of this definition.
+        /// Version of this definition: at most 64 of a-z A-Z 0-9 _ . + - (Fabric's rule).
         #[arg(long, default_value = "1")]
         version: String,
     },
@@ -275,7 +275,8 @@ impl NetworkArgs {
 /// What `contract deploy` and `contract upgrade` share.
 #[derive(Args, Debug)]
 struct DefineArgs {
-    /// Contract name (its state namespace).
+    /// Contract name (its state namespace): letters and digits with single '-' or '_'
+    /// between them, at most 64 (Fabric's chaincode name rule).
     name: String,
     /// The contract's .wasm file.
     wasm: PathBuf,
@@ -375,17 +376,23 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// The error and its causes on one line; a gRPC status shows its message and code.
+/// The error and its causes on one line; a gRPC status shows its message and code. Control
+/// characters from the node or a contract are shown escaped (`weft_rwset::text`), so an
+/// error message cannot drive the terminal.
 fn describe(error: &anyhow::Error) -> String {
-    error
+    let text = error
         .chain()
         .map(|cause| match cause.downcast_ref::<tonic::Status>() {
             Some(status) => format!("{} [{:?}]", status.message(), status.code()),
             None => cause.to_string(),
         })
         .collect::<Vec<_>>()
-        .join(": ")
+        .join(": ");
+    weft_rwset::text::escape_text(text.as_bytes(), DESCRIBE_MAX_BYTES)
 }
+
+/// Longest error line `weft` prints (longer ones are cut, ending with `…`).
+const DESCRIBE_MAX_BYTES: usize = 64 << 10;
 
 async fn run(cli: Cli) -> Result<()> {
     let net = DevNetwork::at(&cli.dir);
@@ -508,7 +515,7 @@ async fn run(cli: Cli) -> Result<()> {
             let mut stream = client.gateway.clone().chaincode_events(request).await?.into_inner();
             while let Some(message) = stream.message().await? {
                 for event in &message.events {
-                    println!("{}", output::event(message.block_number, event));
+                    output::print_line(&output::event(message.block_number, event));
                 }
             }
             Ok(())
@@ -680,6 +687,7 @@ fn sample_init(name: &str) -> Option<(&'static str, &'static [&'static str])> {
 
 /// The deploy or upgrade `define` asks for.
 fn define_request(define: &DefineArgs, version: &str, upgrade: bool) -> Result<Deploy> {
+    weft_ledger::names::check(&define.name, version)?;
     let wasm = std::fs::read(&define.wasm)
         .with_context(|| format!("reading the contract {}", define.wasm.display()))?;
     let policy = match &define.policy {

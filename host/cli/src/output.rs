@@ -8,11 +8,40 @@ use weft_proto::v1::{
     Block, Conflict, ContractDefinition, ContractEvent, Envelope, GetTransactionResponse,
     KeyModification, Proposal, ProposalResponsePayload, Response, Transaction, TxValidationCode,
 };
+use weft_rwset::text::is_unsafe;
 
-/// Prints `value` as pretty JSON on stdout.
+/// Prints `value` as pretty JSON on stdout, [terminal-safe](terminal_safe).
 pub(crate) fn print(value: &Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    println!("{}", terminal_safe(serde_json::to_string_pretty(value)?));
     Ok(())
+}
+
+/// Prints `value` as one line of JSON on stdout, [terminal-safe](terminal_safe).
+pub(crate) fn print_line(value: &Value) {
+    println!("{}", terminal_safe(value.to_string()));
+}
+
+/// JSON text with every character `weft_rwset::text::is_unsafe` names (DEL, C1 controls,
+/// bidirectional overrides, line separators; not the newlines of its layout) written as a
+/// `\uXXXX` escape, so contract- or client-supplied strings cannot drive or reorder the
+/// terminal. JSON already escapes C0 controls; the others can only occur inside strings,
+/// where the escape means the same.
+pub(crate) fn terminal_safe(json: String) -> String {
+    // Newlines outside strings are the layout of pretty JSON; inside strings JSON escapes them.
+    let unsafe_char = |c: char| c != '\n' && is_unsafe(c);
+    if !json.chars().any(unsafe_char) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if unsafe_char(c) {
+            // Every unsafe character is in the Basic Multilingual Plane: one JSON escape.
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A payload as JSON if it is JSON, else as a string if UTF-8, else as hex.
@@ -209,6 +238,18 @@ fn time_rfc3339(seconds: i64, nanos: u32) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_is_valid_json_without_terminal_controls() {
+        let message = "done\n\x1b[31m\u{7f}\u{9b}2J\u{202e}txet";
+        let r = Response { status: 200, message: message.into(), payload: b"\xff".to_vec() };
+        let text = terminal_safe(serde_json::to_string_pretty(&response(&r)).unwrap());
+        assert!(!text.chars().any(|c| is_unsafe(c) && c != '\n'), "{text}");
+        assert!(text.contains(r#""done\n\u001b[31m\u007f\u009b2J\u202etxet""#), "{text}");
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["message"], message);
+        assert_eq!(terminal_safe("{\"a\": 1}".into()), "{\"a\": 1}");
+    }
 
     #[test]
     fn timestamps_are_rfc3339_utc() {

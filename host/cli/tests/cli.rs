@@ -335,3 +335,93 @@ fn changing_key_history_needs_a_rebuild_that_keeps_everything() {
     assert_eq!(json(&weft(&dir, &["block", "verify"]))["verified"], true);
     stop(dev);
 }
+
+/// Starts `weft node start` on `dir` and waits until it serves.
+fn start_node(dir: &Path) -> (Child, Lines<BufReader<ChildStdout>>) {
+    let mut node = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .arg("--dir")
+        .arg(dir)
+        .args(["node", "start"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(node.stdout.take().unwrap()).lines();
+    let serving = lines.by_ref().map(Result::unwrap).find(|l| l.starts_with("node serving on"));
+    assert!(serving.is_some(), "weft node start did not serve");
+    (node, lines)
+}
+
+#[test]
+fn bad_names_hostile_modules_and_control_characters_through_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    assert!(weft(&dir, &["init", "--listen", "127.0.0.1:0"]).status.success());
+    let (node, _stdout_kept_open) = start_node(&dir);
+    let file = |name: &str, wasm: Vec<u8>| {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, wasm).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let refused = |args: &[&str]| {
+        let out = weft(&dir, args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let stderr = String::from_utf8(out.stderr).expect("the CLI prints UTF-8");
+        assert!(!stderr.contains(['\u{1b}', '\u{202e}', '\r']), "raw control text: {stderr:?}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr:?}");
+        stderr
+    };
+    let pinger = file("pinger.wasm", wat::parse_str(weft_contract_artifacts::PINGER_WAT).unwrap());
+    let contracts = dir.join("data").join("contracts");
+    let stored = || std::fs::read_dir(&contracts).map_or(0, |d| d.count());
+
+    // Names and versions: the rule is stated, the bad text shown escaped, nothing installed.
+    for name in ["a/b", "../x", "a\nb", "\u{1b}[2Jx", "a\u{202e}b"] {
+        let stderr = refused(&["contract", "deploy", name, &pinger]);
+        assert!(stderr.contains("bad contract name") && stderr.contains("Fabric's"), "{stderr}");
+    }
+    let stderr = refused(&["contract", "deploy", "ok", &pinger, "--version", "1\n\u{1b}[31m"]);
+    assert!(stderr.contains("bad version \"1\\n\\u{1b}[31m\" of contract ok"), "{stderr}");
+    assert_eq!(stored(), 0, "a refused deploy installs nothing");
+
+    // A 100 KB export name: a short error quoting the name cut, not "h2 protocol error".
+    let long = "n".repeat(100_000);
+    let huge = file(
+        "huge.wasm",
+        wat::parse_str(format!(
+            r#"(module (memory (export "memory") 1) (func (export "{long}"))
+                (func (export "weft_init") (result i32) i32.const 0)
+                (func (export "weft_invoke") (result i32) i32.const 0))"#
+        ))
+        .unwrap(),
+    );
+    let stderr = refused(&["contract", "deploy", "huge", &huge]);
+    assert!(
+        stderr.contains("may not be exported") && stderr.contains("(100000 bytes)"),
+        "{stderr}"
+    );
+    assert!(stderr.len() < 400, "{} bytes", stderr.len());
+
+    // Thousands of br_if into deeply nested blocks: refused by the static compile-cost bound.
+    let flood = weft_contract_artifacts::branch_flood_wat(16, 200, 3_000, 0);
+    let flood = file("flood.wasm", wat::parse_str(flood).unwrap());
+    let stderr = refused(&["contract", "deploy", "flood", &flood]);
+    assert!(stderr.contains("compile cost"), "{stderr}");
+    assert_eq!(stored(), 0, "nothing installed");
+
+    // Contract text with control characters: escaped in JSON output and in errors.
+    let shout =
+        file("shout.wasm", wat::parse_str(weft_contract_artifacts::CONTROL_TEXT_WAT).unwrap());
+    assert_eq!(json(&weft(&dir, &["contract", "deploy", "shout", &shout]))["code"], "VALID");
+    assert_eq!(stored(), 2);
+    let out = weft(&dir, &["query", "shout", "Say"]);
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(!stdout.contains(['\u{1b}', '\u{202e}']), "{stdout:?}");
+    assert_eq!(json(&out)["message"], weft_contract_artifacts::CONTROL_TEXT_ESCAPED);
+    let stderr = refused(&["query", "shout", "Abort"]);
+    assert!(stderr.contains(weft_contract_artifacts::CONTROL_ABORT_ESCAPED), "{stderr}");
+    let stderr = refused(&["invoke", "shout", "Error"]);
+    assert!(stderr.contains(weft_contract_artifacts::CONTROL_TEXT_ESCAPED), "{stderr}");
+    stop(node);
+}

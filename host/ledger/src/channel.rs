@@ -124,12 +124,7 @@ impl Channel {
 }
 
 fn check_definition(def: &ContractDefinition, orgs: &BTreeSet<&str>) -> Result<()> {
-    if def.name.is_empty() || def.name.contains('\0') || def.name.starts_with('_') {
-        return Err(Error::Config(format!(
-            "bad contract name {} (empty, with a NUL byte, or starting with the reserved '_')",
-            quote(&def.name)
-        )));
-    }
+    crate::names::check(&def.name, &def.version).map_err(|e| Error::Config(e.to_string()))?;
     let policy = def
         .policy
         .as_ref()

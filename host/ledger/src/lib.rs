@@ -6,7 +6,8 @@
 //! * [`transaction`] builds signed proposals, endorsements and envelopes; [`txid`] derives
 //!   transaction ids; [`identity`], [`policy`] and [`channel`] hold keys, organizations and
 //!   endorsement policies from the channel's genesis configuration and from contract
-//!   definitions committed in the `_lifecycle` namespace ([`channel::LIFECYCLE`]).
+//!   definitions committed in the `_lifecycle` namespace ([`channel::LIFECYCLE`]); [`names`]
+//!   is the rule for contract names and versions (Fabric's).
 //! * [`block`] builds and hashes blake3-chained blocks.
 //! * [`validator`] decides each transaction's code: stateless checks batched over all cores,
 //!   then MVCC and phantom checks in block order, recording which key conflicted.
@@ -84,6 +85,7 @@ mod commit;
 mod error;
 pub mod identity;
 mod ledger;
+pub mod names;
 pub mod policy;
 pub use weft_rwset::report;
 pub mod statedb;

@@ -90,3 +90,52 @@ fn definitions_commit_through_lifecycle_and_survive_reopen() {
         reopened.verify_chain().unwrap();
     }
 }
+
+#[test]
+fn a_hand_made_definition_with_a_bad_name_or_version_is_invalid() {
+    let net = TestNetwork::new("ch1", 1, &[]);
+    let org = net.org(0);
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path(), net.config.clone()).unwrap();
+    let long_version = "1".repeat(100_000);
+    let bad = [
+        ("../x", "1"),
+        ("a/b", "1"),
+        (".", "1"),
+        ("a\nb", "1"),
+        ("\u{1b}[31mred", "1"),
+        ("a\u{202e}b", "1"),
+        ("_mine", "1"),
+        ("ok", "1 0"),
+        ("ok", "1\n"),
+        ("ok", &long_version),
+    ];
+    let mut block = Vec::new();
+    for (i, (name, version)) in bad.iter().enumerate() {
+        // Signed by the admin, endorsed by the right peer: only the name or version is wrong.
+        let spec = TxSpec::new(
+            &org.admin,
+            LIFECYCLE,
+            format!("l{i}").as_str(),
+            define(name, version),
+            vec![&org.peer],
+        );
+        block.push(net.envelope(spec).1);
+    }
+    block.push(
+        net.envelope(TxSpec::new(
+            &org.admin,
+            LIFECYCLE,
+            "good",
+            define("a-b_c", "1.0+x"),
+            vec![&org.peer],
+        ))
+        .1,
+    );
+    let codes = ledger.append(ledger.next_block(block)).unwrap().codes;
+    let mut want = vec![IllegalWriteset; bad.len()];
+    want.push(Valid);
+    assert_eq!(codes, want);
+    assert_eq!(ledger.channel().contracts().len(), 1);
+    assert_eq!(ledger.channel().contract("a-b_c").unwrap().version, "1.0+x");
+}

@@ -9,6 +9,7 @@ use tonic::Status;
 use tonic::transport::{Channel, Endpoint};
 use weft_ledger::channel::LIFECYCLE;
 use weft_ledger::identity::SigningIdentity;
+use weft_ledger::names;
 use weft_ledger::transaction::{self, Invocation};
 use weft_proto::v1::admin_client::AdminClient;
 use weft_proto::v1::gateway_client::GatewayClient;
@@ -283,6 +284,8 @@ impl Client {
                 Status::new(status.code(), format!("{what}: {}", status.message()))
             }
         };
+        // Checked here too, so a bad name or version installs nothing.
+        names::check(&name, &version).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let code_hash = self.install(wasm).await.map_err(step(format!("installing {name}")))?;
         let definition = ContractDefinition {
             name: name.clone(),

@@ -18,6 +18,7 @@ use prost::Message;
 use weft_ledger::Ledger;
 use weft_ledger::channel::{Channel, LIFECYCLE};
 use weft_ledger::identity::{Role, role_name};
+use weft_ledger::names;
 use weft_proto::quote::quote;
 use weft_proto::v1::{ContractDefinition, Identity, NsReadWriteSet, Proposal, Response};
 use weft_runtime::{CodeHash, Simulator};
@@ -112,6 +113,7 @@ pub fn simulate(
     let bytes = &proposal.args[0];
     let def = ContractDefinition::decode(bytes.as_slice())
         .map_err(|e| Error::BadRequest(format!("the contract definition does not decode: {e}")))?;
+    names::check(&def.name, &def.version).map_err(|e| Error::BadRequest(e.to_string()))?;
     let def = channel
         .decode_definition(def.name.as_bytes(), bytes)
         .map_err(|e| Error::BadRequest(e.to_string()))?;

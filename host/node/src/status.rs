@@ -8,7 +8,7 @@
 use tonic::{Code, Status};
 use weft_ledger::transaction::ProposalRejection;
 use weft_proto::quote::truncate;
-use weft_runtime::FailureKind;
+use weft_runtime::{DeployError, FailureKind};
 
 use crate::error::Error;
 
@@ -37,6 +37,8 @@ pub fn code_of(error: &Error) -> Code {
             }
             _ => Code::Aborted,
         },
+        // A compile over the node's time budget is the node's condition, not the module's.
+        Error::Deploy(DeployError::CompileBudget(_)) => Code::Unavailable,
         Error::Deploy(_) => Code::InvalidArgument,
         Error::NotFound(_) => Code::NotFound,
         Error::Overloaded(_) | Error::TooManyRequests(_) => Code::ResourceExhausted,
@@ -58,6 +60,8 @@ impl From<Error> for Status {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -73,6 +77,7 @@ mod tests {
             (Error::Overloaded("q".into()), Code::ResourceExhausted),
             (Error::TooManyRequests(2), Code::ResourceExhausted),
             (Error::ShuttingDown, Code::Unavailable),
+            (Error::Deploy(DeployError::CompileBudget(Duration::from_secs(10))), Code::Unavailable),
         ];
         for (error, code) in cases {
             let message = error.to_string();

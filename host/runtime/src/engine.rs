@@ -87,7 +87,9 @@ pub struct RuntimeConfig {
     pub memory_keep_resident: usize,
     /// Wall-clock guard for one invocation; firing is a node failure, never a result.
     pub wall_clock_deadline: Duration,
-    /// Most time one compile may take before the deploy is refused.
+    /// Backstop on one compile's wall time: past it the install fails as a node condition
+    /// (`DeployError::CompileBudget`), never as a verdict on the module, which the static
+    /// compile-cost caps in `limits` decide the same on every node.
     pub compile_budget: Duration,
     /// Compiled modules kept loaded in memory (least recently used are dropped first).
     pub loaded_modules: usize,

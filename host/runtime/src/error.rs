@@ -51,8 +51,15 @@ pub enum DeployError {
     /// The module broke a deploy-time rule; nothing was compiled or stored.
     #[error(transparent)]
     Invalid(#[from] ValidationError),
-    /// Compiling took longer than the compile budget; nothing was stored.
-    #[error("compiling the module took longer than the {} ms budget", .0.as_millis())]
+    /// Compiling took longer than the node's compile budget; nothing was stored. A backstop
+    /// on this node, not a judgement of the module: the static compile-cost measure
+    /// (`crate::compile_cost`) keeps every module it admits far below the budget, so this
+    /// means the node is overloaded, and the install may be retried.
+    #[error(
+        "compiling took longer than this node's {} ms budget although the module is within the \
+         compile-cost caps: the node is overloaded; nothing was stored, retry",
+        .0.as_millis()
+    )]
     CompileBudget(std::time::Duration),
     /// The compiler refused a module that passed validation; nothing was stored.
     #[error("the module could not be compiled: {0}")]

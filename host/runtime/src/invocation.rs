@@ -14,7 +14,7 @@ use std::sync::Arc;
 use weft_abi::{LogLevel, ReturnCode, TxField, limits};
 use weft_rwset::{
     Call, Invocation, InvocationRecorder, Mode, Recorded, SharedHistory, SharedState, StateError,
-    Stop, truncate_utf8_lossy,
+    Stop, abort_message,
 };
 
 use crate::engine::HostFuel;
@@ -313,10 +313,7 @@ impl InvocationState {
     /// `abort(msg_ptr, msg_len)`: always stops the invocation with the contract's message.
     pub(crate) fn abort(&mut self, mem: &[u8], ptr: i32, len: i32) -> HostStop {
         match read(mem, "abort", ptr, len) {
-            Ok(message) => HostStop::Contract(
-                FailureKind::Panic,
-                truncate_utf8_lossy(message, limits::MAX_ABORT_MESSAGE_LEN as usize),
-            ),
+            Ok(message) => HostStop::Contract(FailureKind::Panic, abort_message(message)),
             Err(stop) => stop,
         }
     }
@@ -565,14 +562,24 @@ mod tests {
     fn logs_are_truncated_and_counted() {
         let mut st = state_with(Mode::Invoke);
         st.meter.fuel = u64::MAX / 2;
-        let m = vec![b'x'; 8192];
+        let mut m = vec![b'x'; 8192];
+        m[..4].copy_from_slice(b"a\nb\0");
         for _ in 0..limits::MAX_LOG_LINES + 5 {
             assert_eq!(st.log(&m, 3, 0, 8192).unwrap(), 0);
         }
         let rec = st.finish().unwrap();
-        assert_eq!(rec.logs_dropped, 5);
-        assert_eq!(rec.logs.len(), limits::MAX_LOG_LINES as usize);
+        // The byte budget is what binds for long lines: four lines of 4 KiB.
+        assert_eq!(rec.logs.len(), 4);
+        assert_eq!(rec.logs_dropped, limits::MAX_LOG_LINES + 1);
         assert_eq!(rec.logs[0].len(), limits::MAX_LOG_LINE_LEN as usize);
+        assert!(rec.logs[0].starts_with("a\\nb\\0xx"), "{}", &rec.logs[0][..8]);
+        // Short lines: the line budget binds.
+        let mut st = state_with(Mode::Invoke);
+        for _ in 0..limits::MAX_LOG_LINES + 5 {
+            assert_eq!(st.log(&m, 3, 0, 1).unwrap(), 0);
+        }
+        let rec = st.finish().unwrap();
+        assert_eq!((rec.logs.len(), rec.logs_dropped), (limits::MAX_LOG_LINES as usize, 5));
     }
 
     #[test]

@@ -35,10 +35,15 @@
 //! assert!(done.fuel_used > 0);
 //! ```
 //!
+//! Deploy-time validation ([`validate`]) decides from the module's bytes alone, including a
+//! static measure of what compiling will cost ([`compile_cost`]), so every node installs or
+//! refuses the same modules.
+//!
 //! For contract tests on real `.wasm`, [`Harness`] adds an in-memory ledger around the same
 //! [`Simulator`]. `docs/determinism.md` explains every engine switch and the fuel costs.
 
 mod cache;
+pub mod compile_cost;
 mod engine;
 mod error;
 mod harness;

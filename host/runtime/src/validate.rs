@@ -2,14 +2,20 @@
 //! failure is a [`ValidationError`] naming the rule it broke.
 //!
 //! Compiling is not free (a 41 KB module of 10k functions with 1000 parameters each took 1.9 s
-//! to compile), so the caps below reject costly shapes up front. They are set at about twice
-//! what the SDK's own contracts need.
+//! to compile; 220 KB of `br_if`s took 13 s on a busy machine), so the caps below reject
+//! costly shapes up front, with a static compile-cost measure (`crate::compile_cost`) for
+//! the control flow that shape caps cannot see. They are set at about twice what the SDK's
+//! own contracts need, and they depend on nothing but the module's bytes: every node
+//! accepts or refuses the same modules.
 
 use wasmparser::{
-    ExternalKind, FuncType, Operator, Parser, Payload, TypeRef, ValType, Validator, WasmFeatures,
+    ExternalKind, FuncType, Parser, Payload, TypeRef, ValType, Validator, WasmFeatures,
 };
 use weft_proto::quote::quote;
 
+use weft_rwset::text::{escape_text, excerpt};
+
+use crate::compile_cost;
 use crate::engine::ALLOWED_FEATURES;
 
 /// Caps on the shape of a deployable module.
@@ -29,6 +35,12 @@ pub struct ValidationLimits {
     pub max_function_body_bytes: usize,
     /// Most targets of one `br_table`.
     pub max_br_table_targets: u32,
+    /// Deepest nesting of `block`, `loop` and `if` in one function.
+    pub max_nesting_depth: u32,
+    /// Most branch edges of one function body (`crate::compile_cost`).
+    pub max_function_branch_edges: u64,
+    /// Most compile-cost units of the whole module (`crate::compile_cost`).
+    pub max_compile_units: u64,
     /// Most globals.
     pub max_globals: u32,
     /// Most function types.
@@ -49,7 +61,8 @@ impl Default for ValidationLimits {
     /// About twice what the SDK's sample contracts need (`tests/contracts.rs` checks the ratio
     /// against the real `.wasm`; the largest sample needs 120 KB, 478 functions, 9 parameters,
     /// 35 locals, 7.2 KB bodies, 40 `br_table` targets, 3 globals, 77 table elements, 1 data
-    /// segment of 19 KB and 10 initial pages).
+    /// segment of 19 KB, 10 initial pages, blocks nested 42 deep, 207 branch edges in one
+    /// body and 77,197 compile-cost units).
     fn default() -> ValidationLimits {
         ValidationLimits {
             max_module_bytes: 256 << 10,
@@ -59,6 +72,9 @@ impl Default for ValidationLimits {
             max_locals: 80,
             max_function_body_bytes: 16 << 10,
             max_br_table_targets: 100,
+            max_nesting_depth: 100,
+            max_function_branch_edges: 420,
+            max_compile_units: 160_000,
             max_globals: 8,
             max_types: 200,
             max_table_elements: 160,
@@ -70,7 +86,9 @@ impl Default for ValidationLimits {
     }
 }
 
-/// A module refused at deploy time. The variant names the rule.
+/// A module refused at deploy time. The variant names the rule. Names the module supplies
+/// (imports, exports) and parser messages are quoted escaped and cut
+/// (`weft_rwset::text::excerpt`), so a 100 KB name makes a short, one-line error.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ValidationError {
     /// The module is larger than the size cap.
@@ -149,6 +167,18 @@ pub enum ValidationError {
     /// The module has a start function.
     #[error("start function: contracts may not run code at instantiation")]
     StartFunction,
+    /// A function, or the whole module, would cost more to compile than its cap, by the static
+    /// measure of `crate::compile_cost` (branches and nesting count most).
+    #[error(
+        "compile cost: {what}, over the cap of {cap} (a static measure of the work of compiling, \
+         the same on every node; branches, loops and indirect calls count most)"
+    )]
+    CompileCost {
+        /// What was measured, and how much.
+        what: String,
+        /// The cap.
+        cap: u64,
+    },
     /// A count or size over its cap.
     #[error("cap on {what}: {found} is over the cap of {cap}")]
     OverCap {
@@ -176,6 +206,16 @@ pub struct ModuleShape {
     pub max_function_body_bytes: usize,
     /// Largest `br_table`.
     pub max_br_table_targets: u32,
+    /// Deepest nesting of blocks in one function.
+    pub max_nesting_depth: u32,
+    /// Most branch edges of one function body (`crate::compile_cost::BodyCost::edges`).
+    pub max_function_branch_edges: u64,
+    /// Operators in all function bodies.
+    pub operators: u64,
+    /// Branch edges in all function bodies.
+    pub branch_edges: u64,
+    /// Compile cost of the whole module, in units (`crate::compile_cost`).
+    pub compile_units: u64,
     /// Globals.
     pub globals: u32,
     /// Table elements (initial).
@@ -193,12 +233,18 @@ fn cap(what: &'static str, found: u64, cap: u64) -> Result<(), ValidationError> 
 }
 
 fn invalid(e: wasmparser::BinaryReaderError) -> ValidationError {
-    ValidationError::InvalidWasm(one_line(&e))
+    ValidationError::InvalidWasm(parser_text(&e))
 }
 
-/// A wasmparser error on one line: some of its messages print byte arrays over several.
-fn one_line(e: &wasmparser::BinaryReaderError) -> String {
-    e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+/// Longest parser message a deploy error quotes: wasmparser's messages may quote
+/// module-supplied names (e.g. a duplicate export), which can be 100 KB long.
+const MAX_PARSER_MESSAGE_LEN: usize = 512;
+
+/// A parser message on one line (some print byte arrays over several), escaped and cut
+/// (`weft_rwset::text`).
+fn parser_text(e: &impl std::fmt::Display) -> String {
+    let one_line = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+    escape_text(one_line.as_bytes(), MAX_PARSER_MESSAGE_LEN)
 }
 
 /// The first bytes of every WebAssembly module.
@@ -234,7 +280,7 @@ pub fn validate(bytes: &[u8], limits: &ValidationLimits) -> Result<ModuleShape, 
     if let Err(e) = Validator::new_with_features(ALLOWED_FEATURES).validate_all(bytes) {
         let all = WasmFeatures::all() - WasmFeatures::COMPONENT_MODEL;
         return Err(if Validator::new_with_features(all).validate_all(bytes).is_ok() {
-            ValidationError::DisabledProposal(one_line(&e))
+            ValidationError::DisabledProposal(parser_text(&e))
         } else {
             invalid(e)
         });
@@ -245,6 +291,7 @@ pub fn validate(bytes: &[u8], limits: &ValidationLimits) -> Result<ModuleShape, 
     let mut func_types: Vec<u32> = Vec::new();
     let mut memories = 0u32;
     let mut exports: Vec<(String, ExternalKind, u32)> = Vec::new();
+    let mut defined = 0u32;
 
     for payload in Parser::new(0).parse_all(bytes) {
         match payload.map_err(invalid)? {
@@ -344,18 +391,14 @@ pub fn validate(bytes: &[u8], limits: &ValidationLimits) -> Result<ModuleShape, 
                     cap("locals", locals, limits.max_locals)?;
                 }
                 shape.max_locals = shape.max_locals.max(locals);
-                let mut ops = body.get_operators_reader().map_err(invalid)?;
-                while !ops.eof() {
-                    if let Operator::BrTable { targets } = ops.read().map_err(invalid)? {
-                        let n = targets.len();
-                        cap(
-                            "br_table targets",
-                            u64::from(n),
-                            u64::from(limits.max_br_table_targets),
-                        )?;
-                        shape.max_br_table_targets = shape.max_br_table_targets.max(n);
-                    }
-                }
+                // The body's index among all functions (imports first), for messages.
+                let index = shape.imports + defined;
+                defined += 1;
+                let cost = compile_cost::measure(&body).map_err(invalid)?;
+                let n = cost.max_br_table_targets;
+                cap("br_table targets", u64::from(n), u64::from(limits.max_br_table_targets))?;
+                shape.max_br_table_targets = shape.max_br_table_targets.max(n);
+                check_compile_cost(&mut shape, index, &cost, limits)?;
             }
             _ => {}
         }
@@ -369,21 +412,53 @@ pub fn validate(bytes: &[u8], limits: &ValidationLimits) -> Result<ModuleShape, 
     Ok(shape)
 }
 
+/// Adds one body's [`compile_cost::BodyCost`] to `shape`, refusing it over a compile-cost cap.
+fn check_compile_cost(
+    shape: &mut ModuleShape,
+    index: u32,
+    cost: &compile_cost::BodyCost,
+    limits: &ValidationLimits,
+) -> Result<(), ValidationError> {
+    let over = |what: String, cap: u64| Err(ValidationError::CompileCost { what, cap });
+    if cost.max_depth > limits.max_nesting_depth {
+        let what = format!("function {index} nests blocks {} deep", cost.max_depth);
+        return over(what, u64::from(limits.max_nesting_depth));
+    }
+    if cost.edges > limits.max_function_branch_edges {
+        let what = format!("function {index} has {} branch edges", cost.edges);
+        return over(what, limits.max_function_branch_edges);
+    }
+    shape.max_nesting_depth = shape.max_nesting_depth.max(cost.max_depth);
+    shape.max_function_branch_edges = shape.max_function_branch_edges.max(cost.edges);
+    shape.operators += cost.operators;
+    shape.branch_edges += cost.edges;
+    shape.compile_units = shape.compile_units.saturating_add(cost.units());
+    if shape.compile_units > limits.max_compile_units {
+        let what = format!(
+            "the module measures over {} units (operators + {} per branch edge)",
+            shape.compile_units,
+            compile_cost::EDGE_UNITS
+        );
+        return over(what, limits.max_compile_units);
+    }
+    Ok(())
+}
+
 fn check_import(
     import: &wasmparser::Import<'_>,
     types: &[FuncType],
 ) -> Result<(), ValidationError> {
     if import.module != weft_abi::IMPORT_MODULE {
         if import.module.starts_with(weft_abi::IMPORT_MODULE_PREFIX) {
-            return Err(ValidationError::UnsupportedAbiVersion { module: import.module.into() });
+            return Err(ValidationError::UnsupportedAbiVersion { module: excerpt(import.module) });
         }
         return Err(ValidationError::ForeignImport {
-            module: import.module.into(),
-            name: import.name.into(),
+            module: excerpt(import.module),
+            name: excerpt(import.name),
         });
     }
     let Some(host) = weft_abi::host_function(import.name) else {
-        return Err(ValidationError::UnknownHostFunction { name: import.name.into() });
+        return Err(ValidationError::UnknownHostFunction { name: excerpt(import.name) });
     };
     let params: Vec<ValType> = host.params.iter().map(|t| abi_valtype(*t)).collect();
     let results: Vec<ValType> = host.results.iter().map(|t| abi_valtype(*t)).collect();
@@ -402,7 +477,7 @@ fn check_import(
         TypeRef::Global(_) => "a global (not a function)".to_owned(),
         TypeRef::Tag(_) => "a tag (not a function)".to_owned(),
     };
-    Err(ValidationError::ImportSignature { name: import.name.into(), found, expected })
+    Err(ValidationError::ImportSignature { name: excerpt(import.name), found, expected })
 }
 
 fn check_exports(
@@ -416,7 +491,8 @@ fn check_exports(
             continue;
         }
         if !export::ALLOWED.contains(&name.as_str()) {
-            return Err(ValidationError::Exports(format!("{} may not be exported", quote(name))));
+            let name = excerpt(name);
+            return Err(ValidationError::Exports(format!("`{name}` may not be exported")));
         }
         if name == export::MEMORY {
             if *kind != ExternalKind::Memory {
@@ -570,6 +646,13 @@ mod tests {
         assert_eq!(e.to_string(), "exports: `weft_init` is missing");
         let bytes = wat::parse_str(
             r#"(module (memory (export "memory") 1)
+                       (func (export "weft_init") (result i32) i32.const 0))"#,
+        )
+        .unwrap();
+        let e = validate(&bytes, &ValidationLimits::default()).unwrap_err();
+        assert_eq!(e.to_string(), "exports: `weft_invoke` is missing");
+        let bytes = wat::parse_str(
+            r#"(module (memory (export "memory") 1)
                        (func (export "weft_init") (result i32) i32.const 0)
                        (func (export "weft_invoke") (param i32) (result i32) i32.const 0))"#,
         )
@@ -594,6 +677,39 @@ mod tests {
         let text = e.to_string();
         assert!(text.contains("25 pages of 64 KiB is over the cap of 24"), "{text}");
         assert!(text.contains("build it with `weft contract build`"), "{text}");
+    }
+
+    #[test]
+    fn the_abi_page_states_the_exports_the_validator_requires() {
+        // docs/abi.md once said "weft_init and/or weft_invoke" while the validator required
+        // both; both are required (as Fabric's Init and Invoke), and the page says so.
+        let page = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/abi.md"));
+        let row = page.lines().find(|l| l.contains("`weft_init: () -> i32`")).unwrap();
+        assert!(row.contains("`weft_init: () -> i32` and `weft_invoke: () -> i32`, both"), "{row}");
+        assert!(!page.contains("and/or"), "docs/abi.md makes an export optional");
+        for required in weft_abi::export::ALLOWED {
+            assert!(page.contains(&format!("`{required}")), "{required} is not documented");
+        }
+    }
+
+    #[test]
+    fn module_supplied_names_are_quoted_cut_and_escaped() {
+        let long = "n".repeat(100_000);
+        let e = check(&format!(r#"(import "env" "{long}" (func))"#)).unwrap_err().to_string();
+        assert!(e.len() < 200, "{} bytes: {}", e.len(), &e[..100]);
+        assert!(e.contains("… (100000 bytes)"), "{e}");
+        let e = check(&format!(r#"(func (export "{}\n\1b[2J"))"#, &long[..90_000]));
+        let e = e.unwrap_err().to_string();
+        assert!(e.len() < 200 && e.contains("may not be exported"), "{e}");
+        let e = check(r#"(func (export "x\n\1b"))"#).unwrap_err().to_string();
+        assert_eq!(e, "exports: `x\\n\\u{1b}` may not be exported");
+        let e = check(&format!(r#"(import "weft_v1" "{long}" (func))"#)).unwrap_err().to_string();
+        assert!(e.len() < 200 && e.contains("is not a host function"), "{e}");
+        // The parser's own messages can quote names too: a duplicate export.
+        let e = check(&format!(r#"(func (export "{long}")) (func (export "{long}"))"#))
+            .unwrap_err()
+            .to_string();
+        assert!(e.len() < 600 && e.starts_with("invalid wasm"), "{e}");
     }
 
     #[test]

@@ -43,6 +43,17 @@ fn caps_are_about_twice_what_the_samples_need() {
         ("table elements", need(&|_, s| s.table_elements), l.max_table_elements),
         ("data bytes", need(&|_, s| s.data_bytes as u64), l.max_data_bytes as u64),
         ("initial pages", need(&|_, s| s.initial_memory_pages), l.max_initial_memory_pages),
+        (
+            "nesting depth",
+            need(&|_, s| u64::from(s.max_nesting_depth)),
+            u64::from(l.max_nesting_depth),
+        ),
+        (
+            "branch edges of one body",
+            need(&|_, s| s.max_function_branch_edges),
+            l.max_function_branch_edges,
+        ),
+        ("compile-cost units", need(&|_, s| s.compile_units), l.max_compile_units),
     ];
     for (what, need, cap) in checks {
         let ratio = cap as f64 / need as f64;

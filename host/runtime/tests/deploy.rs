@@ -5,7 +5,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use weft_runtime::{CodeHash, DeployError, NodeError, RuntimeConfig, Simulator, ValidationError};
+use weft_runtime::{
+    CodeHash, DeployError, NodeError, RuntimeConfig, Simulator, ValidationError, ValidationLimits,
+};
 
 #[test]
 fn deploy_is_addressed_by_blake3_and_idempotent() {
@@ -144,4 +146,50 @@ fn refusals_of_damaged_modules_are_one_short_line() {
         }
     }
     assert!(refused > 500, "only {refused} of 2000 damaged modules refused");
+}
+
+#[test]
+fn hostile_control_flow_is_refused_by_the_static_compile_cost_measure() {
+    use weft_contract_artifacts::branch_flood_wat;
+    let (sim, dir) = simulator();
+    // Every other cap holds: only the compile cost refuses these.
+    let lifted = ValidationLimits {
+        max_nesting_depth: u32::MAX,
+        max_function_branch_edges: u64::MAX,
+        max_compile_units: u64::MAX,
+        ..ValidationLimits::default()
+    };
+    let refused = |wat: String| {
+        let wasm = wat::parse_str(wat).unwrap();
+        weft_runtime::validate(&wasm, &lifted).expect("within every other cap");
+        let err = sim.deploy(&wasm).unwrap_err();
+        assert!(matches!(err, DeployError::Invalid(ValidationError::CompileCost { .. })), "{err}");
+        (wasm.len(), err.to_string())
+    };
+    // Thousands of br_if into blocks nested 200 deep, a few hundred KB: every shape cap but
+    // the compile cost would let it through, and its like took 13 s to compile on a busy
+    // machine.
+    let (size, e) = refused(branch_flood_wat(16, 200, 3_000, 0));
+    assert!(size > 200_000, "{size}");
+    assert!(
+        e.starts_with("compile cost: function 0 nests blocks 200 deep, over the cap of 100"),
+        "{e}"
+    );
+    // The same without the nesting: the branches of one body.
+    let (_, e) = refused(branch_flood_wat(16, 40, 3_500, 0));
+    assert!(
+        e.starts_with("compile cost: function 0 has 3500 branch edges, over the cap of 420"),
+        "{e}"
+    );
+    // Bodies each within the caps, too many of them: the module's units.
+    let (_, e) = refused(branch_flood_wat(40, 40, 400, 0));
+    assert!(e.contains("compile cost: the module measures over"), "{e}");
+    assert!(e.contains("(operators + 10 per branch edge), over the cap of 160000"), "{e}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing stored");
+
+    // Just within the caps, the costliest shape the measure admits deploys.
+    let admitted = wat::parse_str(branch_flood_wat(32, 40, 400, 0)).unwrap();
+    let shape = sim.validate(&admitted).unwrap();
+    assert!(shape.compile_units > 150_000, "{shape:?}");
+    sim.deploy(&admitted).unwrap();
 }

@@ -359,10 +359,13 @@ pub mod limits {
     pub const MAX_RESPONSE_MESSAGE_LEN: u32 = 4 * 1024;
     /// Largest response payload, in bytes.
     pub const MAX_RESPONSE_PAYLOAD_LEN: u32 = 1024 * 1024;
-    /// Longest log line kept, in bytes (longer lines are truncated).
+    /// Longest log line kept, in bytes after escaping (longer lines are truncated).
     pub const MAX_LOG_LINE_LEN: u32 = 4 * 1024;
     /// Most log lines kept per invocation (later ones are dropped and counted).
-    pub const MAX_LOG_LINES: u32 = 256;
+    pub const MAX_LOG_LINES: u32 = 64;
+    /// Most bytes of log lines kept per invocation, after escaping: what one invocation can
+    /// write to the node's log (a line crossing it is cut; later ones are dropped and counted).
+    pub const MAX_LOG_BYTES: u32 = 16 * 1024;
     /// Longest abort (panic) message kept, in bytes (longer ones are truncated).
     pub const MAX_ABORT_MESSAGE_LEN: u32 = 4 * 1024;
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use weft_abi::{HistoryEntryHeader, ReturnCode, Timestamp, TxField, codec, limits};
 use weft_proto::v1::{ContractEvent, NsReadWriteSet, Response};
 
+use crate::text::escape_text;
 use crate::{
     HistoryEntry, HistoryView, Mode, SimError, StateError, StateIter, StateView, TxSimulator,
     VersionedValue,
@@ -132,7 +133,8 @@ pub struct Recorded {
     pub response: Option<Response>,
     /// Events, in emission order.
     pub events: Vec<ContractEvent>,
-    /// Log lines kept (at most [`limits::MAX_LOG_LINES`], each truncated).
+    /// Log lines kept, escaped (at most [`limits::MAX_LOG_LINES`] lines and
+    /// [`limits::MAX_LOG_BYTES`] bytes).
     pub logs: Vec<String>,
     /// Log lines dropped over the limit.
     pub logs_dropped: u32,
@@ -173,6 +175,7 @@ pub struct InvocationRecorder {
     events: Vec<ContractEvent>,
     response: Option<Response>,
     logs: Vec<String>,
+    log_bytes: usize,
     logs_dropped: u32,
 }
 
@@ -182,6 +185,13 @@ fn sim<T>(result: Result<T, SimError>) -> Call<T> {
         Err(SimError::Contract(code)) => Ok(Err(code)),
         Err(SimError::State(err)) => Err(Stop::Node(err)),
     }
+}
+
+/// The message of `abort` (the SDK's panic hook) as the client sees it: [`escape_text`], at
+/// most [`limits::MAX_ABORT_MESSAGE_LEN`] bytes. The host and the SDK's native test context
+/// both report an abort (a panic) with this text.
+pub fn abort_message(bytes: &[u8]) -> String {
+    escape_text(bytes, limits::MAX_ABORT_MESSAGE_LEN as usize)
 }
 
 /// `bytes` as UTF-8, cut to at most `max` bytes (a character cut in half shows as U+FFFD).
@@ -210,6 +220,7 @@ impl InvocationRecorder {
             events: Vec::new(),
             response: None,
             logs: Vec::new(),
+            log_bytes: 0,
             logs_dropped: 0,
         }
     }
@@ -354,7 +365,10 @@ impl InvocationRecorder {
         Ok(Ok(()))
     }
 
-    /// `set_response`: once per invocation.
+    /// `set_response`: once per invocation. The message is kept as [`escape_text`] makes it
+    /// (control characters escaped, at most [`limits::MAX_RESPONSE_MESSAGE_LEN`] bytes), so
+    /// the response a client sees, and the one in an endorsed payload, is the same safe text
+    /// on every peer.
     pub fn set_response(&mut self, status: i32, message: &[u8], payload: &[u8]) -> Call<()> {
         if self.response.is_some() {
             return Ok(Err(ReturnCode::ResponseAlreadySet));
@@ -366,19 +380,29 @@ impl InvocationRecorder {
         }
         let message = std::str::from_utf8(message)
             .map_err(|_| Stop::Misuse { function: "set_response", what: "message is not UTF-8" })?;
-        self.response =
-            Some(Response { status, message: message.to_owned(), payload: payload.to_vec() });
+        let message = escape_text(message.as_bytes(), limits::MAX_RESPONSE_MESSAGE_LEN as usize);
+        self.response = Some(Response { status, message, payload: payload.to_vec() });
         Ok(Ok(()))
     }
 
-    /// `log`: keeps the line (truncated to [`limits::MAX_LOG_LINE_LEN`]) and returns it, or
-    /// drops it once [`limits::MAX_LOG_LINES`] are kept.
+    /// `log`: keeps the line as [`escape_text`] makes it (one line of safe text, at most
+    /// [`limits::MAX_LOG_LINE_LEN`] bytes and what is left of [`limits::MAX_LOG_BYTES`]) and
+    /// returns it, or drops it (counted) once [`limits::MAX_LOG_LINES`] lines or
+    /// [`limits::MAX_LOG_BYTES`] bytes are kept.
     pub fn log(&mut self, line: &[u8]) -> Option<&str> {
-        if self.logs.len() >= limits::MAX_LOG_LINES as usize {
+        let left = (limits::MAX_LOG_BYTES as usize).saturating_sub(self.log_bytes);
+        if self.logs.len() >= limits::MAX_LOG_LINES as usize || left == 0 {
             self.logs_dropped += 1;
             return None;
         }
-        self.logs.push(truncate_utf8_lossy(line, limits::MAX_LOG_LINE_LEN as usize));
+        let text = escape_text(line, left.min(limits::MAX_LOG_LINE_LEN as usize));
+        if text.len() > left {
+            // Fewer bytes left than the cut marker takes.
+            self.logs_dropped += 1;
+            return None;
+        }
+        self.log_bytes += text.len().max(1);
+        self.logs.push(text);
         self.logs.last().map(String::as_str)
     }
 
@@ -509,6 +533,43 @@ mod tests {
         assert_eq!((rec.events.len(), rec.logs_dropped), (limits::MAX_EVENTS as usize, 1));
         assert_eq!(rec.events[0].tx_id, "tx9");
         assert_eq!(rec.response.unwrap().message, "ok");
+    }
+
+    #[test]
+    fn logs_have_a_byte_budget_and_stay_one_line() {
+        let mut r = recorder(Mode::Query);
+        // A forged record: newline, a fake log prefix, ANSI and NUL bytes.
+        let forged = b"ok\n2026-01-01T00:00:00Z  INFO weft: admin logged in\r\x1b[2K\0";
+        let kept = r.log(forged).unwrap().to_owned();
+        assert_eq!(kept, "ok\\n2026-01-01T00:00:00Z  INFO weft: admin logged in\\r\\u{1b}[2K\\0");
+        let line = vec![b'x'; limits::MAX_LOG_LINE_LEN as usize];
+        let mut kept_bytes = kept.len();
+        while let Some(text) = r.log(&line) {
+            kept_bytes += text.len();
+        }
+        assert_eq!(kept_bytes, limits::MAX_LOG_BYTES as usize);
+        r.log(b"more");
+        let rec = r.finish().unwrap();
+        assert_eq!(rec.logs.iter().map(String::len).sum::<usize>(), limits::MAX_LOG_BYTES as usize);
+        assert!(rec.logs.last().unwrap().ends_with('…'), "the line crossing the budget is cut");
+        assert_eq!(rec.logs_dropped, 2);
+        assert!(rec.logs.iter().all(|l| !l.contains(['\n', '\r', '\0', '\x1b'])));
+    }
+
+    #[test]
+    fn messages_reach_clients_as_safe_text() {
+        let mut r = recorder(Mode::Invoke);
+        r.set_response(500, b"no\rsuch\x1b]0;pwned\x07 \xe2\x80\xaeasset", b"").unwrap().unwrap();
+        let message = r.finish().unwrap().response.unwrap().message;
+        assert_eq!(message, "no\\rsuch\\u{1b}]0;pwned\\u{7} \\u{202e}asset");
+        // Escaping cannot push a message over its limit.
+        let mut r = recorder(Mode::Invoke);
+        let controls = vec![0x1b; limits::MAX_RESPONSE_MESSAGE_LEN as usize];
+        r.set_response(200, &controls, b"").unwrap().unwrap();
+        let message = r.finish().unwrap().response.unwrap().message;
+        assert!(message.len() <= limits::MAX_RESPONSE_MESSAGE_LEN as usize);
+        assert!(message.ends_with('…'));
+        assert_eq!(abort_message(b"\xffpanicked\n"), "\u{FFFD}panicked\\n");
     }
 
     #[test]

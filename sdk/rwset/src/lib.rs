@@ -12,7 +12,8 @@
 //!
 //! Around it, [`InvocationRecorder`] is everything else one invocation does through the host
 //! functions (iterators, history, events, response, logs, with the ABI's limits), and
-//! [`Invocation`] is its input with the ABI's encoding of each transaction field.
+//! [`Invocation`] is its input with the ABI's encoding of each transaction field. [`text`] is
+//! the one rule that makes contract-supplied text (log lines, messages) safe to show.
 //!
 //! On the other side of ordering, [`mvcc`] is the stateful core of validation (plain-read and
 //! phantom checks in block order, Fabric's codes, with the conflicting key and versions), and
@@ -43,10 +44,11 @@ pub mod mvcc;
 mod range;
 pub mod report;
 mod simulator;
+pub mod text;
 
 pub use invocation::{
     Call, Creator, Invocation, InvocationRecorder, Recorded, SharedHistory, SharedState, Stop,
-    truncate_utf8_lossy,
+    abort_message, truncate_utf8_lossy,
 };
 pub use memory::{MemoryHistory, MemoryState};
 pub use merge::{NamespaceMismatch, merge};

@@ -50,8 +50,9 @@ pub(crate) fn run<C: Contract + ?Sized>(contract: &C, entry: Entry, ctx: &mut Co
     ctx.respond(&response);
 }
 
-/// The text of a panic payload, as the test context reports it (the wasm32 panic hook reports
-/// the same text to the host).
+/// The text of a panic payload, as the test context reports it: the wasm32 panic hook reports
+/// the same text to the host, which makes it safe with [`weft_rwset::abort_message`] (control
+/// characters escaped); so does this.
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     let text = if let Some(s) = payload.downcast_ref::<&str>() {
@@ -61,7 +62,8 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     } else {
         "contract panicked"
     };
-    truncate(text, weft_abi::limits::MAX_ABORT_MESSAGE_LEN as usize).to_owned()
+    let text = truncate(text, weft_abi::limits::MAX_ABORT_MESSAGE_LEN as usize);
+    weft_rwset::abort_message(text.as_bytes())
 }
 
 fn truncate(text: &str, max: usize) -> &str {
@@ -144,5 +146,7 @@ mod tests {
         let message = panic_message(&long);
         assert!(message.len() <= weft_abi::limits::MAX_ABORT_MESSAGE_LEN as usize);
         assert!(message.chars().all(|c| c == 'é'));
+        // As the host reports an abort: control characters escaped.
+        assert_eq!(panic_message(&"bad\n\x1b[2Jinput"), "bad\\n\\u{1b}[2Jinput");
     }
 }
