@@ -50,9 +50,9 @@ mod validate;
 
 pub use cache::CodeHash;
 pub use engine::{
-    ALLOWED_FEATURES, BASE_OPERATOR_FUEL, DEFAULT_FUEL, HOST_FUEL, HostFuel, MEMORY_GROW_FUEL,
-    MEMORY_GROW_NOOP_FUEL, MEMORY_PAGE_FUEL, RuntimeConfig, build_config, operator_cost_of,
-    operator_costs,
+    ALLOWED_FEATURES, BASE_OPERATOR_FUEL, BRANCH_FUEL, DEFAULT_FUEL, FUEL_PRICES_VERSION,
+    HOST_FUEL, HostFuel, MEMORY_GROW_FUEL, MEMORY_GROW_NOOP_FUEL, MEMORY_PAGE_FUEL, RuntimeConfig,
+    build_config, operator_cost_of, operator_costs,
 };
 pub use error::{DeployError, NodeError, Result};
 pub use harness::Harness;

@@ -402,6 +402,10 @@ impl ResourceLimiter for StoreData {
     ) -> wasmtime::Result<bool> {
         let ok = desired <= self.inv.max_table_elements;
         self.inv.limit_hit |= !ok;
+        // Elements are priced by the operator table; the library call is priced here.
+        if self.memory.is_some() {
+            self.inv.meter.debt += MEMORY_GROW_NOOP_FUEL;
+        }
         Ok(ok)
     }
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use weft_abi::{HistoryEntryHeader, ReturnCode, Timestamp, TxField, codec, limits};
 use weft_proto::v1::{ContractEvent, NsReadWriteSet, Response};
 
+use crate::host_memory::{HostMemory, HostMemoryExceeded};
 use crate::{
     HistoryEntry, HistoryView, Mode, SimError, StateError, StateIter, StateView, TxSimulator,
     VersionedValue,
@@ -113,6 +114,10 @@ pub enum Stop {
     /// The caller's budget ran out (the host's fuel): a deterministic contract failure.
     #[error("out of fuel")]
     OutOfFuel,
+    /// The host would hold more than [`limits::MAX_HOST_MEMORY`] for this invocation: a
+    /// deterministic contract failure.
+    #[error("host memory limit exceeded")]
+    HostMemory,
     /// Committed state or history could not be read: a node failure.
     #[error(transparent)]
     Node(#[from] StateError),
@@ -174,6 +179,8 @@ pub struct InvocationRecorder {
     response: Option<Response>,
     logs: Vec<String>,
     logs_dropped: u32,
+    /// Bytes of the result buffer the host holds for the contract (see [`Self::hold_result`]).
+    result_bytes: usize,
 }
 
 fn sim<T>(result: Result<T, SimError>) -> Call<T> {
@@ -181,7 +188,19 @@ fn sim<T>(result: Result<T, SimError>) -> Call<T> {
         Ok(value) => Ok(Ok(value)),
         Err(SimError::Contract(code)) => Ok(Err(code)),
         Err(SimError::State(err)) => Err(Stop::Node(err)),
+        Err(SimError::HostMemory(_)) => Err(Stop::HostMemory),
     }
+}
+
+impl From<HostMemoryExceeded> for Stop {
+    fn from(_: HostMemoryExceeded) -> Stop {
+        Stop::HostMemory
+    }
+}
+
+/// What one history entry held by an open history iterator counts.
+fn history_entry_bytes(entry: &HistoryEntry) -> usize {
+    HostMemory::entry(entry.tx_id.len() + entry.value.len())
 }
 
 /// `bytes` as UTF-8, cut to at most `max` bytes (a character cut in half shows as U+FFFD).
@@ -211,7 +230,33 @@ impl InvocationRecorder {
             response: None,
             logs: Vec::new(),
             logs_dropped: 0,
+            result_bytes: 0,
         }
+    }
+
+    /// Holds `bytes` more in the host for this invocation (see [`HostMemory`]).
+    fn charge(&mut self, bytes: usize) -> Result<(), Stop> {
+        Ok(self.with_sim(|s| s.host_memory_mut().charge(bytes))?)
+    }
+
+    /// Gives back `bytes` the host no longer holds.
+    fn release(&mut self, bytes: usize) {
+        self.with_sim(|s| s.host_memory_mut().release(bytes));
+    }
+
+    /// Bytes the host holds for this invocation now.
+    pub fn host_memory_held(&self) -> u64 {
+        self.sim.borrow_dependent().as_ref().map_or(0, |s| s.host_memory().held())
+    }
+
+    /// The host's result buffer now holds `len` bytes for the contract (0: it was taken), in
+    /// place of what it held before. Past the host-memory limit the invocation ends.
+    pub fn hold_result(&mut self, len: usize) -> Result<(), Stop> {
+        let old = std::mem::replace(&mut self.result_bytes, 0);
+        self.release(old);
+        self.charge(len)?;
+        self.result_bytes = len;
+        Ok(())
     }
 
     fn with_sim<T>(&mut self, f: impl FnOnce(&mut TxSimulator<'_, StateHandle>) -> T) -> T {
@@ -294,9 +339,12 @@ impl InvocationRecorder {
             return Ok(Err(ReturnCode::HistoryUnavailable));
         };
         let mut collected = VecDeque::new();
+        self.charge(limits::HOST_ITERATOR_STATE as usize)?;
         for entry in entries {
             let entry = entry?;
             charge(entry.value.len() + entry.tx_id.len())?;
+            let bytes = history_entry_bytes(&entry);
+            self.charge(bytes)?;
             collected.push_back(entry);
         }
         let id = self.next_history;
@@ -313,8 +361,10 @@ impl InvocationRecorder {
         };
         let Some(entry) = entries.pop_front() else {
             self.histories.remove(&iterator);
+            self.release(limits::HOST_ITERATOR_STATE as usize);
             return Ok(Ok(None));
         };
+        self.release(history_entry_bytes(&entry));
         let header = HistoryEntryHeader {
             block_num: entry.version.block_num,
             tx_num: entry.version.tx_num,
@@ -345,6 +395,9 @@ impl InvocationRecorder {
             function: "emit_event",
             what: "event name is not UTF-8",
         })?;
+        self.charge(HostMemory::entry(
+            self.contract.len() + self.tx_id.len() + name.len() + payload.len(),
+        ))?;
         self.events.push(ContractEvent {
             contract: self.contract.clone(),
             tx_id: self.tx_id.clone(),
@@ -366,19 +419,25 @@ impl InvocationRecorder {
         }
         let message = std::str::from_utf8(message)
             .map_err(|_| Stop::Misuse { function: "set_response", what: "message is not UTF-8" })?;
+        self.charge(HostMemory::entry(message.len() + payload.len()))?;
         self.response =
             Some(Response { status, message: message.to_owned(), payload: payload.to_vec() });
         Ok(Ok(()))
     }
 
     /// `log`: keeps the line (truncated to [`limits::MAX_LOG_LINE_LEN`]) and returns it, or
-    /// drops it once [`limits::MAX_LOG_LINES`] are kept.
+    /// drops it once [`limits::MAX_LOG_LINES`] are kept. A line the host-memory limit has no
+    /// room for is dropped the same way (logs are not a result, so they never end the
+    /// invocation).
     pub fn log(&mut self, line: &[u8]) -> Option<&str> {
-        if self.logs.len() >= limits::MAX_LOG_LINES as usize {
+        let kept = &line[..line.len().min(limits::MAX_LOG_LINE_LEN as usize)];
+        if self.logs.len() >= limits::MAX_LOG_LINES as usize
+            || self.charge(HostMemory::entry(kept.len())).is_err()
+        {
             self.logs_dropped += 1;
             return None;
         }
-        self.logs.push(truncate_utf8_lossy(line, limits::MAX_LOG_LINE_LEN as usize));
+        self.logs.push(String::from_utf8_lossy(kept).into_owned());
         self.logs.last().map(String::as_str)
     }
 
@@ -404,6 +463,7 @@ impl InvocationRecorder {
             Err(SimError::Contract(_)) => {
                 return Err(Stop::Misuse { function: "finish", what: "recording failed" });
             }
+            Err(SimError::HostMemory(_)) => return Err(Stop::HostMemory),
         };
         Ok(Recorded {
             rwset,

@@ -36,6 +36,7 @@
 //! assert_eq!(rwset.writes[0].value, b"2");
 //! ```
 
+mod host_memory;
 mod invocation;
 mod memory;
 mod merge;
@@ -44,6 +45,7 @@ mod range;
 pub mod report;
 mod simulator;
 
+pub use host_memory::{HostMemory, HostMemoryExceeded};
 pub use invocation::{
     Call, Creator, Invocation, InvocationRecorder, Recorded, SharedHistory, SharedState, Stop,
     truncate_utf8_lossy,
