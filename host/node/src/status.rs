@@ -31,7 +31,7 @@ pub fn code_of(error: &Error) -> Code {
         Error::Deploy(_) => Code::InvalidArgument,
         Error::NotFound(_) => Code::NotFound,
         Error::Overloaded(_) | Error::TooManyRequests(_) => Code::ResourceExhausted,
-        Error::ShuttingDown => Code::Unavailable,
+        Error::ShuttingDown | Error::Busy(_) => Code::Unavailable,
         Error::Runtime(_)
         | Error::Ledger(_)
         | Error::State(_)
@@ -68,6 +68,7 @@ mod tests {
             (Error::Overloaded("q".into()), Code::ResourceExhausted),
             (Error::TooManyRequests(2), Code::ResourceExhausted),
             (Error::ShuttingDown, Code::Unavailable),
+            (Error::from(weft_runtime::NodeError::Deadline), Code::Unavailable),
         ];
         for (error, code) in cases {
             let message = error.to_string();
@@ -75,5 +76,14 @@ mod tests {
             assert_eq!(status.code(), code, "{message}");
             assert_eq!(status.message(), message);
         }
+    }
+
+    #[test]
+    fn a_fired_wall_clock_guard_tells_the_client_to_retry_never_internal() {
+        let status = Status::from(Error::from(weft_runtime::NodeError::Deadline));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(status.message().starts_with("node overloaded, retry: "), "{}", status.message());
+        let other = Status::from(Error::from(weft_runtime::NodeError::WorkersGone));
+        assert_eq!(other.code(), Code::Internal);
     }
 }

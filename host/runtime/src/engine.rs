@@ -77,9 +77,9 @@ pub struct HostFuel {
 /// instructions does (figures in `docs/determinism.md`). Each byte copied is priced like a
 /// byte of `memory.copy`.
 pub const HOST_FUEL: HostFuel = HostFuel {
-    per_call: 1_500,
+    per_call: 2_000,
     per_byte: 1,
-    per_entry: 2_500,
+    per_entry: 3_000,
     per_iterator: 4_000,
     per_state_read: 3_000,
 };
@@ -203,7 +203,7 @@ pub fn operator_cost_of(name: &str) -> u8 {
         "MemoryInit" | "TableFill" => 40,
         "MemoryCopy" => 20,
         "DataDrop" | "ElemDrop" => 20,
-        "TableGet" | "TableSet" => 20,
+        "TableGet" | "TableSet" => 40,
         "MemorySize" | "TableSize" => 10,
         // A taken branch, and for a loop's back edge the fuel and epoch checks at its header:
         // an empty `(loop (br 0))` spends ~0.5 ns per turn, not the 0.07 of an `i32.add`.
@@ -212,7 +212,7 @@ pub fn operator_cost_of(name: &str) -> u8 {
         // Entry (fuel load and check, epoch check), frame and return.
         "Call" => 90,
         "CallIndirect" => 140,
-        "I32Mul" | "I64Mul" => 6,
+        "I32Mul" | "I64Mul" => 10,
         "I32DivS" | "I32DivU" | "I32RemS" | "I32RemU" | "I64DivS" | "I64DivU" | "I64RemS"
         | "I64RemU" => 80,
         "F32Div" | "F64Div" | "F32Sqrt" | "F64Sqrt" => 255,

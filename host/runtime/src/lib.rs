@@ -36,7 +36,9 @@
 //! ```
 //!
 //! For contract tests on real `.wasm`, [`Harness`] adds an in-memory ledger around the same
-//! [`Simulator`]. `docs/determinism.md` explains every engine switch and the fuel costs.
+//! [`Simulator`]. `docs/determinism.md` explains every engine switch, the fuel costs (versioned:
+//! [`FUEL_PRICES_VERSION`]), the host-memory limit and the one rewrite made to a module before
+//! it is compiled (`rewrite.rs`: fills of nothing skip `memset`).
 
 mod cache;
 mod engine;
@@ -45,6 +47,7 @@ mod harness;
 mod host;
 mod invocation;
 mod outcome;
+mod rewrite;
 mod simulator;
 mod validate;
 

@@ -12,7 +12,7 @@ use common::*;
 use weft_proto::prost::Message;
 use weft_runtime::{Invocation, Outcome};
 
-const GOLDEN: &str = "a091f6ae8e6108e45d5323ee424cdd5ffbcf7fc9474b242cd03778bb5910a704";
+const GOLDEN: &str = "54c02956d9868683045c5021aae8740c6b5b8f958a00f2cfed0b8a0a8f2dc1eb";
 
 fn absorb(hasher: &mut blake3::Hasher, outcome: &Outcome) {
     match outcome {
