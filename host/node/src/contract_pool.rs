@@ -13,11 +13,14 @@
 //! contract may hold at most [`ContractPool::share`] of the contract threads at once (all but
 //! one, and at least one). So a contract whose every call burns its whole fuel budget keeps
 //! at most its share busy, however many of its calls are waiting, and another contract's
-//! jobs find a thread without queueing behind them.
+//! jobs find a thread without queueing behind them. A contract whose last job ran 20 ms or
+//! more (a loop burning its budget) is "heavy" until one of its jobs is shorter: it never
+//! runs inline and holds at most half the threads, so the cores it leaves serve the others.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use weft_runtime::Simulator;
 
@@ -34,15 +37,24 @@ struct Queue {
     turn: VecDeque<String>,
     /// Contract threads each contract holds now.
     running: HashMap<String, usize>,
+    /// Contracts whose last job ran [`HEAVY_JOB`] or longer (a loop burning its budget):
+    /// they never run inline and hold at most half the threads, so the cores they leave
+    /// serve everyone else.
+    heavy: HashSet<String>,
     closed: bool,
 }
+
+/// A job this long marks its contract heavy until one of its jobs is shorter.
+const HEAVY_JOB: Duration = Duration::from_millis(20);
 
 impl Queue {
     /// The next job of the first contract in turn that holds fewer than `share` threads;
     /// that contract goes to the back of the turn.
     fn next(&mut self, share: usize) -> Option<(String, Job)> {
-        let at =
-            self.turn.iter().position(|c| self.running.get(c).copied().unwrap_or(0) < share)?;
+        let at = self.turn.iter().position(|c| {
+            let cap = if self.heavy.contains(c) { share.div_ceil(2) } else { share };
+            self.running.get(c).copied().unwrap_or(0) < cap
+        })?;
         let contract = self.turn.remove(at)?;
         let jobs = self.waiting.get_mut(&contract)?;
         let job = jobs.pop_front()?;
@@ -53,6 +65,17 @@ impl Queue {
         }
         *self.running.entry(contract.clone()).or_insert(0) += 1;
         Some((contract, job))
+    }
+
+    /// Notes that a job of `contract` took `took` (inline or on a thread).
+    fn took(&mut self, contract: &str, took: Duration) {
+        if took >= HEAVY_JOB {
+            if !self.heavy.contains(contract) {
+                self.heavy.insert(contract.to_owned());
+            }
+        } else if !self.heavy.is_empty() {
+            self.heavy.remove(contract);
+        }
     }
 
     fn done(&mut self, contract: &str) {
@@ -121,9 +144,13 @@ impl ContractPool {
         T: Send + 'static,
     {
         if self.sim.runs_inline_here()
+            && !self.shared.lock().heavy.contains(contract)
             && let Some(_slot) = self.inline_slot()
         {
-            return f();
+            let started = Instant::now();
+            let result = f();
+            self.shared.lock().took(contract, started.elapsed());
+            return result;
         }
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
@@ -171,8 +198,10 @@ fn serve(shared: &Shared, share: usize) {
         if let Some((contract, job)) = queue.next(share) {
             drop(queue);
             // A job that panics must still give its thread back to its contract.
+            let started = Instant::now();
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
             queue = shared.lock();
+            queue.took(&contract, started.elapsed());
             queue.done(&contract);
             shared.changed.notify_all();
             continue;
@@ -233,6 +262,23 @@ mod tests {
         let plain = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
         assert_eq!(plain.block_on(pool.run("c", thread_name)).unwrap(), "weft-endorse-0");
         pool.close();
+    }
+
+    #[test]
+    fn a_contract_whose_jobs_run_long_holds_at_most_half_the_threads_until_one_is_short() {
+        let mut queue = Queue::default();
+        for _ in 0..4 {
+            queue.waiting.entry("a".into()).or_default().push_back(Box::new(|| {}));
+        }
+        queue.turn.push_back("a".into());
+        queue.took("a", HEAVY_JOB);
+        // Share 3 of 4 threads, but heavy: two at most.
+        assert!(queue.next(3).is_some() && queue.next(3).is_some());
+        assert!(queue.next(3).is_none());
+        queue.done("a");
+        queue.took("a", Duration::from_millis(1));
+        assert!(queue.next(3).is_some() && queue.next(3).is_some());
+        assert_eq!(queue.running["a"], 3);
     }
 
     #[test]

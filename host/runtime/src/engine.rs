@@ -77,9 +77,9 @@ pub struct HostFuel {
 /// instructions does (figures in `docs/determinism.md`). Each byte copied is priced like a
 /// byte of `memory.copy`.
 pub const HOST_FUEL: HostFuel = HostFuel {
-    per_call: 2_000,
+    per_call: 1_200,
     per_byte: 1,
-    per_entry: 3_000,
+    per_entry: 1_500,
     per_iterator: 4_000,
     per_state_read: 3_000,
 };

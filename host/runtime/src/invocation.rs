@@ -267,10 +267,15 @@ impl InvocationState {
 
     /// `range_next(iterator) -> i64`
     pub(crate) fn range_next(&mut self, iterator: i32) -> HostResult<i64> {
-        self.meter.state_read(0)?;
+        self.meter.call(0)?;
         let next = self.recorder.range_next(iterator as u32);
-        if let Ok(Ok(Some(_))) = next {
-            self.meter.recorded(&next)?;
+        // A known iterator read committed state (bounded: one entry), and a pair read is
+        // recorded; an unknown iterator did neither.
+        if let Ok(Ok(read)) = &next {
+            self.meter.charge(self.meter.costs.per_state_read)?;
+            if read.is_some() {
+                self.meter.recorded(&next)?;
+            }
         }
         self.produce_or(next, ReturnCode::IterationDone)
     }

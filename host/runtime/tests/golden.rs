@@ -12,7 +12,7 @@ use common::*;
 use weft_proto::prost::Message;
 use weft_runtime::{Invocation, Outcome};
 
-const GOLDEN: &str = "54c02956d9868683045c5021aae8740c6b5b8f958a00f2cfed0b8a0a8f2dc1eb";
+const GOLDEN: &str = "a0d8d6167b94defaabc8e61f8d4a4108ae67dffdfafc60fa2729702b4968a034";
 
 fn absorb(hasher: &mut blake3::Hasher, outcome: &Outcome) {
     match outcome {

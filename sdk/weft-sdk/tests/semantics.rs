@@ -145,7 +145,7 @@ impl Probe {
     fn fill(&self, ctx: &mut Context, count: u32) -> Result<(), ContractError> {
         let value = vec![b'v'; 1 << 20];
         for i in 0..count {
-            ctx.put(&format!("big{i}"), &value)?;
+            ctx.put(format!("big{i}"), &value)?;
         }
         Ok(())
     }
