@@ -59,7 +59,7 @@ async fn scenario() {
     }
     assert_eq!((ledger.chain_info(), ledger.state_hash().unwrap()), before);
 
-    // Two endless loops at once, each until its fuel runs out (about a tenth of a second),
+    // Two endless loops at once, each until its fuel runs out (a fraction of a second),
     // while an ordinary query is answered: it finishes first. A transaction submitted
     // meanwhile commits once the loops are done: a commit waits for the queries running
     // (each holds the state still, as under a Fabric peer's read lock), and fuel bounds them.

@@ -8,9 +8,19 @@
 //! worker that received the request. A contract may run for as long as its fuel allows
 //! (a fraction of a second), so inline runs are capped to leave at least one worker free for
 //! network I/O: the others hand off.
+//!
+//! Fairness: handed-off jobs wait in one queue per contract, served round robin, and one
+//! contract may hold at most [`ContractPool::share`] of the contract threads at once (all but
+//! one, and at least one). So a contract whose every call burns its whole fuel budget keeps
+//! at most its share busy, however many of its calls are waiting, and another contract's
+//! jobs find a thread without queueing behind them. A contract whose last job ran 20 ms or
+//! more (a loop burning its budget) is "heavy" until one of its jobs is shorter: it never
+//! runs inline and holds at most half the threads, so the cores it leaves serve the others.
 
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use weft_runtime::Simulator;
 
@@ -18,63 +28,148 @@ use crate::error::{Error, Result};
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Jobs waiting for a contract thread, per contract, and the threads each contract holds.
+#[derive(Default)]
+struct Queue {
+    /// Waiting jobs per contract, oldest first.
+    waiting: HashMap<String, VecDeque<Job>>,
+    /// Contracts with waiting jobs, in the order they are served next (round robin).
+    turn: VecDeque<String>,
+    /// Contract threads each contract holds now.
+    running: HashMap<String, usize>,
+    /// Contracts whose last job ran [`HEAVY_JOB`] or longer (a loop burning its budget):
+    /// they never run inline and hold at most half the threads, so the cores they leave
+    /// serve everyone else.
+    heavy: HashSet<String>,
+    closed: bool,
+}
+
+/// A job this long marks its contract heavy until one of its jobs is shorter.
+const HEAVY_JOB: Duration = Duration::from_millis(20);
+
+impl Queue {
+    /// The next job of the first contract in turn that holds fewer than `share` threads;
+    /// that contract goes to the back of the turn.
+    fn next(&mut self, share: usize) -> Option<(String, Job)> {
+        let at = self.turn.iter().position(|c| {
+            let cap = if self.heavy.contains(c) { share.div_ceil(2) } else { share };
+            self.running.get(c).copied().unwrap_or(0) < cap
+        })?;
+        let contract = self.turn.remove(at)?;
+        let jobs = self.waiting.get_mut(&contract)?;
+        let job = jobs.pop_front()?;
+        if jobs.is_empty() {
+            self.waiting.remove(&contract);
+        } else {
+            self.turn.push_back(contract.clone());
+        }
+        *self.running.entry(contract.clone()).or_insert(0) += 1;
+        Some((contract, job))
+    }
+
+    /// Notes that a job of `contract` took `took` (inline or on a thread).
+    fn took(&mut self, contract: &str, took: Duration) {
+        if took >= HEAVY_JOB {
+            if !self.heavy.contains(contract) {
+                self.heavy.insert(contract.to_owned());
+            }
+        } else if !self.heavy.is_empty() {
+            self.heavy.remove(contract);
+        }
+    }
+
+    fn done(&mut self, contract: &str) {
+        if let Some(n) = self.running.get_mut(contract) {
+            *n -= 1;
+            if *n == 0 {
+                self.running.remove(contract);
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Contract threads, and the choice between them and running inline.
-#[derive(Debug)]
 pub struct ContractPool {
-    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    shared: Arc<Shared>,
     sim: Simulator,
+    /// Contract threads one contract may hold at once.
+    share: usize,
     /// Jobs running inline on async workers now.
     inline: AtomicUsize,
+}
+
+impl std::fmt::Debug for ContractPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContractPool").field("share", &self.share).finish_non_exhaustive()
+    }
 }
 
 impl ContractPool {
     /// Starts `threads` contract threads.
     pub fn start(sim: &Simulator, threads: usize) -> Result<ContractPool> {
-        let (tx, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
-        for i in 0..threads.max(1) {
-            let rx = rx.clone();
-            sim.spawn_contract_thread(&format!("weft-endorse-{i}"), move || {
-                loop {
-                    let job = match rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => return,
-                    };
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return,
-                    }
-                }
-            })
-            .map_err(Error::io("spawning a contract thread"))?;
+        let threads = threads.max(1);
+        let share = threads.saturating_sub(1).max(1);
+        let shared = Arc::new(Shared::default());
+        for i in 0..threads {
+            let shared = shared.clone();
+            sim.spawn_contract_thread(&format!("weft-endorse-{i}"), move || serve(&shared, share))
+                .map_err(Error::io("spawning a contract thread"))?;
         }
-        Ok(ContractPool {
-            jobs: Mutex::new(Some(tx)),
-            sim: sim.clone(),
-            inline: AtomicUsize::new(0),
-        })
+        Ok(ContractPool { shared, sim: sim.clone(), share, inline: AtomicUsize::new(0) })
     }
 
-    /// Runs `f` where contracts may run: inline if this is an async worker with the contract
-    /// stack and an inline slot is free, else on a contract thread.
-    pub async fn run<T, F>(&self, f: F) -> Result<T>
+    /// Contract threads one contract may hold at once: all but one, and at least one.
+    pub fn share(&self) -> usize {
+        self.share
+    }
+
+    /// Runs `f`, a job of `contract`, where contracts may run: inline if this is an async
+    /// worker with the contract stack and an inline slot is free, else on a contract thread
+    /// once `contract` holds fewer than its share of them.
+    pub async fn run<T, F>(&self, contract: &str, f: F) -> Result<T>
     where
         F: FnOnce() -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         if self.sim.runs_inline_here()
+            && !self.shared.lock().heavy.contains(contract)
             && let Some(_slot) = self.inline_slot()
         {
-            return f();
+            let started = Instant::now();
+            let result = f();
+            self.shared.lock().took(contract, started.elapsed());
+            return result;
         }
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             let _ = reply.send(f());
         });
         {
-            let jobs = self.jobs.lock().map_err(|_| Error::ShuttingDown)?;
-            jobs.as_ref().ok_or(Error::ShuttingDown)?.send(job).map_err(|_| Error::ShuttingDown)?;
+            let mut queue = self.shared.lock();
+            if queue.closed {
+                return Err(Error::ShuttingDown);
+            }
+            match queue.waiting.get_mut(contract) {
+                Some(jobs) => jobs.push_back(job),
+                None => {
+                    queue.waiting.insert(contract.to_owned(), VecDeque::from([job]));
+                    queue.turn.push_back(contract.to_owned());
+                }
+            }
         }
+        self.shared.changed.notify_all();
         answer.await.map_err(|_| Error::ShuttingDown)?
     }
 
@@ -91,9 +186,30 @@ impl ContractPool {
 
     /// Stops the threads once the queued jobs are done.
     pub fn close(&self) {
-        if let Ok(mut jobs) = self.jobs.lock() {
-            jobs.take();
+        self.shared.lock().closed = true;
+        self.shared.changed.notify_all();
+    }
+}
+
+/// A contract thread: runs the next job it may run, until the pool is closed and drained.
+fn serve(shared: &Shared, share: usize) {
+    let mut queue = shared.lock();
+    loop {
+        if let Some((contract, job)) = queue.next(share) {
+            drop(queue);
+            // A job that panics must still give its thread back to its contract.
+            let started = Instant::now();
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            queue = shared.lock();
+            queue.took(&contract, started.elapsed());
+            queue.done(&contract);
+            shared.changed.notify_all();
+            continue;
         }
+        if queue.closed && queue.waiting.is_empty() {
+            return;
+        }
+        queue = shared.changed.wait(queue).unwrap_or_else(|e| e.into_inner());
     }
 }
 
@@ -128,11 +244,11 @@ mod tests {
             .block_on(runtime.spawn(async move {
                 let pool = on_worker;
                 let workers = tokio::runtime::Handle::current().metrics().num_workers();
-                let first = pool.run(thread_name).await.unwrap();
+                let first = pool.run("c", thread_name).await.unwrap();
                 // With every inline slot held, the next job is handed off.
                 let held: Vec<_> = std::iter::from_fn(|| pool.inline_slot()).collect();
                 assert_eq!(held.len(), workers - 1);
-                (workers, first, pool.run(thread_name).await.unwrap())
+                (workers, first, pool.run("c", thread_name).await.unwrap())
             }))
             .unwrap();
         if workers > 1 {
@@ -144,7 +260,74 @@ mod tests {
 
         // Any other runtime: always handed off.
         let plain = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-        assert_eq!(plain.block_on(pool.run(thread_name)).unwrap(), "weft-endorse-0");
+        assert_eq!(plain.block_on(pool.run("c", thread_name)).unwrap(), "weft-endorse-0");
+        pool.close();
+    }
+
+    #[test]
+    fn a_contract_whose_jobs_run_long_holds_at_most_half_the_threads_until_one_is_short() {
+        let mut queue = Queue::default();
+        for _ in 0..4 {
+            queue.waiting.entry("a".into()).or_default().push_back(Box::new(|| {}));
+        }
+        queue.turn.push_back("a".into());
+        queue.took("a", HEAVY_JOB);
+        // Share 3 of 4 threads, but heavy: two at most.
+        assert!(queue.next(3).is_some() && queue.next(3).is_some());
+        assert!(queue.next(3).is_none());
+        queue.done("a");
+        queue.took("a", Duration::from_millis(1));
+        assert!(queue.next(3).is_some() && queue.next(3).is_some());
+        assert_eq!(queue.running["a"], 3);
+    }
+
+    #[test]
+    fn a_contract_holding_its_share_does_not_hold_up_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = Simulator::open(dir.path(), weft_runtime::RuntimeConfig::default()).unwrap();
+        let pool = Arc::new(ContractPool::start(&sim, 3).unwrap());
+        assert_eq!(pool.share(), 2);
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+
+        // "Runaway" jobs of contract a: each holds its thread until released. Six of them,
+        // more than there are threads.
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let released = Arc::new(Mutex::new(released));
+        let holding = Arc::new(AtomicUsize::new(0));
+        let runaway: Vec<_> = (0..6)
+            .map(|_| {
+                let (pool, released, holding) = (pool.clone(), released.clone(), holding.clone());
+                runtime.spawn(async move {
+                    pool.run("a", move || {
+                        holding.fetch_add(1, Ordering::SeqCst);
+                        let _ = released.lock().unwrap().recv();
+                        holding.fetch_sub(1, Ordering::SeqCst);
+                        Ok(())
+                    })
+                    .await
+                })
+            })
+            .collect();
+        while holding.load(Ordering::SeqCst) < 2 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+
+        // Contract b is served while a holds its whole share and has four more jobs waiting.
+        for _ in 0..3 {
+            let served = runtime.block_on(async {
+                tokio::time::timeout(std::time::Duration::from_secs(30), pool.run("b", thread_name))
+                    .await
+            });
+            assert!(served.expect("b is served while a saturates").unwrap().starts_with("weft-"));
+        }
+        assert_eq!(holding.load(Ordering::SeqCst), 2, "a never holds more than its share");
+
+        for _ in 0..6 {
+            release.send(()).unwrap();
+        }
+        for job in runaway {
+            runtime.block_on(job).unwrap().unwrap();
+        }
         pool.close();
     }
 }

@@ -204,6 +204,13 @@ fn describe_time(seconds: i64) -> String {
         )
 }
 
+/// The contract a signed proposal names, to queue it with that contract's other jobs
+/// ([`crate::contract_pool::ContractPool`]); empty if it does not decode (the endorser then
+/// refuses it). Not a check: the endorser verifies the proposal on the contract thread.
+pub(crate) fn contract_of(signed: &SignedProposal) -> String {
+    Proposal::decode(signed.proposal.as_slice()).map(|p| p.contract).unwrap_or_default()
+}
+
 /// The code hash and version of `contract` on `channel`, if its code is installed.
 fn code_of(channel: &Channel, contract: &str) -> Result<(CodeHash, String)> {
     let def = channel.contract(contract).ok_or_else(|| {

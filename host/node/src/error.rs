@@ -57,9 +57,14 @@ pub enum Error {
     /// The node is shutting down.
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// This node was too busy to finish the invocation: its wall-clock guard fired before the
+    /// contract's fuel ran out. Not a contract outcome (another peer, or this one later, gives
+    /// the deterministic result): the client should retry.
+    #[error("node overloaded, retry: {0}")]
+    Busy(NodeError),
     /// The contract runtime failed on this node (never the contract's fault).
     #[error("contract runtime failed: {0}")]
-    Runtime(#[from] NodeError),
+    Runtime(NodeError),
     /// The ledger failed.
     #[error("ledger failed: {0}")]
     Ledger(#[from] weft_ledger::Error),
@@ -80,6 +85,15 @@ pub enum Error {
     /// The node put read/write sets of two namespaces together (a node bug).
     #[error(transparent)]
     Rwset(#[from] weft_rwset::NamespaceMismatch),
+}
+
+impl From<NodeError> for Error {
+    fn from(error: NodeError) -> Error {
+        match error {
+            NodeError::Deadline => Error::Busy(error),
+            error => Error::Runtime(error),
+        }
+    }
 }
 
 impl Error {

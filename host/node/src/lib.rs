@@ -9,7 +9,7 @@
 //!   refuses oversized metadata and broken gRPC framing with a status and logs every failed
 //!   answer with its method.
 //! * [`endorser`]: checks a client's signed proposal, simulates it on a contract thread
-//!   ([`contract_pool::ContractPool`]: inline on the async worker when it can) against committed state and signs the result as the peer.
+//!   ([`contract_pool::ContractPool`]: inline on the async worker when it can, else in a per-contract queue, each contract holding at most its share of the contract threads) against committed state and signs the result as the peer.
 //! * [`lifecycle`]: install per peer (admins), define per channel through the `_lifecycle`
 //!   contract, so definitions are on chain; Fabric's init-required check, run by the
 //!   endorser before every contract invocation.

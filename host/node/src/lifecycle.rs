@@ -186,6 +186,7 @@ pub fn check_invocation<S: StateView>(
     let sim_err = |e: SimError| match e {
         SimError::State(e) => Error::State(e),
         SimError::Contract(code) => Error::BadRequest(format!("initialization check: {code:?}")),
+        SimError::HostMemory(e) => Error::BadRequest(format!("initialization check: {e}")),
     };
     if def.init_required {
         let initialized = tx.get(INITIALIZED_KEY).map_err(sim_err)?;

@@ -42,7 +42,7 @@ pub fn code_of(error: &Error) -> Code {
         Error::Deploy(_) => Code::InvalidArgument,
         Error::NotFound(_) => Code::NotFound,
         Error::Overloaded(_) | Error::TooManyRequests(_) => Code::ResourceExhausted,
-        Error::ShuttingDown => Code::Unavailable,
+        Error::ShuttingDown | Error::Busy(_) => Code::Unavailable,
         Error::Runtime(_)
         | Error::Ledger(_)
         | Error::State(_)
@@ -78,6 +78,7 @@ mod tests {
             (Error::TooManyRequests(2), Code::ResourceExhausted),
             (Error::ShuttingDown, Code::Unavailable),
             (Error::Deploy(DeployError::CompileBudget(Duration::from_secs(10))), Code::Unavailable),
+            (Error::from(weft_runtime::NodeError::Deadline), Code::Unavailable),
         ];
         for (error, code) in cases {
             let message = error.to_string();
@@ -103,5 +104,14 @@ mod tests {
             assert!(status.message().len() <= MAX_MESSAGE_BYTES + 32, "{}", status.message().len());
             assert!(status.message().contains("1048576 bytes"), "{}", &status.message()[..200]);
         }
+    }
+
+    #[test]
+    fn a_fired_wall_clock_guard_tells_the_client_to_retry_never_internal() {
+        let status = Status::from(Error::from(weft_runtime::NodeError::Deadline));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(status.message().starts_with("node overloaded, retry: "), "{}", status.message());
+        let other = Status::from(Error::from(weft_runtime::NodeError::WorkersGone));
+        assert_eq!(other.code(), Code::Internal);
     }
 }

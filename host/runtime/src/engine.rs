@@ -43,9 +43,17 @@ const DISABLED_FEATURES: WasmFeatures = WasmFeatures::GC_TYPES
     .union(WasmFeatures::COMPONENT_MODEL);
 
 /// Default fuel budget of one invocation. With the calibrated costs one fuel unit is about
-/// 0.035 ns of work (see `docs/determinism.md`), so this is roughly 0.35 s of computation: far
-/// above what any sample transaction needs (a simple invoke uses a few tens of thousands).
-pub const DEFAULT_FUEL: u64 = 10_000_000_000;
+/// 0.03 ns of work whatever the contract does (see `docs/determinism.md`), so this is roughly
+/// 0.15 s of computation: far above what any sample transaction needs (a simple invoke uses a
+/// few tens of thousands).
+pub const DEFAULT_FUEL: u64 = 5_000_000_000;
+
+/// Version of every fuel price: the operator table ([`operator_cost_of`]), the host-call
+/// prices ([`HOST_FUEL`]) and the growth prices ([`MEMORY_GROW_FUEL`] and its neighbours).
+/// Prices decide how much fuel an invocation uses and where it runs out, which are part of
+/// its result: changing any price is a protocol change. Bump this with it, update the golden
+/// hash (`tests/golden.rs`) and record the change in `docs/determinism.md`.
+pub const FUEL_PRICES_VERSION: u32 = 2;
 
 /// Fuel charged by host functions, up front, before they do any work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,11 +62,27 @@ pub struct HostFuel {
     pub per_call: u64,
     /// Charged per byte the call reads from or writes to guest memory or state.
     pub per_byte: u64,
+    /// Charged per entry the call makes the host record or keep: a read (also each read of a
+    /// range), a write, a recorded range, an event, a log line, the response, a history entry.
+    pub per_entry: u64,
+    /// Charged for opening an iterator over committed state (range or history).
+    pub per_iterator: u64,
+    /// Charged for each read of committed state (`state_get`, `range_open`, `range_next`):
+    /// on a peer that is a sled lookup, several times an in-memory one.
+    pub per_state_read: u64,
 }
 
-/// Host-call prices: a `state_get` on an in-memory snapshot takes ~45 ns end to end, about
-/// 1,300 fuel units; each byte copied is priced like a byte of `memory.copy`.
-pub const HOST_FUEL: HostFuel = HostFuel { per_call: 1_500, per_byte: 1 };
+/// Host-call prices, calibrated with `cargo bench -p weft-runtime --bench fuel_floods` so a
+/// flood of any one host function exhausts the budget in about the time a flood of plain
+/// instructions does (figures in `docs/determinism.md`). Each byte copied is priced like a
+/// byte of `memory.copy`.
+pub const HOST_FUEL: HostFuel = HostFuel {
+    per_call: 1_200,
+    per_byte: 1,
+    per_entry: 1_500,
+    per_iterator: 4_000,
+    per_state_read: 3_000,
+};
 
 /// Everything a node can tune about contract execution. Only the fuel budget may differ per
 /// contract (see [`crate::Simulator::set_fuel_limit`]); the rest must be the same on every
@@ -175,15 +199,29 @@ pub fn operator_cost_of(name: &str) -> u8 {
         // A library call and, when the size changes, an `mprotect` and page faults: the
         // limiter adds `MEMORY_GROW_FUEL` and `MEMORY_PAGE_FUEL` per page on top.
         "MemoryGrow" | "TableGrow" => 255,
-        "MemoryFill" | "MemoryInit" | "TableFill" | "TableCopy" | "TableInit" => 80,
-        "MemoryCopy" => 10,
-        "DataDrop" | "ElemDrop" => 50,
-        "MemorySize" | "TableSize" | "TableGet" | "TableSet" => 20,
-        "Call" => 60,
-        "CallIndirect" => 100,
+        // Library calls (a wasm-to-host transition each), plus 1 per byte or element.
+        "MemoryFill" => 160,
+        "TableCopy" | "TableInit" => 200,
+        "MemoryInit" | "TableFill" => 40,
+        "MemoryCopy" => 20,
+        "DataDrop" | "ElemDrop" => 20,
+        "TableGet" | "TableSet" => 40,
+        "MemorySize" | "TableSize" => 10,
+        // A taken branch, and for a loop's back edge the fuel and epoch checks at its header:
+        // an empty `(loop (br 0))` spends ~0.5 ns per turn, not the 0.07 of an `i32.add`.
+        "Br" | "BrIf" | "BrTable" => BRANCH_FUEL,
+        "If" => 10,
+        // Entry (fuel load and check, epoch check), frame and return.
+        "Call" => 90,
+        "CallIndirect" => 140,
+        "I32Mul" | "I64Mul" => 10,
         "I32DivS" | "I32DivU" | "I32RemS" | "I32RemU" | "I64DivS" | "I64DivU" | "I64RemS"
-        | "I64RemU" => 40,
+        | "I64RemU" => 80,
         "F32Div" | "F64Div" | "F32Sqrt" | "F64Sqrt" => 255,
+        "I32TruncSatF32S" | "I32TruncSatF32U" | "I32TruncSatF64S" | "I32TruncSatF64U"
+        | "I64TruncSatF32S" | "I64TruncSatF32U" | "I64TruncSatF64S" | "I64TruncSatF64U"
+        | "I32TruncF32S" | "I32TruncF32U" | "I32TruncF64S" | "I32TruncF64U" | "I64TruncF32S"
+        | "I64TruncF32U" | "I64TruncF64S" | "I64TruncF64U" => 60,
         "F32Add" | "F32Sub" | "F32Mul" | "F32Min" | "F32Max" | "F32Ceil" | "F32Floor"
         | "F32Trunc" | "F32Nearest" | "F64Add" | "F64Sub" | "F64Mul" | "F64Min" | "F64Max"
         | "F64Ceil" | "F64Floor" | "F64Trunc" | "F64Nearest" | "F32DemoteF64" | "F64PromoteF32"
@@ -196,6 +234,9 @@ pub fn operator_cost_of(name: &str) -> u8 {
 /// Fuel of an ordinary instruction (a byte of `memory.fill`/`memory.copy` costs 1).
 pub const BASE_OPERATOR_FUEL: u8 = 2;
 
+/// Fuel of a branch (`br`, `br_if`, `br_table`): every loop turn takes one.
+pub const BRANCH_FUEL: u8 = 20;
+
 /// Fuel added by the memory limiter for each `memory.grow` that reaches it: the library call
 /// costs ~25 ns and a growth that changes the size ~770 ns (an `mprotect`), far more than the
 /// 255 an operator can be priced at. It is charged at the next host call or at the end of the
@@ -203,7 +244,7 @@ pub const BASE_OPERATOR_FUEL: u8 = 2;
 pub const MEMORY_GROW_FUEL: u64 = 20_000;
 
 /// Fuel added for a `memory.grow` that does not change the size (zero pages or refused).
-pub const MEMORY_GROW_NOOP_FUEL: u64 = 700;
+pub const MEMORY_GROW_NOOP_FUEL: u64 = 3_000;
 
 /// Fuel added per 64 KiB page a `memory.grow` adds: growing and touching a page measured
 /// ~26 us (16 first-touch page faults), which no instruction price covers.
@@ -221,7 +262,9 @@ pub fn operator_costs() -> OperatorCost {
     cost.variable.memory_copy_per_byte = 1;
     cost.variable.memory_fill_per_byte = 1;
     cost.variable.memory_init_per_byte = 1;
-    cost.variable.memory_grow_per_page = 0;
+    // Per page asked for, so a request past any limit (which the limiter never sees) is not
+    // free; pages actually added are priced by the limiter (`MEMORY_PAGE_FUEL`).
+    cost.variable.memory_grow_per_page = 1;
     cost.variable.table_copy_per_element = 1;
     cost.variable.table_fill_per_element = 1;
     cost.variable.table_init_per_element = 1;
@@ -247,7 +290,8 @@ mod tests {
         assert!(c.MemoryFill > 10 * BASE_OPERATOR_FUEL);
         assert!(c.MemoryGrow > c.MemoryFill);
         assert!(c.F64Div > c.F64Add && c.F64Add > c.I64Add);
-        assert_eq!(c.variable.memory_grow_per_page, 0);
+        assert_eq!(c.variable.memory_grow_per_page, 1);
+        assert!(c.Br >= 10 * BASE_OPERATOR_FUEL, "a loop turn costs far more than an add");
         assert_eq!(c.variable.memory_fill_per_byte, 1);
     }
 }

@@ -35,7 +35,7 @@ pub enum NodeError {
     Engine(String),
     /// The wall-clock guard (epoch deadline) fired: the node was too slow or overloaded. Not a
     /// ledger-visible result: the endorsement fails and may be retried.
-    #[error("the invocation exceeded the node's wall-clock deadline")]
+    #[error("the invocation hit the node's wall-clock deadline before its fuel ran out")]
     Deadline,
     /// A thread of the runtime could not be started.
     #[error("starting a runtime thread failed")]

@@ -40,6 +40,10 @@ impl From<Stop> for HostStop {
         match stop {
             Stop::Misuse { function, what } => HostStop::misuse(function, what),
             Stop::OutOfFuel => HostStop::Contract(FailureKind::OutOfFuel, "out of fuel".into()),
+            Stop::HostMemory => HostStop::Contract(
+                FailureKind::HostMemoryLimit,
+                FailureKind::HostMemoryLimit.as_str().into(),
+            ),
             Stop::Node(err) => HostStop::Node(err),
         }
     }
@@ -79,8 +83,34 @@ impl Meter {
         self.charge(debt + self.costs.per_call + self.costs.per_byte * bytes as u64)
     }
 
+    /// Charges one host call moving `bytes` bytes that makes the host record or keep
+    /// `entries` entries, plus any debt.
+    fn recording(&mut self, bytes: usize, entries: u64) -> Result<(), Stop> {
+        self.call(bytes)?;
+        self.charge(self.costs.per_entry * entries)
+    }
+
+    /// Charges for the entry a call recorded, if it recorded one (it succeeded): a call
+    /// refused with a return code does no more work than its call price covers.
+    fn recorded<T>(&mut self, call: &Call<T>) -> Result<(), Stop> {
+        match call {
+            Ok(Ok(_)) => self.charge(self.costs.per_entry),
+            _ => Ok(()),
+        }
+    }
+
     fn bytes(&mut self, bytes: usize) -> Result<(), Stop> {
         self.charge(self.costs.per_byte * bytes as u64)
+    }
+
+    fn iterator(&mut self) -> Result<(), Stop> {
+        self.charge(self.costs.per_iterator)
+    }
+
+    /// Charges one host call moving `bytes` bytes that reads committed state, plus any debt.
+    fn state_read(&mut self, bytes: usize) -> Result<(), Stop> {
+        self.call(bytes)?;
+        self.charge(self.costs.per_state_read)
     }
 }
 
@@ -141,6 +171,7 @@ impl InvocationState {
     /// Puts produced data in the result buffer (paying per byte); returns its length.
     fn produce(&mut self, data: Vec<u8>) -> HostResult<i64> {
         self.meter.bytes(data.len())?;
+        self.recorder.hold_result(data.len())?;
         let len = data.len() as i64;
         self.result = Some(data);
         Ok(len)
@@ -170,6 +201,7 @@ impl InvocationState {
         if let Some(buf) = self.result.take() {
             mem[range].copy_from_slice(&buf);
         }
+        self.recorder.hold_result(0)?;
         Ok(ReturnCode::Ok as i32)
     }
 
@@ -185,8 +217,9 @@ impl InvocationState {
     /// `state_get(key_ptr, key_len) -> i64`
     pub(crate) fn state_get(&mut self, mem: &[u8], ptr: i32, len: i32) -> HostResult<i64> {
         let key = read(mem, "state_get", ptr, len)?;
-        self.meter.call(key.len())?;
+        self.meter.state_read(key.len())?;
         let got = self.recorder.get(key);
+        self.meter.recorded(&got)?;
         self.produce_or(got, ReturnCode::NotFound)
     }
 
@@ -199,14 +232,15 @@ impl InvocationState {
     ) -> HostResult<i32> {
         let key = read(mem, "state_put", kp, kl)?;
         let value = read(mem, "state_put", vp, vl)?;
-        self.meter.call(key.len() + value.len())?;
+        // Every put looks up (and usually makes or replaces) an entry of the write set.
+        self.meter.recording(key.len() + value.len(), 1)?;
         code_i32(self.recorder.put(key, value))
     }
 
     /// `state_del(key_ptr, key_len) -> i32`
     pub(crate) fn state_del(&mut self, mem: &[u8], ptr: i32, len: i32) -> HostResult<i32> {
         let key = read(mem, "state_del", ptr, len)?;
-        self.meter.call(key.len())?;
+        self.meter.recording(key.len(), 1)?;
         code_i32(self.recorder.del(key))
     }
 
@@ -219,8 +253,13 @@ impl InvocationState {
     ) -> HostResult<i64> {
         let start = read(mem, "range_open", sp, sl)?;
         let end = read(mem, "range_open", ep, el)?;
-        self.meter.call(start.len() + end.len())?;
-        Ok(match self.recorder.range_open(start, end)? {
+        self.meter.state_read(start.len() + end.len())?;
+        let opened = self.recorder.range_open(start, end);
+        if let Ok(Ok(_)) = opened {
+            self.meter.iterator()?;
+        }
+        self.meter.recorded(&opened)?;
+        Ok(match opened? {
             Ok(id) => i64::from(id),
             Err(code) => code.as_neg_i64(),
         })
@@ -230,13 +269,23 @@ impl InvocationState {
     pub(crate) fn range_next(&mut self, iterator: i32) -> HostResult<i64> {
         self.meter.call(0)?;
         let next = self.recorder.range_next(iterator as u32);
+        // A known iterator read committed state (bounded: one entry), and a pair read is
+        // recorded; an unknown iterator did neither.
+        if let Ok(Ok(read)) = &next {
+            self.meter.charge(self.meter.costs.per_state_read)?;
+            if read.is_some() {
+                self.meter.recorded(&next)?;
+            }
+        }
         self.produce_or(next, ReturnCode::IterationDone)
     }
 
     /// `range_close(iterator) -> i32`
     pub(crate) fn range_close(&mut self, iterator: i32) -> HostResult<i32> {
         self.meter.call(0)?;
-        code_i32(self.recorder.range_close(iterator as u32))
+        let closed = self.recorder.range_close(iterator as u32);
+        self.meter.recorded(&closed)?;
+        code_i32(closed)
     }
 
     /// `history_open(key_ptr, key_len) -> i64`; each entry is paid for as it is read.
@@ -244,7 +293,11 @@ impl InvocationState {
         let key = read(mem, "history_open", ptr, len)?;
         self.meter.call(key.len())?;
         let meter = &mut self.meter;
-        Ok(match self.recorder.history_open(key, |bytes| meter.call(bytes))? {
+        let opened = self.recorder.history_open(key, |bytes| meter.recording(bytes, 1));
+        if let Ok(Ok(_)) = opened {
+            self.meter.iterator()?;
+        }
+        Ok(match opened? {
             Ok(id) => i64::from(id),
             Err(code) => code.as_neg_i64(),
         })
@@ -267,7 +320,9 @@ impl InvocationState {
         let name = read(mem, "emit_event", np, nl)?;
         let payload = read(mem, "emit_event", pp, pl)?;
         self.meter.call(name.len() + payload.len())?;
-        code_i32(self.recorder.emit_event(name, payload))
+        let emitted = self.recorder.emit_event(name, payload);
+        self.meter.recorded(&emitted)?;
+        code_i32(emitted)
     }
 
     /// `set_response(status, msg_ptr, msg_len, payload_ptr, payload_len) -> i32`
@@ -281,7 +336,9 @@ impl InvocationState {
         let message = read(mem, "set_response", mp, ml)?;
         let payload = read(mem, "set_response", pp, pl)?;
         self.meter.call(message.len() + payload.len())?;
-        code_i32(self.recorder.set_response(status, message, payload))
+        let set = self.recorder.set_response(status, message, payload);
+        self.meter.recorded(&set)?;
+        code_i32(set)
     }
 
     /// `log(level, ptr, len) -> i32`: bounded; the line goes to the node's tracing.
@@ -292,6 +349,7 @@ impl InvocationState {
         let contract = self.invocation.contract.as_str();
         let tx_id = self.invocation.tx_id.as_str();
         if let Some(text) = self.recorder.log(kept) {
+            self.meter.charge(self.meter.costs.per_entry)?;
             match LogLevel::from_i32(level) {
                 LogLevel::Error => {
                     tracing::error!(target: "weft::contract", contract, tx_id, "{text}")
@@ -339,7 +397,8 @@ mod tests {
     use weft_abi::{HistoryEntryHeader, Timestamp, codec};
     use weft_rwset::{HistoryEntry, HistoryView, MemoryState, Version};
 
-    const COSTS: HostFuel = HostFuel { per_call: 10, per_byte: 1 };
+    const COSTS: HostFuel =
+        HostFuel { per_call: 10, per_byte: 1, per_entry: 2, per_iterator: 4, per_state_read: 3 };
 
     fn v(b: u64, t: u64) -> Version {
         Version { block_num: b, tx_num: t }

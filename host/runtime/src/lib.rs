@@ -40,7 +40,9 @@
 //! refuses the same modules.
 //!
 //! For contract tests on real `.wasm`, [`Harness`] adds an in-memory ledger around the same
-//! [`Simulator`]. `docs/determinism.md` explains every engine switch and the fuel costs.
+//! [`Simulator`]. `docs/determinism.md` explains every engine switch, the fuel costs (versioned:
+//! [`FUEL_PRICES_VERSION`]), the host-memory limit and the one rewrite made to a module before
+//! it is compiled (`rewrite.rs`: fills of nothing skip `memset`).
 
 mod cache;
 pub mod compile_cost;
@@ -50,14 +52,15 @@ mod harness;
 mod host;
 mod invocation;
 mod outcome;
+mod rewrite;
 mod simulator;
 mod validate;
 
 pub use cache::CodeHash;
 pub use engine::{
-    ALLOWED_FEATURES, BASE_OPERATOR_FUEL, DEFAULT_FUEL, HOST_FUEL, HostFuel, MEMORY_GROW_FUEL,
-    MEMORY_GROW_NOOP_FUEL, MEMORY_PAGE_FUEL, RuntimeConfig, build_config, operator_cost_of,
-    operator_costs,
+    ALLOWED_FEATURES, BASE_OPERATOR_FUEL, BRANCH_FUEL, DEFAULT_FUEL, FUEL_PRICES_VERSION,
+    HOST_FUEL, HostFuel, MEMORY_GROW_FUEL, MEMORY_GROW_NOOP_FUEL, MEMORY_PAGE_FUEL, RuntimeConfig,
+    build_config, operator_cost_of, operator_costs,
 };
 pub use error::{DeployError, NodeError, Result};
 pub use harness::Harness;

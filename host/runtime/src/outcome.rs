@@ -25,6 +25,9 @@ pub enum FailureKind {
     OutOfFuel,
     /// Linear memory (or a table) would have grown past the host's limit.
     MemoryLimit,
+    /// The host would have held more than `weft_abi::limits::MAX_HOST_MEMORY` bytes for the
+    /// invocation (read set, ranges, iterators, writes, events, response, results).
+    HostMemoryLimit,
     /// The Wasm call stack exceeded the host's limit (for example, deep recursion).
     StackOverflow,
     /// A Wasm trap: `unreachable`, out-of-bounds access, division by zero, ...
@@ -47,6 +50,7 @@ impl FailureKind {
         match self {
             FailureKind::OutOfFuel => "out of fuel",
             FailureKind::MemoryLimit => "memory limit exceeded",
+            FailureKind::HostMemoryLimit => "host memory limit exceeded",
             FailureKind::StackOverflow => "stack limit exceeded",
             FailureKind::Trap => "trap",
             FailureKind::Panic => "panic",

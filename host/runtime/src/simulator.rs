@@ -157,7 +157,9 @@ impl Simulator {
         let (done_tx, done_rx) = mpsc::channel();
         let engine = self.inner.engine.clone();
         let lock = self.inner.compile_lock.clone();
-        let bytes = wasm.to_vec();
+        // What is compiled is the module with its `memory.fill`s guarded (`rewrite.rs`).
+        let bytes =
+            crate::rewrite::guard_memory_fill(wasm).map_err(DeployError::Compile)?.into_owned();
         spawn_with_stack("weft-compile".into(), self.inner.config.thread_stack, move || {
             let _one_at_a_time = lock.lock().unwrap_or_else(|e| e.into_inner());
             let _ = started_tx.send(());
@@ -402,6 +404,10 @@ impl ResourceLimiter for StoreData {
     ) -> wasmtime::Result<bool> {
         let ok = desired <= self.inv.max_table_elements;
         self.inv.limit_hit |= !ok;
+        // Elements are priced by the operator table; the library call is priced here.
+        if self.memory.is_some() {
+            self.inv.meter.debt += MEMORY_GROW_NOOP_FUEL;
+        }
         Ok(ok)
     }
 }

@@ -12,7 +12,7 @@ use common::*;
 use weft_proto::prost::Message;
 use weft_runtime::{Invocation, Outcome};
 
-const GOLDEN: &str = "6e2e3f1073c98c5860eabb60c50423707ff55c0ba1f53c02f0c8bc4bffc2ccc5";
+const GOLDEN: &str = "a0d8d6167b94defaabc8e61f8d4a4108ae67dffdfafc60fa2729702b4968a034";
 
 fn absorb(hasher: &mut blake3::Hasher, outcome: &Outcome) {
     match outcome {

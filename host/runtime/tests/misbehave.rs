@@ -333,3 +333,70 @@ fn the_wall_clock_guard_is_a_node_error_not_a_result() {
     assert!(matches!(err, weft_runtime::NodeError::Deadline), "{err}");
     normal_contract_still_works(&sim);
 }
+
+/// Everything the host records for an invocation counts against
+/// `weft_abi::limits::MAX_HOST_MEMORY`; an invocation that would pass it fails, the same way
+/// every time, with "host memory limit exceeded".
+fn host_memory_failure(sim: &Simulator, body: &str) -> weft_runtime::ContractFailure {
+    let f = failure(sim, &contract(body));
+    assert_eq!(
+        (f.kind, f.message.as_str()),
+        (FailureKind::HostMemoryLimit, "host memory limit exceeded")
+    );
+    f
+}
+
+#[test]
+fn opening_and_closing_iterators_forever_hits_the_host_memory_limit() {
+    let (sim, _dir) = simulator();
+    // Each closed range stays recorded (start and end key: 8 KiB), so the host's memory grows
+    // with every round until the limit stops the invocation (long before the fuel would).
+    host_memory_failure(
+        &sim,
+        r#"(func (export "weft_invoke") (result i32)
+            (loop $l
+              (drop (call $range_close (i32.wrap_i64
+                (call $range_open (i32.const 0) (i32.const 4096) (i32.const 4096) (i32.const 4096)))))
+              (br $l))
+            i32.const 0)"#,
+    );
+}
+
+#[test]
+fn writing_many_large_values_hits_the_host_memory_limit() {
+    let (sim, _dir) = simulator();
+    // 1 MiB values under fresh keys: 64 of them fill the 64 MiB the host may hold.
+    host_memory_failure(
+        &sim,
+        r#"(func (export "weft_invoke") (result i32) (local $i i32)
+            (drop (memory.grow (i32.const 16)))
+            (loop $l
+              (i32.store (i32.const 0) (local.get $i))
+              (local.set $i (i32.add (local.get $i) (i32.const 1)))
+              (drop (call $state_put (i32.const 0) (i32.const 4) (i32.const 65536) (i32.const 1048576)))
+              (br $l))
+            i32.const 0)"#,
+    );
+}
+
+#[test]
+fn overwriting_one_key_holds_only_the_last_value() {
+    let (sim, _dir) = simulator();
+    // 200 writes of 1 MiB to the same key: the last wins and the host holds one value, so
+    // this stays far below the limit.
+    let done = run_case(
+        &sim,
+        &contract(
+            r#"(func (export "weft_invoke") (result i32) (local $i i32)
+            (drop (memory.grow (i32.const 16)))
+            (i32.store (i32.const 0) (i32.const 7))
+            (loop $l
+              (drop (call $state_put (i32.const 0) (i32.const 4) (i32.const 65536) (i32.const 1048576)))
+              (br_if $l (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 200))))
+            (call $respond (i32.const 200) (i32.const 0) (i32.const 0)) i32.const 0)"#,
+        ),
+    )
+    .unwrap();
+    assert_eq!(done.rwset.writes.len(), 1);
+    assert_eq!(done.rwset.writes[0].value.len(), 1 << 20);
+}

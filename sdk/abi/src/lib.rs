@@ -368,6 +368,16 @@ pub mod limits {
     pub const MAX_LOG_BYTES: u32 = 16 * 1024;
     /// Longest abort (panic) message kept, in bytes (longer ones are truncated).
     pub const MAX_ABORT_MESSAGE_LEN: u32 = 4 * 1024;
+    /// Most bytes the host may hold on one invocation's behalf: read set, recorded ranges,
+    /// open iterators, writes, events, logs, the response and the result buffer, each counted
+    /// as its key and value bytes plus [`HOST_ENTRY_OVERHEAD`] (open iterators: plus
+    /// [`HOST_ITERATOR_STATE`]). Past it the invocation fails with "host memory limit
+    /// exceeded". Part of the protocol: every peer counts the same bytes the same way.
+    pub const MAX_HOST_MEMORY: u32 = 64 * 1024 * 1024;
+    /// Bytes counted for each entry the host records, on top of its keys and values.
+    pub const HOST_ENTRY_OVERHEAD: u32 = 64;
+    /// Bytes counted for each open iterator's state, while it is open.
+    pub const HOST_ITERATOR_STATE: u32 = 1024;
 }
 
 /// Composite keys, Fabric's layout: `0x00`, object type, `0x00`, then each attribute followed

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use weft_abi::{HistoryEntryHeader, ReturnCode, Timestamp, TxField, codec, limits};
 use weft_proto::v1::{ContractEvent, NsReadWriteSet, Response};
 
+use crate::host_memory::{HostMemory, HostMemoryExceeded};
 use crate::text::escape_text;
 use crate::{
     HistoryEntry, HistoryView, Mode, SimError, StateError, StateIter, StateView, TxSimulator,
@@ -114,6 +115,10 @@ pub enum Stop {
     /// The caller's budget ran out (the host's fuel): a deterministic contract failure.
     #[error("out of fuel")]
     OutOfFuel,
+    /// The host would hold more than [`limits::MAX_HOST_MEMORY`] for this invocation: a
+    /// deterministic contract failure.
+    #[error("host memory limit exceeded")]
+    HostMemory,
     /// Committed state or history could not be read: a node failure.
     #[error(transparent)]
     Node(#[from] StateError),
@@ -177,6 +182,8 @@ pub struct InvocationRecorder {
     logs: Vec<String>,
     log_bytes: usize,
     logs_dropped: u32,
+    /// Bytes of the result buffer the host holds for the contract (see [`Self::hold_result`]).
+    result_bytes: usize,
 }
 
 fn sim<T>(result: Result<T, SimError>) -> Call<T> {
@@ -184,6 +191,7 @@ fn sim<T>(result: Result<T, SimError>) -> Call<T> {
         Ok(value) => Ok(Ok(value)),
         Err(SimError::Contract(code)) => Ok(Err(code)),
         Err(SimError::State(err)) => Err(Stop::Node(err)),
+        Err(SimError::HostMemory(_)) => Err(Stop::HostMemory),
     }
 }
 
@@ -192,6 +200,17 @@ fn sim<T>(result: Result<T, SimError>) -> Call<T> {
 /// both report an abort (a panic) with this text.
 pub fn abort_message(bytes: &[u8]) -> String {
     escape_text(bytes, limits::MAX_ABORT_MESSAGE_LEN as usize)
+}
+
+impl From<HostMemoryExceeded> for Stop {
+    fn from(_: HostMemoryExceeded) -> Stop {
+        Stop::HostMemory
+    }
+}
+
+/// What one history entry held by an open history iterator counts.
+fn history_entry_bytes(entry: &HistoryEntry) -> usize {
+    HostMemory::entry(entry.tx_id.len() + entry.value.len())
 }
 
 /// `bytes` as UTF-8, cut to at most `max` bytes (a character cut in half shows as U+FFFD).
@@ -222,7 +241,33 @@ impl InvocationRecorder {
             logs: Vec::new(),
             log_bytes: 0,
             logs_dropped: 0,
+            result_bytes: 0,
         }
+    }
+
+    /// Holds `bytes` more in the host for this invocation (see [`HostMemory`]).
+    fn charge(&mut self, bytes: usize) -> Result<(), Stop> {
+        Ok(self.with_sim(|s| s.host_memory_mut().charge(bytes))?)
+    }
+
+    /// Gives back `bytes` the host no longer holds.
+    fn release(&mut self, bytes: usize) {
+        self.with_sim(|s| s.host_memory_mut().release(bytes));
+    }
+
+    /// Bytes the host holds for this invocation now.
+    pub fn host_memory_held(&self) -> u64 {
+        self.sim.borrow_dependent().as_ref().map_or(0, |s| s.host_memory().held())
+    }
+
+    /// The host's result buffer now holds `len` bytes for the contract (0: it was taken), in
+    /// place of what it held before. Past the host-memory limit the invocation ends.
+    pub fn hold_result(&mut self, len: usize) -> Result<(), Stop> {
+        let old = std::mem::replace(&mut self.result_bytes, 0);
+        self.release(old);
+        self.charge(len)?;
+        self.result_bytes = len;
+        Ok(())
     }
 
     fn with_sim<T>(&mut self, f: impl FnOnce(&mut TxSimulator<'_, StateHandle>) -> T) -> T {
@@ -305,9 +350,12 @@ impl InvocationRecorder {
             return Ok(Err(ReturnCode::HistoryUnavailable));
         };
         let mut collected = VecDeque::new();
+        self.charge(limits::HOST_ITERATOR_STATE as usize)?;
         for entry in entries {
             let entry = entry?;
             charge(entry.value.len() + entry.tx_id.len())?;
+            let bytes = history_entry_bytes(&entry);
+            self.charge(bytes)?;
             collected.push_back(entry);
         }
         let id = self.next_history;
@@ -324,8 +372,10 @@ impl InvocationRecorder {
         };
         let Some(entry) = entries.pop_front() else {
             self.histories.remove(&iterator);
+            self.release(limits::HOST_ITERATOR_STATE as usize);
             return Ok(Ok(None));
         };
+        self.release(history_entry_bytes(&entry));
         let header = HistoryEntryHeader {
             block_num: entry.version.block_num,
             tx_num: entry.version.tx_num,
@@ -356,6 +406,9 @@ impl InvocationRecorder {
             function: "emit_event",
             what: "event name is not UTF-8",
         })?;
+        self.charge(HostMemory::entry(
+            self.contract.len() + self.tx_id.len() + name.len() + payload.len(),
+        ))?;
         self.events.push(ContractEvent {
             contract: self.contract.clone(),
             tx_id: self.tx_id.clone(),
@@ -381,6 +434,7 @@ impl InvocationRecorder {
         let message = std::str::from_utf8(message)
             .map_err(|_| Stop::Misuse { function: "set_response", what: "message is not UTF-8" })?;
         let message = escape_text(message.as_bytes(), limits::MAX_RESPONSE_MESSAGE_LEN as usize);
+        self.charge(HostMemory::entry(message.len() + payload.len()))?;
         self.response = Some(Response { status, message, payload: payload.to_vec() });
         Ok(Ok(()))
     }
@@ -388,7 +442,8 @@ impl InvocationRecorder {
     /// `log`: keeps the line as [`escape_text`] makes it (one line of safe text, at most
     /// [`limits::MAX_LOG_LINE_LEN`] bytes and what is left of [`limits::MAX_LOG_BYTES`]) and
     /// returns it, or drops it (counted) once [`limits::MAX_LOG_LINES`] lines or
-    /// [`limits::MAX_LOG_BYTES`] bytes are kept.
+    /// [`limits::MAX_LOG_BYTES`] bytes are kept. A line the host-memory limit has no room for
+    /// is dropped the same way (logs are not a result, so they never end the invocation).
     pub fn log(&mut self, line: &[u8]) -> Option<&str> {
         let left = (limits::MAX_LOG_BYTES as usize).saturating_sub(self.log_bytes);
         if self.logs.len() >= limits::MAX_LOG_LINES as usize || left == 0 {
@@ -396,8 +451,8 @@ impl InvocationRecorder {
             return None;
         }
         let text = escape_text(line, left.min(limits::MAX_LOG_LINE_LEN as usize));
-        if text.len() > left {
-            // Fewer bytes left than the cut marker takes.
+        if text.len() > left || self.charge(HostMemory::entry(text.len())).is_err() {
+            // Fewer bytes left than the cut marker takes, or no host memory left.
             self.logs_dropped += 1;
             return None;
         }
@@ -428,6 +483,7 @@ impl InvocationRecorder {
             Err(SimError::Contract(_)) => {
                 return Err(Stop::Misuse { function: "finish", what: "recording failed" });
             }
+            Err(SimError::HostMemory(_)) => return Err(Stop::HostMemory),
         };
         Ok(Recorded {
             rwset,

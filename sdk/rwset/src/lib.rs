@@ -37,6 +37,7 @@
 //! assert_eq!(rwset.writes[0].value, b"2");
 //! ```
 
+mod host_memory;
 mod invocation;
 mod memory;
 mod merge;
@@ -46,6 +47,7 @@ pub mod report;
 mod simulator;
 pub mod text;
 
+pub use host_memory::{HostMemory, HostMemoryExceeded};
 pub use invocation::{
     Call, Creator, Invocation, InvocationRecorder, Recorded, SharedHistory, SharedState, Stop,
     abort_message, truncate_utf8_lossy,

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use weft_abi::{ReturnCode, limits};
 
+use crate::host_memory::{HostMemory, HostMemoryExceeded};
 use crate::{
     KvRead, KvWrite, NsReadWriteSet, RangeQueryInfo, StateError, StateIter, StateView, Version,
 };
@@ -26,6 +27,10 @@ pub enum SimError {
     /// Committed state could not be read: a node failure.
     #[error(transparent)]
     State(#[from] StateError),
+    /// Recording would pass the invocation's host-memory limit: a deterministic contract
+    /// failure that ends the invocation.
+    #[error(transparent)]
+    HostMemory(#[from] HostMemoryExceeded),
 }
 
 impl From<ReturnCode> for SimError {
@@ -52,6 +57,7 @@ pub struct TxSimulator<'s, S: StateView> {
     open: BTreeMap<u32, OpenRange<'s>>,
     next_iterator: u32,
     wrote_during_query: bool,
+    memory: HostMemory,
 }
 
 fn check_key(key: &[u8]) -> Result<(), ReturnCode> {
@@ -81,7 +87,26 @@ impl<'s, S: StateView> TxSimulator<'s, S> {
             open: BTreeMap::new(),
             next_iterator: 0,
             wrote_during_query: false,
+            memory: HostMemory::default(),
         }
+    }
+
+    /// The same simulator counting what it records against `memory` instead of the protocol's
+    /// [`weft_abi::limits::MAX_HOST_MEMORY`].
+    pub fn with_host_memory(mut self, memory: HostMemory) -> Self {
+        self.memory = memory;
+        self
+    }
+
+    /// The bytes this invocation holds in the host.
+    pub fn host_memory(&self) -> &HostMemory {
+        &self.memory
+    }
+
+    /// The bytes this invocation holds in the host, which the rest of the invocation
+    /// ([`crate::InvocationRecorder`]: events, logs, response, results) charges too.
+    pub fn host_memory_mut(&mut self) -> &mut HostMemory {
+        &mut self.memory
     }
 
     /// The mode this simulator was created with.
@@ -94,7 +119,10 @@ impl<'s, S: StateView> TxSimulator<'s, S> {
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, SimError> {
         check_key(key)?;
         let found = self.state.get(key)?;
-        self.reads.entry(key.to_vec()).or_insert_with(|| found.as_ref().map(|v| v.version));
+        if !self.reads.contains_key(key) {
+            self.memory.charge(HostMemory::entry(key.len()))?;
+            self.reads.insert(key.to_vec(), found.as_ref().map(|v| v.version));
+        }
         Ok(found.map(|v| v.value))
     }
 
@@ -118,10 +146,20 @@ impl<'s, S: StateView> TxSimulator<'s, S> {
             self.wrote_during_query = true;
             return Err(ReturnCode::ReadOnly.into());
         }
-        if !self.writes.contains_key(key) && self.writes.len() >= limits::MAX_WRITES as usize {
-            return Err(ReturnCode::TooManyWrites.into());
+        let new_len = value.as_ref().map_or(0, Vec::len);
+        match self.writes.get_mut(key) {
+            Some(old) => {
+                self.memory.resize(old.as_ref().map_or(0, Vec::len), new_len)?;
+                *old = value;
+            }
+            None => {
+                if self.writes.len() >= limits::MAX_WRITES as usize {
+                    return Err(ReturnCode::TooManyWrites.into());
+                }
+                self.memory.charge(HostMemory::entry(key.len() + new_len))?;
+                self.writes.insert(key.to_vec(), value);
+            }
         }
-        self.writes.insert(key.to_vec(), value);
         Ok(())
     }
 
@@ -133,7 +171,19 @@ impl<'s, S: StateView> TxSimulator<'s, S> {
         if self.open.len() >= limits::MAX_OPEN_ITERATORS as usize {
             return Err(ReturnCode::TooManyIterators.into());
         }
-        let entries = self.state.range(start, end)?;
+        self.memory.charge(
+            HostMemory::entry(start.len() + end.len()) + limits::HOST_ITERATOR_STATE as usize,
+        )?;
+        let entries = match self.state.range(start, end) {
+            Ok(entries) => entries,
+            Err(err) => {
+                self.memory.release(
+                    HostMemory::entry(start.len() + end.len())
+                        + limits::HOST_ITERATOR_STATE as usize,
+                );
+                return Err(err.into());
+            }
+        };
         let id = self.next_iterator;
         self.next_iterator += 1;
         let info = RangeQueryInfo {
@@ -156,6 +206,9 @@ impl<'s, S: StateView> TxSimulator<'s, S> {
         }
         match open.entries.next().transpose()? {
             Some((key, vv)) => {
+                // The read, and the scan's end key moving to it.
+                self.memory.charge(HostMemory::entry(key.len()))?;
+                self.memory.resize(open.info.end_key.len(), key.len())?;
                 open.info.reads.push(KvRead { key: key.clone(), version: Some(vv.version) });
                 open.info.end_key = key.clone();
                 Ok(Some((key, vv.value)))
@@ -163,6 +216,7 @@ impl<'s, S: StateView> TxSimulator<'s, S> {
             None => {
                 open.done = true;
                 open.info.itr_exhausted = true;
+                self.memory.release(open.info.end_key.len());
                 open.info.end_key = std::mem::take(&mut open.requested_end);
                 Ok(None)
             }
@@ -172,6 +226,8 @@ impl<'s, S: StateView> TxSimulator<'s, S> {
     /// Closes an iterator and records its range query.
     pub fn range_close(&mut self, iterator: u32) -> Result<(), SimError> {
         let open = self.open.remove(&iterator).ok_or(ReturnCode::UnknownIterator)?;
+        // The recorded range stays; the iterator's own state goes.
+        self.memory.release(limits::HOST_ITERATOR_STATE as usize);
         self.ranges.push(open.info);
         Ok(())
     }

@@ -140,6 +140,16 @@ impl Probe {
         format!("refused={}", ctx.put("a", "x").is_err())
     }
 
+    /// Writes `count` values of 1 MiB under fresh keys.
+    #[transaction]
+    fn fill(&self, ctx: &mut Context, count: u32) -> Result<(), ContractError> {
+        let value = vec![b'v'; 1 << 20];
+        for i in 0..count {
+            ctx.put(format!("big{i}"), &value)?;
+        }
+        Ok(())
+    }
+
     #[transaction]
     fn panic(&self, _ctx: &mut Context, message: String) {
         panic!("{message}");
@@ -466,4 +476,13 @@ fn arguments_are_checked_before_the_function_runs() {
     let bad_json = stub.invoke("Run", &["not json"]);
     assert!(bad_json.message().starts_with("argument 0 (ops) of Run: invalid JSON"));
     assert!(bad_json.rwset.reads.is_empty() && bad_json.rwset.writes.is_empty());
+}
+
+#[test]
+fn the_host_memory_limit_holds_in_the_test_context_as_on_a_peer() {
+    let mut stub = seeded();
+    // 32 MiB of writes fit; 80 MiB do not: the invocation ends as it would on a peer.
+    assert!(stub.invoke("Fill", &["32"]).is_success());
+    let over = stub.invoke("Fill", &["80"]);
+    assert_eq!((over.response.status, over.message()), (500, "host memory limit exceeded"));
 }

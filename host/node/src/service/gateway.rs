@@ -105,7 +105,8 @@ impl Gateway for GatewayService {
         let signed = required(request.into_inner().proposal, "proposal")?;
         let endorser = self.shared.endorser.clone();
         let started = std::time::Instant::now();
-        let result = self.shared.pool.run(move || endorser.evaluate(&signed)).await?;
+        let contract = crate::endorser::contract_of(&signed);
+        let result = self.shared.pool.run(&contract, move || endorser.evaluate(&signed)).await?;
         self.shared.metrics.evaluated(started.elapsed());
         Ok(Response::new(EvaluateResponse { result: Some(result) }))
     }
@@ -117,7 +118,8 @@ impl Gateway for GatewayService {
         let signed = required(request.into_inner().proposal, "proposal")?;
         let endorser = self.shared.endorser.clone();
         let started = std::time::Instant::now();
-        let endorsed = self.shared.pool.run(move || endorser.endorse(&signed)).await?;
+        let contract = crate::endorser::contract_of(&signed);
+        let endorsed = self.shared.pool.run(&contract, move || endorser.endorse(&signed)).await?;
         self.shared.metrics.endorsed(started.elapsed());
         Ok(Response::new(EndorseResponse {
             tx_id: endorsed.tx_id,
