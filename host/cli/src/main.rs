@@ -51,7 +51,8 @@ static MALLOC_CONF: &[u8; 70] =
         weft query asset-transfer GetAllAssets     evaluate a query\n  \
         weft query abstore query A                 abstore, initialized at deploy with A 100 B 200\n\n\
         Every command that talks to the node signs as an identity of the dev network in --dir\n\
-        (--as client by default; deploys sign as admin)."
+        (--as client by default, Org1's; deploys sign as admin; --as org2:client signs as\n\
+        Org2's client)."
 )]
 struct Cli {
     /// Directory of the development network (written by `weft init` or `weft dev`).
@@ -61,8 +62,9 @@ struct Cli {
     /// wrote to DIR/endpoint.
     #[arg(long, global = true, env = "WEFT_ENDPOINT")]
     endpoint: Option<String>,
-    /// Sign as this identity of the dev network: `client` or `admin`.
-    #[arg(long = "as", global = true, value_name = "ROLE")]
+    /// Sign as this identity of the dev network: `client`, `admin` or `peer` of Org1, or
+    /// ORG:NAME for another organization's, e.g. `org2:client`.
+    #[arg(long = "as", global = true, value_name = "IDENTITY")]
     role: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -70,8 +72,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Create a development network: one organization (Org1) with admin, peer and client
-    /// keys, the channel's genesis configuration and node.toml.
+    /// Create a development network: two organizations (Org1, Org2), each with admin, peer
+    /// and client keys, the channel's genesis configuration and node.toml. The node endorses
+    /// as both organizations' peers.
     Init {
         /// Channel name.
         #[arg(long, default_value = "dev")]
@@ -753,11 +756,9 @@ fn json_args(json: &str, flag: &str) -> Result<Vec<Vec<u8>>> {
 async fn connect(cli: &Cli, default_role: &str) -> Result<Client> {
     let net = DevNetwork::at(&cli.dir);
     let role = cli.role.as_deref().unwrap_or(default_role);
-    if !weft_node::devnet::ROLES.contains(&role) {
-        bail!("--as {role:?}: the dev network has the identities admin, peer and client");
-    }
+    let (org, name) = weft_node::devnet::parse_identity(role).context("--as")?;
     let identity = net.identity(role).with_context(|| {
-        format!("no {role} key in {}: run `weft init` or pass --dir", cli.dir.display())
+        format!("no key of {org}'s {name} in {}: run `weft init` or pass --dir", cli.dir.display())
     })?;
     let endpoint = resolve_endpoint(cli)?;
     connect_to(&net, &endpoint, identity).await.with_context(|| {

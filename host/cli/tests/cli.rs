@@ -64,8 +64,26 @@ fn init_dev_invoke_query_and_stop() {
     assert_eq!(read["payload"]["Owner"], "Ana");
     assert_eq!(read["payload"]["Size"], 3);
     let listed = json(&weft(&dir, &["contract", "list"]));
-    assert_eq!(listed.as_array().unwrap().len(), 4);
+    assert_eq!(listed.as_array().unwrap().len(), 5);
     assert_eq!(listed[1]["name"], "asset-transfer");
+    assert!(dir.join("keys/Org2/client.key").exists());
+
+    // Two organizations: the token sample lets Org1's clients mint, and refuses Org2's.
+    let token = |args: &[&str]| weft(&dir, args);
+    assert_eq!(
+        json(&token(&["invoke", "token", "Initialize", "Weft", "WFT", "2"]))["code"],
+        "VALID"
+    );
+    let refused = token(&["--as", "org2:client", "invoke", "token", "Mint", "5"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("Org2::client is not allowed: only members of Org1"), "{stderr}");
+    assert_eq!(json(&token(&["invoke", "token", "Mint", "10"]))["code"], "VALID");
+    let who = json(&token(&["--as", "org2:client", "query", "token", "ClientAccountID"]));
+    assert_eq!(who["payload"], "Org2::client");
+    let unknown = token(&["--as", "org3:client", "query", "token", "Name"]);
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(!unknown.status.success() && stderr.contains("ORG one of Org1, Org2"), "{stderr}");
     let verified = json(&weft(&dir, &["block", "verify"]));
     assert_eq!(verified["verified"], true);
     let tx = json(&weft(&dir, &["tx", "get", init["tx_id"].as_str().unwrap()]));

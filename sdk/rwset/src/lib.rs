@@ -13,6 +13,8 @@
 //! Around it, [`InvocationRecorder`] is everything else one invocation does through the host
 //! functions (iterators, history, events, response, logs, with the ABI's limits), and
 //! [`Invocation`] is its input with the ABI's encoding of each transaction field.
+//! [`dev_network`] names the organizations and identities of a development network once, for
+//! the node's `weft init` and the SDK's `MockStub` alike.
 //!
 //! On the other side of ordering, [`mvcc`] is the stateful core of validation (plain-read and
 //! phantom checks in block order, Fabric's codes, with the conflicting key and versions), and
@@ -36,6 +38,7 @@
 //! assert_eq!(rwset.writes[0].value, b"2");
 //! ```
 
+pub mod dev_network;
 mod invocation;
 mod memory;
 mod merge;

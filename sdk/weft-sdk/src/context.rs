@@ -6,6 +6,7 @@ use weft_abi::{HistoryEntryHeader, LogLevel, Timestamp, TxField, codec, status};
 
 use crate::backend::{Active, Backend};
 use crate::composite;
+use crate::identity::{Creator, Role};
 use crate::{Error, Response, Result};
 
 /// The transaction context of one call: its input, its identity fields, state access and
@@ -20,15 +21,6 @@ pub struct Context {
     backend: Active,
     function: String,
     args: Vec<Vec<u8>>,
-}
-
-/// Who submitted the transaction.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Creator {
-    /// The organization (MSP) id.
-    pub msp_id: String,
-    /// The client's public key.
-    pub public_key: Vec<u8>,
 }
 
 /// One entry of a range scan.
@@ -118,14 +110,32 @@ impl Context {
         utf8(self.backend.tx_field(TxField::Contract), "contract name")
     }
 
-    /// Who submitted the transaction.
+    /// Who submitted the transaction: organization, role, name (the stable [`Creator::id`])
+    /// and attributes, as the channel configuration lists the signing key.
     pub fn creator(&self) -> Creator {
         let mut items = list(&self.backend.tx_field(TxField::Creator), "creator").into_iter();
-        match (items.next(), items.next(), items.next()) {
-            (Some(msp_id), Some(public_key), None) => {
-                Creator { msp_id: utf8(msp_id, "MSP id"), public_key }
-            }
-            _ => panic!("the host sent a malformed creator"),
+        let (Some(msp_id), Some(public_key), None) = (items.next(), items.next(), items.next())
+        else {
+            panic!("the host sent a malformed creator")
+        };
+        let mut items =
+            list(&self.backend.tx_field(TxField::CreatorIdentity), "creator identity").into_iter();
+        let (Some(role), Some(name)) = (items.next(), items.next()) else {
+            panic!("the host sent a malformed creator identity")
+        };
+        let role = Role::from_name(&utf8(role, "role"))
+            .unwrap_or_else(|| panic!("the host sent an unknown role"));
+        let mut attributes = BTreeMap::new();
+        while let Some(key) = items.next() {
+            let value = items.next().expect("attributes come in name/value pairs");
+            attributes.insert(utf8(key, "attribute name"), utf8(value, "attribute value"));
+        }
+        Creator {
+            msp_id: utf8(msp_id, "MSP id"),
+            public_key,
+            role,
+            name: utf8(name, "identity name"),
+            attributes,
         }
     }
 
