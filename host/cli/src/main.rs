@@ -323,6 +323,9 @@ struct Call {
     /// their JSON text (e.g. '["asset7", 5, {"a": 1}]').
     #[arg(long, conflicts_with = "args")]
     json: Option<String>,
+    /// Print only the response payload's bytes, as the contract returned them (no JSON).
+    #[arg(long)]
+    raw: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -369,6 +372,23 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {}", describe(&e));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// A failed call: when the contract itself refused (a status of 400 or more), its response is
+/// printed on stdout in the usual shape and the error names the status and message; any other
+/// failure is the node's status as it is.
+fn refused(contract: &str, status: tonic::Status) -> anyhow::Error {
+    match weft_node::client::contract_response(&status) {
+        Some(response) => {
+            let _ = output::print(&output::response(&response));
+            anyhow::anyhow!(
+                "contract {contract} refused with status {}: {}",
+                response.status,
+                response.message
+            )
+        }
+        None => status.into(),
     }
 }
 
@@ -461,14 +481,23 @@ async fn run(cli: Cli) -> Result<()> {
             } else {
                 client.submit_signed(client.proposal(&call.contract, &call.function, args))
             }
-            .await?;
-            output::print(&output::submitted(&done))
+            .await
+            .map_err(|status| refused(&call.contract, status))?;
+            match call.raw {
+                true => output::raw(&done.response.payload),
+                false => output::print(&output::submitted(&done)),
+            }
         }
         Command::Query(call) => {
             let client = connect(&cli, "client").await?;
-            let response =
-                client.evaluate(&call.contract, &call.function, call_args(call)?).await?;
-            output::print(&output::response(&response))
+            let response = client
+                .evaluate(&call.contract, &call.function, call_args(call)?)
+                .await
+                .map_err(|status| refused(&call.contract, status))?;
+            match call.raw {
+                true => output::raw(&response.payload),
+                false => output::print(&output::response(&response)),
+            }
         }
         Command::Block(BlockCommand::Get { number, hash }) => {
             let client = connect(&cli, "client").await?;

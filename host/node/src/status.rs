@@ -47,6 +47,20 @@ impl From<Error> for Status {
         if code == Code::Internal {
             tracing::error!(%error, "request failed on the node");
         }
+        // A contract's own error response (status 400 or more) also travels whole, as an
+        // encoded `weft.v1.Response` in the status details, so clients show its status,
+        // message and payload as the contract set them (see `client::contract_response`).
+        if let Error::ContractFailed { failure, .. } = &error
+            && failure.kind == FailureKind::ErrorStatus
+        {
+            let response = weft_proto::v1::Response {
+                status: failure.status,
+                message: failure.message.clone(),
+                payload: failure.payload.clone(),
+            };
+            let details = tonic::codegen::Bytes::from(prost::Message::encode_to_vec(&response));
+            return Status::with_details(code, error.to_string(), details);
+        }
         Status::new(code, error.to_string())
     }
 }
@@ -74,6 +88,23 @@ mod tests {
             let status = Status::from(error);
             assert_eq!(status.code(), code, "{message}");
             assert_eq!(status.message(), message);
+            assert!(crate::client::contract_response(&status).is_none());
         }
+    }
+
+    #[test]
+    fn a_contract_error_response_travels_in_the_details() {
+        let failure = weft_runtime::ContractFailure {
+            kind: FailureKind::ErrorStatus,
+            status: 403,
+            message: "not yours".into(),
+            payload: b"p".to_vec(),
+            fuel_used: 1,
+        };
+        let status = Status::from(Error::ContractFailed { contract: "c".into(), failure });
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let response = crate::client::contract_response(&status).unwrap();
+        assert_eq!((response.status, response.message.as_str()), (403, "not yours"));
+        assert_eq!(response.payload, b"p");
     }
 }
