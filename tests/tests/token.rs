@@ -2,6 +2,7 @@
 //! the channel configuration lists it, with identities of both organizations of the dev
 //! network. The same checks run natively in `contracts/token`'s tests on `MockStub`.
 
+use prost::Message;
 use tonic::Code;
 use weft_e2e::{TestNet, args};
 use weft_ledger::policy;
@@ -56,4 +57,39 @@ async fn minting_is_for_org1_clients_and_tokens_cross_organizations() {
     assert_eq!(org1.payload, b"800");
     let supply = org2.evaluate("token", "TotalSupply", vec![]).await.unwrap();
     assert_eq!(supply.payload, b"1000");
+}
+
+/// Attributes set for an identity in the channel configuration reach the contract on the
+/// node, with the role and stable id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attributes_from_the_channel_configuration_reach_the_contract() {
+    let net = TestNet::start(|config| {
+        let mut genesis = config.channel_config().unwrap();
+        let org2 = genesis.organizations.iter_mut().find(|o| o.msp_id == "Org2").unwrap();
+        let client = org2.identities.iter_mut().find(|i| i.name == "client").unwrap();
+        client.attributes = vec![
+            weft_proto::v1::Attribute { name: "minter".into(), value: "true".into() },
+            weft_proto::v1::Attribute { name: "dept".into(), value: "sales".into() },
+        ];
+        std::fs::write(&config.genesis, genesis.encode_to_vec()).unwrap();
+    })
+    .await;
+    let wasm = std::fs::read(weft_contract_artifacts::TOKEN).expect("sample built");
+    let deployed =
+        net.admin.deploy(Deploy::new("token", "1", policy::peer("Org1"), wasm)).await.unwrap();
+    assert_eq!(deployed.definition.status.code(), TxValidationCode::Valid, "{deployed:?}");
+    let org2 = net.connect_as("org2:client").await;
+    let caller = org2.evaluate("token", "Caller", vec![]).await.unwrap();
+    let caller: serde_json::Value = serde_json::from_slice(&caller.payload).unwrap();
+    assert_eq!(
+        caller,
+        serde_json::json!({ "id": "Org2::client", "msp_id": "Org2", "role": "client",
+                            "attributes": { "dept": "sales", "minter": "true" } })
+    );
+    let admin = net.admin.evaluate("token", "Caller", vec![]).await.unwrap();
+    let admin: serde_json::Value = serde_json::from_slice(&admin.payload).unwrap();
+    assert_eq!(
+        (admin["id"].as_str(), admin["role"].as_str()),
+        (Some("Org1::admin"), Some("admin"))
+    );
 }

@@ -16,7 +16,8 @@
 //!   caller's own tokens or an allowance the caller was given.
 //!
 //! Queries: `Name`, `Symbol`, `Decimals`, `TotalSupply`, `BalanceOf(account)`,
-//! `ClientAccountID`, `ClientAccountBalance`, `Allowance(owner, spender)`, `MinterOrg`.
+//! `ClientAccountID`, `ClientAccountBalance`, `Allowance(owner, spender)`, `MinterOrg`, and
+//! `Caller` (the caller's id, organization, role and attributes, as JSON).
 //!
 //! Events (JSON payloads): `Transfer` `{"from", "to", "value"}` (`from` is empty for a mint,
 //! `to` for a burn) and `Approval` `{"owner", "spender", "value"}`. Amounts are `u64` and
@@ -253,6 +254,19 @@ impl Token {
         Ok(ctx.creator().id())
     }
 
+    /// `Caller`: the caller's identity as the contract sees it, as JSON: `id`, `msp_id`,
+    /// `role` and `attributes` (from the channel configuration).
+    #[transaction]
+    fn caller(&self, ctx: &mut Context) -> Result<serde_json::Value, ContractError> {
+        let me = ctx.creator();
+        Ok(serde_json::json!({
+            "id": me.id(),
+            "msp_id": me.msp_id,
+            "role": me.role.name(),
+            "attributes": me.attributes,
+        }))
+    }
+
     /// `Allowance(owner, spender)`.
     #[transaction]
     fn allowance(
@@ -330,6 +344,18 @@ mod tests {
         assert_eq!(stub.query("TotalSupply", &[]).payload_str(), "1000");
         assert_eq!(stub.query("Decimals", &[]).payload_str(), "2");
         assert_eq!(stub.query("Symbol", &[]).payload_str(), "WFT");
+    }
+
+    #[test]
+    fn the_caller_is_described_with_role_and_attributes() {
+        let mut stub = token();
+        stub.set_identity(Identity::new("Org2", "ops", Role::Admin).with_attribute("dept", "ops"));
+        let caller: serde_json::Value = stub.query("Caller", &[]).json();
+        assert_eq!(
+            caller,
+            serde_json::json!({ "id": "Org2::ops", "msp_id": "Org2", "role": "admin",
+                                "attributes": { "dept": "ops" } })
+        );
     }
 
     #[test]
