@@ -7,7 +7,7 @@ use weft_abi::{HistoryEntryHeader, LogLevel, Timestamp, TxField, codec, status};
 use crate::backend::{Active, Backend};
 use crate::composite;
 use crate::identity::{Creator, Role};
-use crate::{Error, Response, Result};
+use crate::{ContractError, Error, Response, Result};
 
 /// The transaction context of one call: its input, its identity fields, state access and
 /// events. The same API runs on a peer (through the host's imports) and in `cargo test`
@@ -172,6 +172,62 @@ impl Context {
     /// Deletes `key`.
     pub fn del(&self, key: impl AsRef<[u8]>) -> Result<()> {
         Ok(self.backend.del(key.as_ref())?)
+    }
+
+    /// The committed value of `key` parsed as JSON into `T` ([`Context::get`]'s rules); an
+    /// error names the key when the value is not `T`'s JSON.
+    pub fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: impl AsRef<[u8]>,
+    ) -> std::result::Result<Option<T>, ContractError> {
+        let key = key.as_ref();
+        let Some(bytes) = self.get(key)? else { return Ok(None) };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            ContractError::new(format!(
+                "state key {} does not hold the JSON of a {}: {e}",
+                String::from_utf8_lossy(key).escape_debug(),
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+
+    /// Writes `value` as JSON under `key`.
+    pub fn put_json<T: serde::Serialize + ?Sized>(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: &T,
+    ) -> std::result::Result<(), ContractError> {
+        Ok(self.put(key, serde_json::to_vec(value)?)?)
+    }
+
+    /// The committed value of `key` as a number written in decimal text (what
+    /// [`Context::put_number`] writes; `None` if absent); an error names the key when it is
+    /// not one.
+    pub fn get_number<T: std::str::FromStr>(
+        &self,
+        key: impl AsRef<[u8]>,
+    ) -> std::result::Result<Option<T>, ContractError> {
+        let key = key.as_ref();
+        let Some(bytes) = self.get(key)? else { return Ok(None) };
+        std::str::from_utf8(&bytes).ok().and_then(|text| text.parse().ok()).map(Some).ok_or_else(
+            || {
+                ContractError::new(format!(
+                    "state key {} does not hold a {} in decimal text",
+                    String::from_utf8_lossy(key).escape_debug(),
+                    std::any::type_name::<T>()
+                ))
+            },
+        )
+    }
+
+    /// Writes `value` under `key` as decimal text (readable by clients and by
+    /// [`Context::get_number`]).
+    pub fn put_number<T: std::fmt::Display>(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: T,
+    ) -> std::result::Result<(), ContractError> {
+        Ok(self.put(key, value.to_string())?)
     }
 
     /// Committed entries with `start <= key < end` in byte order, streamed: stop early by

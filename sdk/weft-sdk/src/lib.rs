@@ -88,7 +88,7 @@ pub mod __private;
 pub use alloc::ARENA_SIZE;
 pub use context::{Context, HistoryIter, KeyModification, KeyValue, RangeIter};
 pub use contract::Contract;
-pub use error::{ContractError, Error, Result};
+pub use error::{ContractError, Error, Result, ResultExt};
 pub use identity::{Creator, FORBIDDEN, Role};
 pub use response::Response;
 pub use weft_abi::{LogLevel, Timestamp};

@@ -1,0 +1,96 @@
+//! Typed state helpers, error context and the caller's identity, through `MockStub` (the same
+//! recording as on a peer).
+
+use serde::{Deserialize, Serialize};
+use weft_sdk::testing::{Identity, MockStub, dev_network};
+use weft_sdk::{Context, ContractError, ResultExt, Role};
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct Item {
+    name: String,
+    count: u32,
+}
+
+#[derive(Default)]
+struct Store;
+
+#[weft_sdk::contract]
+impl Store {
+    #[transaction]
+    fn put_item(&self, ctx: &mut Context, id: String, item: Item) -> Result<(), ContractError> {
+        ctx.put_json(&id, &item)
+    }
+
+    #[transaction]
+    fn get_item(&self, ctx: &mut Context, id: String) -> Result<Item, ContractError> {
+        ctx.get_json(&id)?
+            .with_context(|| format!("no item {id}"))
+            .map_err(|e| e.with_status_of(404))
+    }
+
+    #[transaction]
+    fn add(&self, ctx: &mut Context, key: String, n: u64) -> Result<u64, ContractError> {
+        let now: u64 = ctx.get_number(&key).context("adding")?.unwrap_or(0);
+        let next = now.checked_add(n).context("adding: overflow")?;
+        ctx.put_number(&key, next)?;
+        Ok(next)
+    }
+
+    #[transaction]
+    fn admin_only(&self, ctx: &mut Context) -> Result<String, ContractError> {
+        let me = ctx.creator();
+        me.assert_role(Role::Admin).context("admin_only")?;
+        me.assert_attribute("dept", "ops")?;
+        Ok(me.id())
+    }
+}
+
+#[test]
+fn json_and_numbers_round_trip_and_bad_values_name_the_key() {
+    let mut stub = MockStub::new("store", Store);
+    assert!(stub.submit("PutItem", &["i1", r#"{"name":"bolt","count":3}"#]).is_success());
+    assert_eq!(stub.committed(b"i1").unwrap(), br#"{"name":"bolt","count":3}"#);
+    assert_eq!(
+        stub.query("GetItem", &["i1"]).json::<Item>(),
+        Item { name: "bolt".into(), count: 3 }
+    );
+    let missing = stub.query("GetItem", &["i2"]);
+    assert_eq!((missing.response.status, missing.message()), (404, "no item i2"));
+    assert_eq!(stub.submit("Add", &["n", "5"]).payload_str(), "5");
+    assert_eq!(stub.submit("Add", &["n", "2"]).payload_str(), "7");
+    assert_eq!(stub.committed(b"n").unwrap(), b"7");
+    let not_a_number = stub.invoke("Add", &["i1", "1"]);
+    assert_eq!(not_a_number.message(), "adding: state key i1 does not hold a u64 in decimal text");
+    let overflow = stub.invoke("Add", &["n", &u64::MAX.to_string()]);
+    assert_eq!(overflow.message(), "adding: overflow");
+    let not_json = stub.query("GetItem", &["n"]);
+    assert!(
+        not_json.message().starts_with("state key n does not hold the JSON of a"),
+        "{}",
+        not_json.message()
+    );
+}
+
+#[test]
+fn the_default_caller_is_the_dev_networks_client_and_tests_choose_others() {
+    let mut stub = MockStub::new("store", Store);
+    assert_eq!(stub.identity(), &dev_network::default_creator());
+    assert_eq!(stub.identity().id(), "Org1::client");
+    let refused = stub.query("AdminOnly", &[]);
+    assert_eq!(refused.response.status, 403);
+    assert_eq!(
+        refused.message(),
+        "admin_only: Org1::client is not allowed: this needs role admin; its role is client"
+    );
+    stub.act_as("Org2", "admin");
+    let no_attribute = stub.query("AdminOnly", &[]);
+    assert!(no_attribute.message().ends_with("this identity does not have it"));
+    stub.set_identity(Identity::new("Org2", "ops", Role::Admin).with_attribute("dept", "ops"));
+    assert_eq!(stub.query("AdminOnly", &[]).payload_str(), "Org2::ops");
+}
+
+#[test]
+#[should_panic(expected = "a dev network has no identity client in Org3")]
+fn acting_as_an_unknown_dev_identity_says_what_exists() {
+    MockStub::new("store", Store).act_as("Org3", "client");
+}
