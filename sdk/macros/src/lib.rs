@@ -21,6 +21,10 @@ use syn::{
 ///   name in PascalCase (`create_asset` is `CreateAsset`); `#[transaction(name = "invoke")]`
 ///   sets it explicitly.
 /// * `#[init]` marks at most one method that runs when the contract is instantiated.
+/// * `#[before]` marks at most one method that runs before every transaction function (not
+///   before init nor for an unknown function), like Fabric contractapi's `BeforeTransaction`:
+///   it takes `&self` and the context only and returns `Result<(), E>`; an `Err` becomes the
+///   error response and the transaction function does not run.
 ///
 /// Each marked method takes `&self`, then the transaction context (`&Context` or
 /// `&mut Context`), then its arguments. Arguments arrive as bytes: `String`, integers, `bool`
@@ -45,6 +49,7 @@ pub fn contract(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// What a marker attribute on a method said.
 enum Role {
     Init,
+    Before,
     Transaction(String),
 }
 
@@ -76,6 +81,24 @@ fn expand(mut item: ItemImpl) -> syn::Result<TokenStream2> {
 
     let mut names = std::collections::BTreeSet::new();
     let mut init = None;
+    let mut before = None;
+    for entry in entries.iter().filter(|e| matches!(e.role, Role::Before)) {
+        if before.is_some() {
+            return Err(syn::Error::new(entry.method.span(), "more than one #[before]"));
+        }
+        if !entry.args.is_empty() {
+            return Err(syn::Error::new(
+                entry.method.span(),
+                "a #[before] method takes `&self` and the context only",
+            ));
+        }
+        let method = &entry.method;
+        before = Some(quote! {
+            if let ::std::result::Result::Err(err) = Self::#method(self, ctx) {
+                return ::weft_sdk::__private::error_response(err);
+            }
+        });
+    }
     let mut arms = Vec::new();
     for entry in &entries {
         match &entry.role {
@@ -85,6 +108,7 @@ fn expand(mut item: ItemImpl) -> syn::Result<TokenStream2> {
                 }
                 init = Some(call(entry, "init"));
             }
+            Role::Before => {}
             Role::Transaction(name) => {
                 if !names.insert(name.clone()) {
                     return Err(syn::Error::new(
@@ -93,7 +117,7 @@ fn expand(mut item: ItemImpl) -> syn::Result<TokenStream2> {
                     ));
                 }
                 let body = call(entry, name);
-                arms.push(quote! { #name => #body, });
+                arms.push(quote! { #name => { #before #body } });
             }
         }
     }
@@ -136,6 +160,11 @@ fn take_role(method: &mut ImplItemFn) -> syn::Result<Option<Role>> {
                 return Err(syn::Error::new(attr.span(), "#[init] takes no arguments"));
             }
             Role::Init
+        } else if attr.path().is_ident("before") {
+            if !matches!(attr.meta, syn::Meta::Path(_)) {
+                return Err(syn::Error::new(attr.span(), "#[before] takes no arguments"));
+            }
+            Role::Before
         } else if attr.path().is_ident("transaction") {
             let mut name = pascal_case(&method.sig.ident.to_string());
             if let syn::Meta::List(_) = attr.meta {

@@ -94,3 +94,47 @@ fn the_default_caller_is_the_dev_networks_client_and_tests_choose_others() {
 fn acting_as_an_unknown_dev_identity_says_what_exists() {
     MockStub::new("store", Store).act_as("Org3", "client");
 }
+
+#[derive(Default)]
+struct Guarded;
+
+#[weft_sdk::contract]
+impl Guarded {
+    /// Every transaction function is for Org1 members only; the refusal stops the call.
+    #[before]
+    fn members_of_org1(&self, ctx: &mut Context) -> Result<(), ContractError> {
+        ctx.set_event("Checked", ctx.function())?;
+        ctx.creator().assert_msp_id("Org1")
+    }
+
+    #[init]
+    fn init(&self, ctx: &mut Context) -> Result<(), ContractError> {
+        ctx.put("init", "done")?;
+        Ok(())
+    }
+
+    #[transaction]
+    fn write(&self, ctx: &mut Context, key: String) -> Result<(), ContractError> {
+        ctx.put(&key, "x")?;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_before_hook_runs_before_every_transaction_function_and_can_refuse() {
+    let mut stub = MockStub::new("guarded", Guarded);
+    let allowed = stub.invoke("Write", &["k"]);
+    assert!(allowed.is_success(), "{}", allowed.message());
+    assert_eq!(
+        (allowed.events[0].name.as_str(), allowed.events[0].payload.as_slice()),
+        ("Checked", b"Write".as_slice())
+    );
+    assert_eq!(allowed.rwset.writes[0].key, b"k");
+    stub.act_as("Org2", "client");
+    let refused = stub.invoke("Write", &["k"]);
+    assert_eq!(refused.response.status, 403);
+    assert!(refused.rwset.writes.is_empty() && refused.events.len() == 1);
+    // Not before init, nor for an unknown function.
+    assert!(stub.init("init", &[]).is_success());
+    assert!(stub.invoke("Nope", &[]).message().contains("is not defined"));
+}
