@@ -223,6 +223,13 @@ enum ContractCommand {
     },
     /// List the contracts defined on the channel.
     List,
+    /// Describe a deployed contract: its transaction functions with their arguments (name
+    /// and type), return types and doc comments, as JSON (the contract's answer to the
+    /// query `weft:describe`, which `#[weft_sdk::contract]` generates).
+    Describe {
+        /// Contract name.
+        name: String,
+    },
     /// Create a contract crate (Cargo.toml, src/lib.rs with two transactions and a test)
     /// in a new directory NAME (or --path).
     New {
@@ -472,6 +479,23 @@ async fn run(cli: Cli) -> Result<()> {
             let client = connect(&cli, "client").await?;
             let listed = client.admin.clone().list_contracts(ListContractsRequest {}).await?;
             output::print(&output::contracts(&listed.into_inner().contracts))
+        }
+        Command::Contract(ContractCommand::Describe { name }) => {
+            let client = connect(&cli, "client").await?;
+            let response = client
+                .evaluate(name, "weft:describe", vec![])
+                .await
+                .map_err(|status| refused(name, status))
+                .with_context(|| {
+                    format!(
+                        "{name} does not describe itself: was it built with #[weft_sdk::contract]?"
+                    )
+                })?;
+            let description: serde_json::Value = serde_json::from_slice(&response.payload)
+                .with_context(|| {
+                    format!("{name} answered weft:describe with something not JSON")
+                })?;
+            output::print(&description)
         }
         Command::Invoke(InvokeArgs { call, init }) => {
             let client = connect(&cli, "client").await?;

@@ -91,6 +91,9 @@ fn init_dev_invoke_query_and_stop() {
     assert_eq!((printed["status"].as_i64(), printed["payload"].as_str()), (Some(403), Some("")));
     let minted = json(&token(&["invoke", "token", "Mint", "10"]));
     assert_eq!((minted["code"].as_str(), minted["payload"].as_str()), (Some("VALID"), Some("10")));
+    let described = json(&token(&["contract", "describe", "token"]));
+    let mint = described["functions"].as_array().unwrap().iter().find(|f| f["name"] == "Mint");
+    assert_eq!(mint.unwrap()["args"], serde_json::json!([{ "name": "amount", "type": "u64" }]));
     let who = json(&token(&["--as", "org2:client", "query", "token", "ClientAccountID"]));
     assert_eq!(who["payload"], "Org2::client");
     // A string stays a string, even one that reads as a number.

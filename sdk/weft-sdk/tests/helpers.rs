@@ -138,3 +138,25 @@ fn a_before_hook_runs_before_every_transaction_function_and_can_refuse() {
     assert!(stub.init("init", &[]).is_success());
     assert!(stub.invoke("Nope", &[]).message().contains("is not defined"));
 }
+
+#[test]
+fn a_contract_describes_its_functions() {
+    let mut stub = MockStub::new("store", Store);
+    let described: serde_json::Value = stub.query("weft:describe", &[]).json();
+    let functions = described["functions"].as_array().unwrap();
+    let names: Vec<&str> = functions.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["PutItem", "GetItem", "Add", "AdminOnly"]);
+    assert_eq!(
+        functions[0]["args"],
+        serde_json::json!([{ "name": "id", "type": "String" }, { "name": "item", "type": "Item" }])
+    );
+    assert_eq!(functions[2]["returns"], "Result<u64, ContractError>");
+    assert_eq!(
+        (&described["init"], &described["before"]),
+        (&serde_json::Value::Null, &serde_json::json!(false))
+    );
+    let guarded: serde_json::Value = MockStub::new("g", Guarded).query("weft:describe", &[]).json();
+    assert_eq!(guarded["before"], true);
+    assert_eq!(guarded["init"]["name"], "init");
+    assert_eq!(guarded["functions"][0]["args"][0]["name"], "key");
+}
