@@ -46,6 +46,15 @@ struct TransferEvent<'a> {
     value: u64,
 }
 
+/// The caller as `Caller` describes it.
+#[derive(Serialize)]
+pub struct Caller {
+    id: String,
+    msp_id: String,
+    role: &'static str,
+    attributes: std::collections::BTreeMap<String, String>,
+}
+
 #[derive(Serialize)]
 struct ApprovalEvent<'a> {
     owner: &'a str,
@@ -119,11 +128,14 @@ fn move_tokens(ctx: &Context, from: &str, to: &str, value: u64) -> Result<(), Co
     Ok(())
 }
 
+// Each function stays out of line: otherwise LTO inlines all of them into the generated
+// dispatch, one function body near the host's 16 KiB limit per function.
 #[weft_sdk::contract]
 impl Token {
     /// `Initialize(name, symbol, decimals)`: once; the caller's organization becomes the
     /// minter organization.
     #[transaction]
+    #[inline(never)]
     fn initialize(
         &self,
         ctx: &mut Context,
@@ -147,6 +159,7 @@ impl Token {
     /// `Mint(amount)`: new tokens into the caller's account. Clients of the minter
     /// organization only.
     #[transaction]
+    #[inline(never)]
     fn mint(&self, ctx: &mut Context, amount: u64) -> Result<u64, ContractError> {
         let minter = assert_minter(ctx)?;
         let amount = positive(amount)?;
@@ -167,6 +180,7 @@ impl Token {
     /// `Burn(amount)`: removes tokens from the caller's account. Clients of the minter
     /// organization only.
     #[transaction]
+    #[inline(never)]
     fn burn(&self, ctx: &mut Context, amount: u64) -> Result<u64, ContractError> {
         let minter = assert_minter(ctx)?;
         let amount = positive(amount)?;
@@ -185,6 +199,7 @@ impl Token {
 
     /// `Transfer(to, amount)`: from the caller's account to account `to`.
     #[transaction]
+    #[inline(never)]
     fn transfer(&self, ctx: &mut Context, to: String, amount: u64) -> Result<(), ContractError> {
         initialized(ctx)?;
         move_tokens(ctx, &ctx.creator().id(), &to, positive(amount)?)
@@ -193,6 +208,7 @@ impl Token {
     /// `Approve(spender, amount)`: lets `spender` transfer up to `amount` of the caller's
     /// tokens (replacing any previous allowance; 0 revokes it).
     #[transaction]
+    #[inline(never)]
     fn approve(
         &self,
         ctx: &mut Context,
@@ -210,6 +226,7 @@ impl Token {
     /// `TransferFrom(from, to, amount)`: moves `from`'s tokens to `to`, spending the
     /// allowance `from` gave the caller.
     #[transaction]
+    #[inline(never)]
     fn transfer_from(
         &self,
         ctx: &mut Context,
@@ -235,6 +252,7 @@ impl Token {
 
     /// `BalanceOf(account)`.
     #[transaction]
+    #[inline(never)]
     fn balance_of(&self, ctx: &mut Context, account: String) -> Result<u64, ContractError> {
         initialized(ctx)?;
         number(ctx, &balance_key(&account)?)
@@ -242,6 +260,7 @@ impl Token {
 
     /// `ClientAccountBalance`: the caller's balance.
     #[transaction]
+    #[inline(never)]
     fn client_account_balance(&self, ctx: &mut Context) -> Result<u64, ContractError> {
         initialized(ctx)?;
         number(ctx, &balance_key(&ctx.creator().id())?)
@@ -250,6 +269,7 @@ impl Token {
     /// `ClientAccountID`: the caller's account id (its stable id, `MSP::name`). Named
     /// explicitly: the PascalCase of `client_account_id` would be `ClientAccountId`.
     #[transaction(name = "ClientAccountID")]
+    #[inline(never)]
     fn client_account_id(&self, ctx: &mut Context) -> Result<String, ContractError> {
         Ok(ctx.creator().id())
     }
@@ -257,18 +277,20 @@ impl Token {
     /// `Caller`: the caller's identity as the contract sees it, as JSON: `id`, `msp_id`,
     /// `role` and `attributes` (from the channel configuration).
     #[transaction]
-    fn caller(&self, ctx: &mut Context) -> Result<serde_json::Value, ContractError> {
+    #[inline(never)]
+    fn caller(&self, ctx: &mut Context) -> Result<Caller, ContractError> {
         let me = ctx.creator();
-        Ok(serde_json::json!({
-            "id": me.id(),
-            "msp_id": me.msp_id,
-            "role": me.role.name(),
-            "attributes": me.attributes,
-        }))
+        Ok(Caller {
+            id: me.id(),
+            role: me.role.name(),
+            msp_id: me.msp_id,
+            attributes: me.attributes,
+        })
     }
 
     /// `Allowance(owner, spender)`.
     #[transaction]
+    #[inline(never)]
     fn allowance(
         &self,
         ctx: &mut Context,
@@ -281,6 +303,7 @@ impl Token {
 
     /// `TotalSupply`.
     #[transaction]
+    #[inline(never)]
     fn total_supply(&self, ctx: &mut Context) -> Result<u64, ContractError> {
         initialized(ctx)?;
         number(ctx, TOTAL_SUPPLY.as_bytes())
@@ -288,6 +311,7 @@ impl Token {
 
     /// `Name`.
     #[transaction]
+    #[inline(never)]
     fn name(&self, ctx: &mut Context) -> Result<String, ContractError> {
         initialized(ctx)?;
         Ok(text(ctx, NAME)?.unwrap_or_default())
@@ -295,6 +319,7 @@ impl Token {
 
     /// `Symbol`.
     #[transaction]
+    #[inline(never)]
     fn symbol(&self, ctx: &mut Context) -> Result<String, ContractError> {
         initialized(ctx)?;
         Ok(text(ctx, SYMBOL)?.unwrap_or_default())
@@ -302,6 +327,7 @@ impl Token {
 
     /// `Decimals`.
     #[transaction]
+    #[inline(never)]
     fn decimals(&self, ctx: &mut Context) -> Result<u8, ContractError> {
         initialized(ctx)?;
         Ok(text(ctx, DECIMALS)?.unwrap_or_default().parse()?)
@@ -309,6 +335,7 @@ impl Token {
 
     /// `MinterOrg`: the organization whose clients may mint and burn.
     #[transaction]
+    #[inline(never)]
     fn minter_org(&self, ctx: &mut Context) -> Result<String, ContractError> {
         initialized(ctx)
     }
