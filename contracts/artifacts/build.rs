@@ -23,6 +23,7 @@ const CONTRACTS: &[(&str, Kind)] = &[
     ("asset-transfer", Kind::Sample),
     ("abstore", Kind::Sample),
     ("marbles", Kind::Sample),
+    ("token", Kind::Sample),
     ("misbehave-loop", Kind::Fixture),
     ("misbehave-alloc", Kind::Fixture),
     ("misbehave-recursion", Kind::Fixture),

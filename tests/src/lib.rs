@@ -70,6 +70,20 @@ impl TestNet {
         Ok(TestNet { dir, net, config, node, admin, client })
     }
 
+    /// A client signing as identity `spec` of the dev network (`client`, `org2:client`, ...,
+    /// as `weft --as` takes it).
+    pub async fn connect_as(&self, spec: &str) -> Client {
+        let identity = self.net.identity(spec).expect("key file");
+        match self.config.tls.is_some() {
+            true => {
+                let tls = self.net.tls_options().expect("TLS files");
+                Client::connect_tls(&self.url(), &tls, identity).await
+            }
+            false => Client::connect(&self.url(), identity).await,
+        }
+        .expect("connects")
+    }
+
     fn url_of(config: &NodeConfig, node: &Node) -> String {
         let scheme = if config.tls.is_some() { "https" } else { "http" };
         format!("{scheme}://{}", node.local_addr())

@@ -53,7 +53,8 @@ static MALLOC_CONF: &[u8; 70] =
         weft query asset-transfer GetAllAssets     evaluate a query\n  \
         weft query abstore query A                 abstore, initialized at deploy with A 100 B 200\n\n\
         Every command that talks to the node signs as an identity of the dev network in --dir\n\
-        (--as client by default; deploys sign as admin)."
+        (--as client by default, Org1's; deploys sign as admin; --as org2:client signs as\n\
+        Org2's client)."
 )]
 struct Cli {
     /// Directory of the development network (written by `weft init` or `weft dev`).
@@ -63,8 +64,9 @@ struct Cli {
     /// wrote to DIR/endpoint.
     #[arg(long, global = true, env = "WEFT_ENDPOINT")]
     endpoint: Option<String>,
-    /// Sign as this identity of the dev network: `client` or `admin`.
-    #[arg(long = "as", global = true, value_name = "ROLE")]
+    /// Sign as this identity of the dev network: `client`, `admin` or `peer` of Org1, or
+    /// ORG:NAME for another organization's, e.g. `org2:client`.
+    #[arg(long = "as", global = true, value_name = "IDENTITY")]
     role: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -72,8 +74,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Create a development network: one organization (Org1) with admin, peer and client
-    /// keys, the channel's genesis configuration and node.toml.
+    /// Create a development network: two organizations (Org1, Org2), each with admin, peer
+    /// and client keys, the channel's genesis configuration and node.toml. The node endorses
+    /// as both organizations' peers.
     Init {
         /// Channel name.
         #[arg(long, default_value = "dev")]
@@ -222,6 +225,13 @@ enum ContractCommand {
     },
     /// List the contracts defined on the channel.
     List,
+    /// Describe a deployed contract: its transaction functions with their arguments (name
+    /// and type), return types and doc comments, as JSON (the contract's answer to the
+    /// query `weft:describe`, which `#[weft_sdk::contract]` generates).
+    Describe {
+        /// Contract name.
+        name: String,
+    },
     /// Create a contract crate (Cargo.toml, src/lib.rs with two transactions and a test)
     /// in a new directory NAME (or --path).
     New {
@@ -327,6 +337,9 @@ struct Call {
     /// their JSON text (e.g. '["asset7", 5, {"a": 1}]').
     #[arg(long, conflicts_with = "args")]
     json: Option<String>,
+    /// Print only the response payload's bytes, as the contract returned them (no JSON).
+    #[arg(long)]
+    raw: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -373,6 +386,23 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {}", describe(&e));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// A failed call: when the contract itself refused (a status of 400 or more), its response is
+/// printed on stdout in the usual shape and the error names the status and message; any other
+/// failure is the node's status as it is.
+fn refused(contract: &str, status: tonic::Status) -> anyhow::Error {
+    match weft_node::client::contract_response(&status) {
+        Some(response) => {
+            let _ = output::print(&output::response(&response));
+            anyhow::anyhow!(
+                "contract {contract} refused with status {}: {}",
+                response.status,
+                response.message
+            )
+        }
+        None => status.into(),
     }
 }
 
@@ -468,6 +498,23 @@ async fn run(cli: Cli) -> Result<()> {
             let listed = client.admin.clone().list_contracts(ListContractsRequest {}).await?;
             output::print(&output::contracts(&listed.into_inner().contracts))
         }
+        Command::Contract(ContractCommand::Describe { name }) => {
+            let client = connect(&cli, "client").await?;
+            let response = client
+                .evaluate(name, "weft:describe", vec![])
+                .await
+                .map_err(|status| refused(name, status))
+                .with_context(|| {
+                    format!(
+                        "{name} does not describe itself: was it built with #[weft_sdk::contract]?"
+                    )
+                })?;
+            let description: serde_json::Value = serde_json::from_slice(&response.payload)
+                .with_context(|| {
+                    format!("{name} answered weft:describe with something not JSON")
+                })?;
+            output::print(&description)
+        }
         Command::Invoke(InvokeArgs { call, init }) => {
             let client = connect(&cli, "client").await?;
             let args = call_args(call)?;
@@ -476,14 +523,23 @@ async fn run(cli: Cli) -> Result<()> {
             } else {
                 client.submit_signed(client.proposal(&call.contract, &call.function, args))
             }
-            .await?;
-            output::print(&output::submitted(&done))
+            .await
+            .map_err(|status| refused(&call.contract, status))?;
+            match call.raw {
+                true => output::raw(&done.response.payload),
+                false => output::print(&output::submitted(&done)),
+            }
         }
         Command::Query(call) => {
             let client = connect(&cli, "client").await?;
-            let response =
-                client.evaluate(&call.contract, &call.function, call_args(call)?).await?;
-            output::print(&output::response(&response))
+            let response = client
+                .evaluate(&call.contract, &call.function, call_args(call)?)
+                .await
+                .map_err(|status| refused(&call.contract, status))?;
+            match call.raw {
+                true => output::raw(&response.payload),
+                false => output::print(&output::response(&response)),
+            }
         }
         Command::Block(BlockCommand::Get { number, hash }) => {
             let client = connect(&cli, "client").await?;
@@ -772,11 +828,9 @@ fn json_args(json: &str, flag: &str) -> Result<Vec<Vec<u8>>> {
 async fn connect(cli: &Cli, default_role: &str) -> Result<Client> {
     let net = DevNetwork::at(&cli.dir);
     let role = cli.role.as_deref().unwrap_or(default_role);
-    if !weft_node::devnet::ROLES.contains(&role) {
-        bail!("--as {role:?}: the dev network has the identities admin, peer and client");
-    }
+    let (org, name) = weft_node::devnet::parse_identity(role).context("--as")?;
     let identity = net.identity(role).with_context(|| {
-        format!("no {role} key in {}: run `weft init` or pass --dir", cli.dir.display())
+        format!("no key of {org}'s {name} in {}: run `weft init` or pass --dir", cli.dir.display())
     })?;
     let endpoint = resolve_endpoint(cli)?;
     connect_to(&net, &endpoint, identity).await.with_context(|| {

@@ -1,4 +1,17 @@
 //! JSON renderings of responses, blocks and transactions.
+//!
+//! A contract's response has one shape, in `weft query` and `weft invoke` alike (invoke adds
+//! where and how the transaction committed), and for a refusal too:
+//!
+//! ```text
+//! {"status": 200, "message": "", "payload": "..."}                       query, refusal
+//! {"status": 200, "message": "", "payload": "...",
+//!  "tx_id": "...", "code": "VALID", "block": 7, "block_hash": "...", "conflicts": []}  invoke
+//! ```
+//!
+//! The payload is printed as the contract returned it, never re-parsed: UTF-8 text as a JSON
+//! string (a token named "100" stays the string "100"; a JSON document stays a string holding
+//! it), other bytes as `{"hex": "..."}`. `--raw` writes the payload bytes alone instead.
 
 use prost::Message;
 use serde_json::{Value, json};
@@ -71,8 +84,9 @@ pub(crate) fn event(block: u64, e: &ContractEvent) -> Value {
     json!({ "block": block, "tx_id": e.tx_id, "contract": e.contract, "name": e.name, "payload": payload(&e.payload) })
 }
 
+/// A contract's response: status, message and the payload as it is (see the module docs).
 pub(crate) fn response(r: &Response) -> Value {
-    json!({ "status": r.status, "message": r.message, "payload": payload(&r.payload) })
+    json!({ "status": r.status, "message": r.message, "payload": text_or_hex(&r.payload) })
 }
 
 fn code_name(code: i32) -> &'static str {
@@ -93,15 +107,25 @@ fn conflicts(list: &[Conflict]) -> Value {
         .collect()
 }
 
+/// A committed transaction: its response (as [`response`]) with the transaction id, the
+/// validation code, the block and its hash, and any conflicts.
 pub(crate) fn submitted(s: &Submitted) -> Value {
-    json!({
-        "tx_id": s.tx_id,
-        "code": code_name(s.status.code),
-        "block": s.status.block_number,
-        "block_hash": hex(&s.status.block_hash),
-        "conflicts": conflicts(&s.status.conflicts),
-        "response": response(&s.response),
-    })
+    let mut value = response(&s.response);
+    value["tx_id"] = json!(s.tx_id);
+    value["code"] = json!(code_name(s.status.code));
+    value["block"] = json!(s.status.block_number);
+    value["block_hash"] = json!(hex(&s.status.block_hash));
+    value["conflicts"] = conflicts(&s.status.conflicts);
+    value
+}
+
+/// Writes the payload's bytes alone to stdout (`--raw`).
+pub(crate) fn raw(payload: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(payload)?;
+    out.flush()?;
+    Ok(())
 }
 
 /// A deploy or upgrade: the definition transaction, as [`submitted`], with the init
@@ -259,6 +283,33 @@ mod tests {
         assert_eq!(time_rfc3339(-1, 0).unwrap(), "1969-12-31T23:59:59.000000000Z");
         assert!(time_rfc3339(i64::MAX, 0).is_none());
         assert_eq!(timestamp(0, 2_000_000_000), json!({ "seconds": 0, "nanos": 2_000_000_000u32 }));
+    }
+
+    #[test]
+    fn responses_print_the_payload_as_it_is() {
+        let r = |payload: &[u8]| Response {
+            status: 200,
+            message: String::new(),
+            payload: payload.to_vec(),
+        };
+        assert_eq!(response(&r(b"100"))["payload"], json!("100"));
+        assert_eq!(response(&r(br#"{"a":1}"#))["payload"], json!(r#"{"a":1}"#));
+        assert_eq!(response(&r(b""))["payload"], json!(""));
+        assert_eq!(response(&r(b"\xff"))["payload"], json!({ "hex": "ff" }));
+        let status = weft_proto::v1::CommitStatusResponse {
+            tx_id: "t".into(),
+            code: TxValidationCode::Valid as i32,
+            block_number: 4,
+            conflicts: vec![],
+            block_hash: vec![0xab],
+        };
+        let done = Submitted { tx_id: "t".into(), response: r(b"7"), status };
+        let value = submitted(&done);
+        assert_eq!(
+            value,
+            json!({ "status": 200, "message": "", "payload": "7", "tx_id": "t", "code": "VALID",
+                    "block": 4, "block_hash": "ab", "conflicts": [] })
+        );
     }
 
     #[test]

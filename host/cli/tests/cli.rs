@@ -65,11 +65,48 @@ fn init_dev_invoke_query_and_stop() {
     );
     assert_eq!(json(&created)["code"], "VALID");
     let read = json(&weft(&dir, &["query", "asset-transfer", "ReadAsset", "a7"]));
-    assert_eq!(read["payload"]["Owner"], "Ana");
-    assert_eq!(read["payload"]["Size"], 3);
+    // The payload as the contract returned it (a JSON document, in a string), or alone.
+    let asset: serde_json::Value = serde_json::from_str(read["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (&asset["Owner"], &asset["Size"]),
+        (&serde_json::json!("Ana"), &serde_json::json!(3))
+    );
+    let raw = weft(&dir, &["query", "asset-transfer", "ReadAsset", "a7", "--raw"]);
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&raw.stdout).unwrap(), asset);
     let listed = json(&weft(&dir, &["contract", "list"]));
-    assert_eq!(listed.as_array().unwrap().len(), 4);
+    assert_eq!(listed.as_array().unwrap().len(), 5);
     assert_eq!(listed[1]["name"], "asset-transfer");
+    assert!(dir.join("keys/Org2/client.key").exists());
+
+    // Two organizations: the token sample lets Org1's clients mint, and refuses Org2's.
+    let token = |args: &[&str]| weft(&dir, args);
+    assert_eq!(
+        json(&token(&["invoke", "token", "Initialize", "Weft", "WFT", "2"]))["code"],
+        "VALID"
+    );
+    let refused = token(&["--as", "org2:client", "invoke", "token", "Mint", "5"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("contract token refused with status 403: Org2::client is not allowed"),
+        "{stderr}"
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!((printed["status"].as_i64(), printed["payload"].as_str()), (Some(403), Some("")));
+    let minted = json(&token(&["invoke", "token", "Mint", "10"]));
+    assert_eq!((minted["code"].as_str(), minted["payload"].as_str()), (Some("VALID"), Some("10")));
+    let described = json(&token(&["contract", "describe", "token"]));
+    let mint = described["functions"].as_array().unwrap().iter().find(|f| f["name"] == "Mint");
+    assert_eq!(mint.unwrap()["args"], serde_json::json!([{ "name": "amount", "type": "u64" }]));
+    let who = json(&token(&["--as", "org2:client", "query", "token", "ClientAccountID"]));
+    assert_eq!(who["payload"], "Org2::client");
+    // A string stays a string, even one that reads as a number.
+    let supply = json(&token(&["query", "token", "TotalSupply"]));
+    assert_eq!(supply["payload"], serde_json::json!("10"));
+
+    let unknown = token(&["--as", "org3:client", "query", "token", "Name"]);
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(!unknown.status.success() && stderr.contains("ORG one of Org1, Org2"), "{stderr}");
     let verified = json(&weft(&dir, &["block", "verify"]));
     assert_eq!(verified["verified"], true);
     let tx = json(&weft(&dir, &["tx", "get", init["tx_id"].as_str().unwrap()]));
@@ -82,7 +119,8 @@ fn init_dev_invoke_query_and_stop() {
         weft(&dir, &["contract", "deploy", "pinger", wasm.to_str().unwrap(), "--version", "1"]);
     assert_eq!(json(&deployed)["code"], "VALID");
     let ping = json(&weft(&dir, &["invoke", "pinger", "Ping"]));
-    assert_eq!(ping["response"]["payload"], "hi");
+    assert_eq!((ping["status"].as_i64(), ping["payload"].as_str()), (Some(200), Some("hi")));
+    assert!(ping["block_hash"].as_str().is_some_and(|h| h.len() == 64), "{ping}");
     let mut follow = Command::new(env!("CARGO_BIN_EXE_weft"))
         .arg("--dir")
         .arg(&dir)
@@ -187,7 +225,7 @@ fn deploy_with_init_upgrade_and_key_history() {
     let listed = json(&weft(&dir, &["contract", "list"]));
     let abstore = listed.as_array().unwrap().iter().find(|c| c["name"] == "abstore").unwrap();
     assert_eq!(abstore["init_required"], true);
-    assert_eq!(json(&weft(&dir, &["query", "abstore", "query", "A"]))["payload"], 100);
+    assert_eq!(json(&weft(&dir, &["query", "abstore", "query", "A"]))["payload"], "100");
     fails(&["invoke", "--init", "abstore", "init", "A", "1", "B", "1"], "already initialized");
     let moved = json(&weft(&dir, &["invoke", "abstore", "invoke", "A", "B", "10"]));
     assert_eq!(moved["code"], "VALID");
@@ -234,7 +272,7 @@ fn deploy_with_init_upgrade_and_key_history() {
         ],
     ));
     assert_eq!((&upgraded["code"], &upgraded["init"]["code"]), (&"VALID".into(), &"VALID".into()));
-    assert_eq!(json(&weft(&dir, &["query", "abstore", "query", "A"]))["payload"], 5);
+    assert_eq!(json(&weft(&dir, &["query", "abstore", "query", "A"]))["payload"], "5");
     // The init marker's history: one init per version.
     let marker =
         json(&weft(&dir, &["history", "abstore", "00f48fbfbf696e697469616c697a6564", "--hex"]));
@@ -252,7 +290,7 @@ fn deploy_with_init_upgrade_and_key_history() {
     let later = json(&weft(&dir, &["invoke", "--init", "ab2", "init", "A", "3", "B", "4"]));
     assert_eq!(later["code"], "VALID");
     assert_eq!(json(&weft(&dir, &["invoke", "ab2", "invoke", "A", "B", "1"]))["code"], "VALID");
-    assert_eq!(json(&weft(&dir, &["query", "ab2", "query", "B"]))["payload"], 5);
+    assert_eq!(json(&weft(&dir, &["query", "ab2", "query", "B"]))["payload"], "5");
 
     stop(dev);
 }

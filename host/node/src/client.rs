@@ -390,6 +390,15 @@ pub struct Deployed {
 }
 
 /// `done` if it committed VALID, else an `Aborted` status naming its code.
+/// The contract's own error response a refusal carries (the node puts it in the status
+/// details when a contract answers with a status of 400 or more), if `status` has one.
+pub fn contract_response(status: &Status) -> Option<Response> {
+    if status.details().is_empty() {
+        return None;
+    }
+    Response::decode(status.details()).ok()
+}
+
 fn committed_valid(done: Submitted) -> Result<Submitted, Status> {
     let code = done.status.code();
     if code == TxValidationCode::Valid {

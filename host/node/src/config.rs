@@ -9,6 +9,7 @@
 //! msp_id = "Org1"
 //! key = "keys/Org1/peer.key"    # 64 hex digits: the ed25519 secret key
 //! time_window_secs = 900        # proposals more than this from the peer's clock are refused
+//! also_endorse_as = [{ msp_id = "Org2", key = "keys/Org2/peer.key" }]  # optional: more peers
 //!
 //! [orderer]                     # Fabric's BatchSize and BatchTimeout
 //! max_txs = 500
@@ -145,6 +146,22 @@ pub struct PeerConfig {
     /// it, so a signed proposal cannot be replayed for endorsement long after it was made.
     #[serde(default = "default_time_window_secs")]
     pub time_window_secs: u64,
+    /// More peer identities this node endorses with, each adding its own endorsement to
+    /// every proposal response (so one development node can endorse for the peers of
+    /// several organizations). Each must be listed with the peer role in the genesis
+    /// configuration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_endorse_as: Vec<PeerKey>,
+}
+
+/// Another peer identity of this node: organization and key file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PeerKey {
+    /// Organization (MSP) id.
+    pub msp_id: String,
+    /// File holding the ed25519 secret key as 64 hex digits.
+    pub key: PathBuf,
 }
 
 /// Fifteen minutes, as Fabric's default time window.
@@ -292,6 +309,7 @@ impl NodeConfig {
             toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut paths = vec![&mut config.genesis, &mut config.data_dir, &mut config.peer.key];
+        paths.extend(config.peer.also_endorse_as.iter_mut().map(|p| &mut p.key));
         if let Some(tls) = &mut config.tls {
             paths.extend([&mut tls.cert, &mut tls.key]);
             paths.extend(tls.client_ca.as_mut());
@@ -321,6 +339,11 @@ impl NodeConfig {
     /// Reads the peer's signing identity.
     pub fn peer_identity(&self) -> Result<SigningIdentity> {
         read_identity(&self.peer.msp_id, &self.peer.key)
+    }
+
+    /// Reads the peer identities of `[peer] also_endorse_as`.
+    pub fn more_peer_identities(&self) -> Result<Vec<SigningIdentity>> {
+        self.peer.also_endorse_as.iter().map(|p| read_identity(&p.msp_id, &p.key)).collect()
     }
 }
 

@@ -1,10 +1,16 @@
-//! A development network in one directory: one organization with admin, peer and client
-//! keys, a genesis configuration and a `node.toml`, as `weft init` writes it.
+//! A development network in one directory: two organizations, `Org1` and `Org2`, each with
+//! admin, peer and client keys, a genesis configuration and a `node.toml`, as `weft init`
+//! writes it. The one node endorses as the peers of both organizations (`[peer]` is Org1's
+//! peer, `also_endorse_as` Org2's), so the lifecycle's majority of peers and contract policies
+//! naming either organization's peer are met; clients of both organizations can call, which
+//! is how contracts' cross-organization access checks are tried through the CLI
+//! (`weft --as org2:client`). The organization and identity names are
+//! [`weft_rwset::dev_network`]'s, which the SDK's `MockStub` uses too.
 //!
 //! ```text
 //! DIR/node.toml
 //! DIR/genesis.pb                  encoded weft.v1.ChannelConfig
-//! DIR/keys/Org1/{admin,peer,client}.key
+//! DIR/keys/{Org1,Org2}/{admin,peer,client}.key
 //! DIR/data/                       ledger and installed contracts (created at start)
 //! DIR/tls/ca.pem                  --tls: the dev CA clients trust (its key is not kept)
 //! DIR/tls/server.{pem,key}        --tls: the node's certificate (localhost, 127.0.0.1)
@@ -21,19 +27,27 @@ use std::path::{Path, PathBuf};
 use prost::Message;
 use weft_ledger::identity::{Role, SigningIdentity};
 use weft_proto::v1::{ChannelConfig, Organization};
+use weft_rwset::dev_network;
 
 use crate::client::TlsOptions;
 use crate::config::{
     self, BatchConfig, ClientAuth, DurabilityConfig, GrpcLimits, LedgerConfig, NodeConfig,
-    PeerConfig, TlsConfig,
+    PeerConfig, PeerKey, TlsConfig,
 };
 use crate::error::{Error, Result};
 
-/// The organization of a development network.
-pub const ORG: &str = "Org1";
+/// The organization a development network's node is the peer of, and commands act for
+/// unless told otherwise.
+pub const ORG: &str = dev_network::DEFAULT_ORGANIZATION;
 
-/// Roles with a key file under `keys/Org1/`.
-pub const ROLES: [&str; 3] = ["admin", "peer", "client"];
+/// The organizations of a development network.
+pub const ORGS: [&str; 2] = dev_network::ORGANIZATIONS;
+
+/// Identities with a key file under `keys/ORG/`, in every organization.
+pub const ROLES: [&str; 3] = {
+    let [(a, _), (p, _), (c, _)] = dev_network::IDENTITIES;
+    [a, p, c]
+};
 
 /// The name the dev server certificate is checked against.
 pub const TLS_DOMAIN: &str = "localhost";
@@ -73,14 +87,21 @@ impl DevNetwork {
         self.config_path().exists()
     }
 
-    /// The key file of `role` (`admin`, `peer` or `client`).
+    /// The key file of `role` (`admin`, `peer` or `client`) of [`ORG`].
     pub fn key_path(&self, role: &str) -> PathBuf {
-        self.dir.join("keys").join(ORG).join(format!("{role}.key"))
+        self.key_path_of(ORG, role)
     }
 
-    /// Reads the identity of `role`.
-    pub fn identity(&self, role: &str) -> Result<SigningIdentity> {
-        config::read_identity(ORG, &self.key_path(role))
+    /// The key file of identity `name` of organization `org`.
+    pub fn key_path_of(&self, org: &str, name: &str) -> PathBuf {
+        self.dir.join("keys").join(org).join(format!("{name}.key"))
+    }
+
+    /// Reads the identity `spec` names: `NAME` (an identity of [`ORG`]: `admin`, `peer` or
+    /// `client`) or `ORG:NAME` (e.g. `org2:client`; the organization in any case).
+    pub fn identity(&self, spec: &str) -> Result<SigningIdentity> {
+        let (org, name) = parse_identity(spec)?;
+        config::read_identity(org, &self.key_path_of(org, name))
     }
 
     /// The CA certificate clients trust when the network serves TLS.
@@ -133,25 +154,20 @@ impl DevNetwork {
                 self.config_path().display()
             )));
         }
-        let mut identities = Vec::new();
-        for role in ROLES {
-            let secret = random_secret()?;
-            config::write_key(&self.key_path(role), &secret)?;
-            identities.push(SigningIdentity::from_secret(ORG, secret));
+        let mut organizations = Vec::new();
+        for org in ORGS {
+            let mut identities = Vec::new();
+            for (name, role) in dev_network::IDENTITIES {
+                let secret = random_secret()?;
+                config::write_key(&self.key_path_of(org, name), &secret)?;
+                let listed =
+                    SigningIdentity::from_secret(org, secret).listed_as(name, role_of(role));
+                identities.push(listed);
+            }
+            organizations.push(Organization { msp_id: org.into(), identities });
         }
-        let [admin, peer, client] = [&identities[0], &identities[1], &identities[2]];
-        let genesis = ChannelConfig {
-            channel: channel.to_string(),
-            organizations: vec![Organization {
-                msp_id: ORG.into(),
-                identities: vec![
-                    admin.listed_as("admin", Role::Admin),
-                    peer.listed_as("peer", Role::Peer),
-                    client.listed_as("client", Role::Client),
-                ],
-            }],
-            contracts: vec![],
-        };
+        let genesis =
+            ChannelConfig { channel: channel.to_string(), organizations, contracts: vec![] };
         weft_ledger::channel::Channel::new(genesis.clone())?;
         let genesis_path = self.dir.join("genesis.pb");
         std::fs::write(&genesis_path, genesis.encode_to_vec())
@@ -164,6 +180,13 @@ impl DevNetwork {
                 msp_id: ORG.into(),
                 key: Path::new("keys").join(ORG).join("peer.key"),
                 time_window_secs: config::DEFAULT_TIME_WINDOW_SECS,
+                also_endorse_as: ORGS[1..]
+                    .iter()
+                    .map(|org| PeerKey {
+                        msp_id: (*org).into(),
+                        key: Path::new("keys").join(org).join("peer.key"),
+                    })
+                    .collect(),
             },
             orderer: BatchConfig::default(),
             grpc: GrpcLimits::default(),
@@ -236,6 +259,36 @@ impl DevNetwork {
     }
 }
 
+/// The organization and identity name `spec` (`NAME` or `ORG:NAME`) names, checked against
+/// the dev network's; the message lists what exists.
+pub fn parse_identity(spec: &str) -> Result<(&'static str, &'static str)> {
+    let (org, name) = match spec.split_once(':') {
+        Some((org, name)) => (org, name),
+        None => (ORG, spec),
+    };
+    let org = ORGS.iter().find(|o| o.eq_ignore_ascii_case(org));
+    let name = ROLES.iter().find(|n| **n == name);
+    match (org, name) {
+        (Some(org), Some(name)) => Ok((org, name)),
+        _ => Err(Error::Config(format!(
+            "{spec:?} is not an identity of the dev network: use NAME or ORG:NAME with NAME one \
+             of {} and ORG one of {} (NAME alone is {ORG}'s)",
+            ROLES.join(", "),
+            ORGS.join(", ")
+        ))),
+    }
+}
+
+/// The channel configuration's role for a role of the ABI.
+fn role_of(role: weft_abi::Role) -> Role {
+    match role {
+        weft_abi::Role::Client => Role::Client,
+        weft_abi::Role::Peer => Role::Peer,
+        weft_abi::Role::Admin => Role::Admin,
+        weft_abi::Role::Orderer => Role::Orderer,
+    }
+}
+
 /// Makes a private key file readable by its owner only (on Unix).
 fn restrict_to_owner(path: &Path) -> Result<()> {
     #[cfg(unix)]
@@ -276,6 +329,42 @@ mod tests {
         assert_ne!(net.identity("admin").unwrap().public_key(), peer.public_key());
         let again = net.create("dev", "127.0.0.1:0".parse().unwrap(), Transport::Plaintext);
         assert!(again.is_err());
+    }
+
+    /// The SDK's `MockStub` calls as `weft_rwset::dev_network`'s identities: the network
+    /// `weft init` writes must list exactly those, with the same roles, in both organizations,
+    /// and the node endorses for every organization's peer.
+    #[test]
+    fn the_network_lists_the_identities_the_mock_uses() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = DevNetwork::at(dir.path().join("dev"));
+        let config =
+            net.create("dev", "127.0.0.1:0".parse().unwrap(), Transport::Plaintext).unwrap();
+        let genesis = config.channel_config().unwrap();
+        let channel = weft_ledger::channel::Channel::new(genesis.clone()).unwrap();
+        let orgs: Vec<&str> = genesis.organizations.iter().map(|o| o.msp_id.as_str()).collect();
+        assert_eq!(orgs, dev_network::ORGANIZATIONS);
+        for org in dev_network::ORGANIZATIONS {
+            for (name, role) in dev_network::IDENTITIES {
+                let key = net.identity(&format!("{org}:{name}")).unwrap();
+                let member = channel.membership().resolve(key.identity()).unwrap();
+                let mock = dev_network::creator(org, name).unwrap();
+                assert_eq!(member.id(), mock.id());
+                assert_eq!(weft_ledger::identity::role_name(member.role), role.name());
+                assert_eq!(member.attributes.len(), mock.attributes.len());
+            }
+        }
+        let default = dev_network::default_creator();
+        let client = net.identity("client").unwrap();
+        assert_eq!(channel.membership().resolve(client.identity()).unwrap().id(), default.id());
+        let endorsers: Vec<String> = std::iter::once(config.peer_identity().unwrap())
+            .chain(config.more_peer_identities().unwrap())
+            .map(|p| channel.membership().resolve(p.identity()).unwrap().id())
+            .collect();
+        assert_eq!(endorsers, ["Org1::peer", "Org2::peer"]);
+        assert_eq!(net.identity("ORG2:admin").unwrap().msp_id(), "Org2");
+        let err = net.identity("org3:client").unwrap_err().to_string();
+        assert!(err.contains("Org1, Org2") && err.contains("admin, peer, client"), "{err}");
     }
 
     #[test]

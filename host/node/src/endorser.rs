@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prost::Message;
 use weft_ledger::channel::LIFECYCLE;
-use weft_ledger::identity::SigningIdentity;
+use weft_ledger::identity::{Member, Role, SigningIdentity};
 use weft_ledger::transaction::{self, verify_signed_proposal};
 use weft_ledger::{Ledger, channel::Channel};
 use weft_proto::quote::quote;
@@ -36,6 +36,7 @@ pub struct Endorser {
     ledger: Arc<Ledger>,
     sim: Simulator,
     peer: SigningIdentity,
+    more_peers: Vec<SigningIdentity>,
     time_window: Duration,
 }
 
@@ -48,7 +49,13 @@ impl Endorser {
         peer: SigningIdentity,
         time_window: Duration,
     ) -> Endorser {
-        Endorser { ledger, sim, peer, time_window }
+        Endorser { ledger, sim, peer, more_peers: Vec::new(), time_window }
+    }
+
+    /// This endorser, also endorsing with `peers` (one more endorsement each).
+    pub fn also_endorsing_as(mut self, peers: Vec<SigningIdentity>) -> Endorser {
+        self.more_peers = peers;
+        self
     }
 
     /// The peer's identity.
@@ -89,7 +96,7 @@ impl Endorser {
             // Fabric's CheckInvocation: the initialized key's read (and, for an init, its
             // write) go into the transaction's read/write set before the contract's.
             let check = lifecycle::check_invocation(def, proposal.is_init, &*state)?;
-            let call = invocation(&proposal, signed);
+            let call = invocation(&channel, &proposal, signed)?;
             let outcome = if check.init {
                 self.sim.init(&hash, &call, state, None)?
             } else {
@@ -109,16 +116,20 @@ impl Endorser {
             events,
             &version,
         );
-        let endorsement = transaction::endorse(&self.peer, &payload);
-        // This peer's own signature needs no check when the block comes back for validation.
-        if let Ok(signature) = <[u8; 64]>::try_from(endorsement.signature.as_slice()) {
-            let message = transaction::endorsement_message(&payload, self.peer.identity());
-            self.ledger.verified_signatures().made(&self.peer.public_key(), &message, &signature);
+        let mut endorsements = Vec::with_capacity(1 + self.more_peers.len());
+        for peer in std::iter::once(&self.peer).chain(&self.more_peers) {
+            let endorsement = transaction::endorse(peer, &payload);
+            // This node's own signature needs no check when the block comes back.
+            if let Ok(signature) = <[u8; 64]>::try_from(endorsement.signature.as_slice()) {
+                let message = transaction::endorsement_message(&payload, peer.identity());
+                self.ledger.verified_signatures().made(&peer.public_key(), &message, &signature);
+            }
+            endorsements.push(endorsement);
         }
         let prepared = Transaction {
             proposal: signed.proposal.clone(),
             response_payload: payload,
-            endorsements: vec![endorsement],
+            endorsements,
         };
         Ok(Endorsed {
             tx_id: proposal.tx_id,
@@ -153,10 +164,13 @@ impl Endorser {
         // As in Fabric, a contract that requires init answers no query before its init.
         lifecycle::check_invocation(def, false, &*state)?;
         let history = Arc::new(self.ledger.shared_namespace(&proposal.contract));
-        let simulation =
-            self.sim.query(&hash, &invocation(&proposal, signed), state, Some(history))?.map_err(
-                |failure| Error::ContractFailed { contract: proposal.contract.clone(), failure },
-            )?;
+        let simulation = self
+            .sim
+            .query(&hash, &invocation(&channel, &proposal, signed)?, state, Some(history))?
+            .map_err(|failure| Error::ContractFailed {
+                contract: proposal.contract.clone(),
+                failure,
+            })?;
         Ok(simulation.response)
     }
 
@@ -222,28 +236,68 @@ fn code_of(channel: &Channel, contract: &str) -> Result<(CodeHash, String)> {
     Ok((hash, def.version.clone()))
 }
 
-fn invocation(proposal: &Proposal, signed: &SignedProposal) -> Invocation {
-    let creator = proposal.creator.clone().unwrap_or_default();
+/// The contract's view of `proposal`. The creator is resolved in the channel's membership
+/// (the proposal's check already did, so it is there): its role, name and attributes are the
+/// channel configuration's.
+fn invocation(
+    channel: &Channel,
+    proposal: &Proposal,
+    signed: &SignedProposal,
+) -> Result<Invocation> {
+    let identity = proposal.creator.clone().unwrap_or_default();
+    let member = channel.membership().resolve(&identity).ok_or_else(|| {
+        Error::Rejected(transaction::ProposalRejection::UnknownCreator(identity.msp_id.clone()))
+    })?;
     let ts = proposal.timestamp.unwrap_or_default();
-    Invocation {
+    Ok(Invocation {
         contract: proposal.contract.clone(),
         function: proposal.function.clone(),
         args: proposal.args.clone(),
         tx_id: proposal.tx_id.clone(),
         channel: proposal.channel.clone(),
-        creator: Creator { msp_id: creator.msp_id, public_key: creator.public_key },
+        creator: creator(member),
         timestamp: weft_abi::Timestamp { seconds: ts.seconds, nanos: ts.nanos, reserved: 0 },
         transient: signed
             .transient
             .iter()
             .map(|t| (t.key.clone(), t.value.clone()))
             .collect::<BTreeMap<_, _>>(),
+    })
+}
+
+/// A channel member as the contract sees it ([`weft_abi::TxField::CreatorIdentity`]).
+fn creator(member: &Member) -> Creator {
+    Creator {
+        msp_id: member.msp_id.clone(),
+        public_key: member.key.to_bytes().to_vec(),
+        role: abi_role(member.role),
+        name: member.name.clone(),
+        attributes: member.attributes.iter().cloned().collect(),
+    }
+}
+
+/// The ABI's role for a member's role. A member is never [`Role::Member`] or
+/// [`Role::Unspecified`] (the membership refuses them); they read as clients.
+fn abi_role(role: Role) -> weft_abi::Role {
+    match role {
+        Role::Peer => weft_abi::Role::Peer,
+        Role::Admin => weft_abi::Role::Admin,
+        Role::Orderer => weft_abi::Role::Orderer,
+        Role::Client | Role::Member | Role::Unspecified => weft_abi::Role::Client,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn member_roles_reach_the_contract_under_the_same_names() {
+        use weft_ledger::identity::role_name;
+        for role in [Role::Client, Role::Peer, Role::Admin, Role::Orderer] {
+            assert_eq!(abi_role(role).name(), role_name(role));
+        }
+    }
 
     #[test]
     fn timestamps_outside_the_window_are_refused_naming_both_times() {

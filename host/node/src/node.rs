@@ -11,7 +11,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tower::limit::GlobalConcurrencyLimitLayer;
 use weft_ledger::Ledger;
-use weft_ledger::identity::{Role, role_name};
+use weft_ledger::identity::{Role, SigningIdentity, role_name};
 use weft_proto::v1::admin_server::AdminServer;
 use weft_proto::v1::gateway_server::GatewayServer;
 use weft_proto::v1::ledger_query_server::LedgerQueryServer;
@@ -139,23 +139,11 @@ impl Node {
                 false => e.into(),
             })?;
         let ledger = Arc::new(ledger);
-        match ledger.channel().membership().resolve(peer.identity()) {
-            Some(member) if member.role == Role::Peer => {}
-            Some(member) => {
-                return Err(Error::Config(format!(
-                    "the peer key ([peer] key) is {} in the genesis configuration, whose role \
-                     is {}: only an identity with the peer role endorses",
-                    member.id(),
-                    role_name(member.role)
-                )));
-            }
-            None => {
-                return Err(Error::Config(format!(
-                    "the peer key ([peer] key) is not an identity of {} in the genesis \
-                     configuration",
-                    peer.msp_id()
-                )));
-            }
+        let more_peers = config.more_peer_identities()?;
+        for (identity, setting) in std::iter::once((&peer, "[peer] key"))
+            .chain(more_peers.iter().map(|p| (p, "[peer] also_endorse_as")))
+        {
+            check_peer(&ledger, identity, setting)?;
         }
         let sim = Simulator::open(&config.data_dir.join("contracts"), RuntimeConfig::default())?;
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -180,7 +168,8 @@ impl Node {
                 })
                 .map_err(Error::io("spawning the committer thread"))?
         };
-        let endorser = Endorser::new(ledger.clone(), sim.clone(), peer, config.peer.time_window());
+        let endorser = Endorser::new(ledger.clone(), sim.clone(), peer, config.peer.time_window())
+            .also_endorsing_as(more_peers);
         let shared = Arc::new(Shared {
             ledger,
             sim,
@@ -324,5 +313,22 @@ impl Node {
             Ok(Err(e)) => Err(Error::Config(format!("the gRPC server failed: {e}"))),
             Err(_) => Err(Error::Config("the gRPC server task panicked".into())),
         }
+    }
+}
+
+/// Refuses a key (from `setting`) that is not an identity with the peer role on the channel.
+fn check_peer(ledger: &Ledger, peer: &SigningIdentity, setting: &str) -> Result<()> {
+    match ledger.channel().membership().resolve(peer.identity()) {
+        Some(member) if member.role == Role::Peer => Ok(()),
+        Some(member) => Err(Error::Config(format!(
+            "the peer key ({setting}) is {} in the genesis configuration, whose role is {}: \
+             only an identity with the peer role endorses",
+            member.id(),
+            role_name(member.role)
+        ))),
+        None => Err(Error::Config(format!(
+            "the peer key ({setting}) is not an identity of {} in the genesis configuration",
+            peer.msp_id()
+        ))),
     }
 }

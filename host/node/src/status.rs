@@ -54,7 +54,23 @@ pub fn code_of(error: &Error) -> Code {
 
 impl From<Error> for Status {
     fn from(error: Error) -> Status {
-        Status::new(code_of(&error), truncate(&error.to_string(), MAX_MESSAGE_BYTES))
+        let code = code_of(&error);
+        let message = truncate(&error.to_string(), MAX_MESSAGE_BYTES).to_string();
+        // A contract's own error response (status 400 or more) also travels whole, as an
+        // encoded `weft.v1.Response` in the status details, so clients show its status,
+        // message and payload as the contract set them (see `client::contract_response`).
+        if let Error::ContractFailed { failure, .. } = &error
+            && failure.kind == FailureKind::ErrorStatus
+        {
+            let response = weft_proto::v1::Response {
+                status: failure.status,
+                message: failure.message.clone(),
+                payload: failure.payload.clone(),
+            };
+            let details = tonic::codegen::Bytes::from(prost::Message::encode_to_vec(&response));
+            return Status::with_details(code, message, details);
+        }
+        Status::new(code, message)
     }
 }
 
@@ -85,6 +101,7 @@ mod tests {
             let status = Status::from(error);
             assert_eq!(status.code(), code, "{message}");
             assert_eq!(status.message(), message);
+            assert!(crate::client::contract_response(&status).is_none());
         }
     }
 
@@ -113,5 +130,21 @@ mod tests {
         assert!(status.message().starts_with("node overloaded, retry: "), "{}", status.message());
         let other = Status::from(Error::from(weft_runtime::NodeError::WorkersGone));
         assert_eq!(other.code(), Code::Internal);
+    }
+
+    #[test]
+    fn a_contract_error_response_travels_in_the_details() {
+        let failure = weft_runtime::ContractFailure {
+            kind: FailureKind::ErrorStatus,
+            status: 403,
+            message: "not yours".into(),
+            payload: b"p".to_vec(),
+            fuel_used: 1,
+        };
+        let status = Status::from(Error::ContractFailed { contract: "c".into(), failure });
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let response = crate::client::contract_response(&status).unwrap();
+        assert_eq!((response.status, response.message.as_str()), (403, "not yours"));
+        assert_eq!(response.payload, b"p");
     }
 }

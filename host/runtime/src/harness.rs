@@ -103,7 +103,7 @@ impl Harness {
             tx_counter: 0,
             dir: dir.to_owned(),
             remove_dir: false,
-            creator: Creator { msp_id: "Org1MSP".into(), public_key: vec![1; 32] },
+            creator: weft_rwset::dev_network::default_creator(),
             channel: "mychannel".into(),
         })
     }

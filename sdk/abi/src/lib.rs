@@ -45,10 +45,12 @@ extern crate alloc;
 
 pub mod codec;
 mod layout;
+mod role;
 #[cfg(target_arch = "wasm32")]
 pub mod sys;
 
 pub use layout::{HistoryEntryHeader, Timestamp};
+pub use role::Role;
 
 /// The version of this ABI. It is part of [`IMPORT_MODULE`], so a module built against another
 /// version fails deploy-time validation with a message naming the version it wants.
@@ -278,6 +280,12 @@ pub enum TxField {
     Transient = 6,
     /// UTF-8 name of the contract (its state namespace).
     Contract = 7,
+    /// What the channel configuration says about the creator: a list of the [`Role`] name
+    /// (`client`, `peer`, `admin` or `orderer`), the identity's name in its organization,
+    /// then alternating attribute names and values (names sorted, unique). The creator's
+    /// stable id is `msp_id::name`. (A field of its own rather than more items in
+    /// [`TxField::Creator`], whose two-item layout contracts already decode.)
+    CreatorIdentity = 8,
 }
 
 impl TxField {
@@ -291,6 +299,7 @@ impl TxField {
         TxField::Timestamp,
         TxField::Transient,
         TxField::Contract,
+        TxField::CreatorIdentity,
     ];
 
     /// The field with this id, if there is one.

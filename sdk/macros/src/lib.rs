@@ -21,6 +21,13 @@ use syn::{
 ///   name in PascalCase (`create_asset` is `CreateAsset`); `#[transaction(name = "invoke")]`
 ///   sets it explicitly.
 /// * `#[init]` marks at most one method that runs when the contract is instantiated.
+/// * Every contract also answers the query `weft:describe` with its functions, their
+///   arguments (name and type), return types and doc comments, as JSON (`weft contract
+///   describe`); names beginning with `weft:` are reserved.
+/// * `#[before]` marks at most one method that runs before every transaction function (not
+///   before init nor for an unknown function), like Fabric contractapi's `BeforeTransaction`:
+///   it takes `&self` and the context only and returns `Result<(), E>`; an `Err` becomes the
+///   error response and the transaction function does not run.
 ///
 /// Each marked method takes `&self`, then the transaction context (`&Context` or
 /// `&mut Context`), then its arguments. Arguments arrive as bytes: `String`, integers, `bool`
@@ -45,6 +52,7 @@ pub fn contract(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// What a marker attribute on a method said.
 enum Role {
     Init,
+    Before,
     Transaction(String),
 }
 
@@ -53,7 +61,14 @@ struct Entry {
     method: syn::Ident,
     args: Vec<(String, Type)>,
     returns_result: bool,
+    /// The return type as source text (`()` when there is none).
+    returns: String,
+    doc: String,
 }
+
+/// The function a contract answers with its own description (see [`metadata`]); no
+/// transaction function may take a name in the `weft:` space.
+const DESCRIBE: &str = "weft:describe";
 
 fn expand(mut item: ItemImpl) -> syn::Result<TokenStream2> {
     if let Some(trait_) = &item.trait_ {
@@ -76,6 +91,24 @@ fn expand(mut item: ItemImpl) -> syn::Result<TokenStream2> {
 
     let mut names = std::collections::BTreeSet::new();
     let mut init = None;
+    let mut before = None;
+    for entry in entries.iter().filter(|e| matches!(e.role, Role::Before)) {
+        if before.is_some() {
+            return Err(syn::Error::new(entry.method.span(), "more than one #[before]"));
+        }
+        if !entry.args.is_empty() {
+            return Err(syn::Error::new(
+                entry.method.span(),
+                "a #[before] method takes `&self` and the context only",
+            ));
+        }
+        let method = &entry.method;
+        before = Some(quote! {
+            if let ::std::result::Result::Err(err) = Self::#method(self, ctx) {
+                return ::weft_sdk::__private::error_response(err);
+            }
+        });
+    }
     let mut arms = Vec::new();
     for entry in &entries {
         match &entry.role {
@@ -85,7 +118,14 @@ fn expand(mut item: ItemImpl) -> syn::Result<TokenStream2> {
                 }
                 init = Some(call(entry, "init"));
             }
+            Role::Before => {}
             Role::Transaction(name) => {
+                if name.starts_with("weft:") {
+                    return Err(syn::Error::new(
+                        entry.method.span(),
+                        format!("`{name}`: names beginning with `weft:` are reserved"),
+                    ));
+                }
                 if !names.insert(name.clone()) {
                     return Err(syn::Error::new(
                         entry.method.span(),
@@ -93,12 +133,13 @@ fn expand(mut item: ItemImpl) -> syn::Result<TokenStream2> {
                     ));
                 }
                 let body = call(entry, name);
-                arms.push(quote! { #name => #body, });
+                arms.push(quote! { #name => { #before #body } });
             }
         }
     }
     let init =
         init.unwrap_or_else(|| quote! { ::weft_sdk::Response::success(::std::vec::Vec::new()) });
+    let metadata = metadata(&entries);
     let self_ty = &item.self_ty;
 
     Ok(quote! {
@@ -117,6 +158,7 @@ fn expand(mut item: ItemImpl) -> syn::Result<TokenStream2> {
                 let function = ::std::borrow::ToOwned::to_owned(ctx.function());
                 match function.as_str() {
                     #(#arms)*
+                    #DESCRIBE => ::weft_sdk::Response::success(#metadata.as_bytes().to_vec()),
                     _ => ::weft_sdk::__private::unknown_function(&function),
                 }
             }
@@ -136,6 +178,11 @@ fn take_role(method: &mut ImplItemFn) -> syn::Result<Option<Role>> {
                 return Err(syn::Error::new(attr.span(), "#[init] takes no arguments"));
             }
             Role::Init
+        } else if attr.path().is_ident("before") {
+            if !matches!(attr.meta, syn::Meta::Path(_)) {
+                return Err(syn::Error::new(attr.span(), "#[before] takes no arguments"));
+            }
+            Role::Before
         } else if attr.path().is_ident("transaction") {
             let mut name = pascal_case(&method.sig.ident.to_string());
             if let syn::Meta::List(_) = attr.meta {
@@ -203,7 +250,25 @@ fn entry(role: Role, method: &ImplItemFn) -> syn::Result<Entry> {
             _ => false,
         },
     };
-    Ok(Entry { role, method: sig.ident.clone(), args, returns_result })
+    let doc = method
+        .attrs
+        .iter()
+        .filter_map(|attr| match &attr.meta {
+            syn::Meta::NameValue(nv) if nv.path.is_ident("doc") => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(text), .. }) => {
+                    Some(text.value().trim().to_string())
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let returns = match &sig.output {
+        ReturnType::Default => "()".to_string(),
+        ReturnType::Type(_, ty) => type_text(ty),
+    };
+    Ok(Entry { role, method: sig.ident.clone(), args, returns_result, returns, doc })
 }
 
 /// The body that checks the argument count, parses each argument, calls the method and turns
@@ -247,6 +312,65 @@ fn call(entry: &Entry, name: &str) -> TokenStream2 {
         let result = Self::#method(self, ctx, #(#vars),*);
         #respond
     }}
+}
+
+/// The contract's description as JSON, answered to [`DESCRIBE`] (Fabric contractapi's
+/// metadata): `{"functions": [{"name", "args": [{"name", "type"}], "returns", "doc"}],
+/// "init": {...} or null, "before": bool}`, functions in source order.
+fn metadata(entries: &[Entry]) -> String {
+    let describe = |name: &str, entry: &Entry| {
+        let args: Vec<String> = entry
+            .args
+            .iter()
+            .map(|(arg, ty)| {
+                format!(r#"{{"name":{},"type":{}}}"#, json_string(arg), json_string(&type_text(ty)))
+            })
+            .collect();
+        format!(
+            r#"{{"name":{},"args":[{}],"returns":{},"doc":{}}}"#,
+            json_string(name),
+            args.join(","),
+            json_string(&entry.returns),
+            json_string(&entry.doc)
+        )
+    };
+    let mut functions = Vec::new();
+    let mut init = "null".to_string();
+    let mut before = false;
+    for entry in entries {
+        match &entry.role {
+            Role::Transaction(name) => functions.push(describe(name, entry)),
+            Role::Init => init = describe("init", entry),
+            Role::Before => before = true,
+        }
+    }
+    format!(r#"{{"functions":[{}],"init":{init},"before":{before}}}"#, functions.join(","))
+}
+
+/// A type as source text, without the token spacing (`Vec<u8>`, not `Vec < u8 >`).
+fn type_text(ty: &Type) -> String {
+    let text = quote!(#ty).to_string();
+    text.replace(" < ", "<")
+        .replace("< ", "<")
+        .replace(" >", ">")
+        .replace(" ,", ",")
+        .replace("& ", "&")
+}
+
+/// `text` as a JSON string literal.
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// `create_asset` -> `CreateAsset`.
@@ -300,6 +424,15 @@ mod tests {
         };
         let err = expand(item).unwrap_err().to_string();
         assert!(err.contains("two transaction functions are named `A`"), "{err}");
+
+        let item: ItemImpl = syn::parse_quote! {
+            impl C { #[transaction(name = "weft:x")] fn a(&self, ctx: &mut Context) {} }
+        };
+        assert!(expand(item).unwrap_err().to_string().contains("are reserved"));
+        let item: ItemImpl = syn::parse_quote! {
+            impl C { #[before] fn a(&self, ctx: &mut Context, x: u8) {} }
+        };
+        assert!(expand(item).unwrap_err().to_string().contains("the context only"));
 
         let item: ItemImpl = syn::parse_quote! {
             impl C { #[transaction] fn a(ctx: &mut Context) {} }

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use weft_abi::{HistoryEntryHeader, ReturnCode, Timestamp, TxField, codec, limits};
+use weft_abi::{HistoryEntryHeader, ReturnCode, Role, Timestamp, TxField, codec, limits};
 use weft_proto::v1::{ContractEvent, NsReadWriteSet, Response};
 
 use crate::host_memory::{HostMemory, HostMemoryExceeded};
@@ -24,13 +24,44 @@ pub type SharedState = Arc<dyn StateView + Send + Sync>;
 /// Committed key history shared with a simulation.
 pub type SharedHistory = Arc<dyn HistoryView + Send + Sync>;
 
-/// The creator (submitter) of a transaction.
+/// The creator (submitter) of a transaction, as the channel configuration lists it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Creator {
     /// Organization (MSP) id.
     pub msp_id: String,
     /// The creator's public key.
     pub public_key: Vec<u8>,
+    /// Its role in the organization.
+    pub role: Role,
+    /// Its name, unique in the organization.
+    pub name: String,
+    /// Its attributes (name to value).
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl Creator {
+    /// Identity `name` of `msp_id` with `role`, no attributes, and a stand-in public key
+    /// (the bytes of its id), for tests.
+    pub fn new(msp_id: &str, name: &str, role: Role) -> Creator {
+        Creator {
+            msp_id: msp_id.to_owned(),
+            public_key: format!("{msp_id}::{name}").into_bytes(),
+            role,
+            name: name.to_owned(),
+            attributes: BTreeMap::new(),
+        }
+    }
+
+    /// This creator with attribute `name` set to `value`.
+    pub fn with_attribute(mut self, name: &str, value: &str) -> Creator {
+        self.attributes.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// The stable, printable id: `msp_id::name` (e.g. `Org1::client`).
+    pub fn id(&self) -> String {
+        format!("{}::{}", self.msp_id, self.name)
+    }
 }
 
 /// One call of a contract: what the client asked for and the transaction's context.
@@ -97,6 +128,15 @@ impl Invocation {
                 codec::encode_list(&items)
             }
             TxField::Contract => self.contract.as_bytes().to_vec(),
+            TxField::CreatorIdentity => {
+                let creator = &self.creator;
+                let mut items: Vec<&[u8]> =
+                    vec![creator.role.name().as_bytes(), creator.name.as_bytes()];
+                items.extend(
+                    creator.attributes.iter().flat_map(|(k, v)| [k.as_bytes(), v.as_bytes()]),
+                );
+                codec::encode_list(&items)
+            }
         }
     }
 }
@@ -522,12 +562,15 @@ mod tests {
     #[test]
     fn fields_follow_the_abi_layouts() {
         let mut inv = Invocation::new("kv", "Put", &["k", "v"]);
-        inv.creator = Creator { msp_id: "Org1MSP".into(), public_key: vec![7; 32] };
+        inv.creator = Creator::new("Org2", "alice", Role::Admin).with_attribute("dept", "sales");
         inv.transient.insert("secret".into(), b"s".to_vec());
         let args = inv.field(TxField::Args);
         assert_eq!(codec::decode_list(&args).unwrap(), vec![b"k".as_slice(), b"v".as_slice()]);
         let creator = inv.field(TxField::Creator);
-        assert_eq!(codec::decode_list(&creator).unwrap()[0], b"Org1MSP");
+        assert_eq!(codec::decode_list(&creator).unwrap(), [b"Org2".as_slice(), b"Org2::alice"]);
+        let identity = inv.field(TxField::CreatorIdentity);
+        let identity = codec::decode_list(&identity).unwrap();
+        assert_eq!(identity, [b"admin".as_slice(), b"alice", b"dept", b"sales"]);
         let transient = inv.field(TxField::Transient);
         assert_eq!(codec::decode_list(&transient).unwrap(), vec![b"secret".as_slice(), b"s"]);
         assert_eq!(inv.field(TxField::Timestamp).len(), Timestamp::SIZE);

@@ -14,6 +14,8 @@
 //! functions (iterators, history, events, response, logs, with the ABI's limits), and
 //! [`Invocation`] is its input with the ABI's encoding of each transaction field. [`text`] is
 //! the one rule that makes contract-supplied text (log lines, messages) safe to show.
+//! [`dev_network`] names the organizations and identities of a development network once, for
+//! the node's `weft init` and the SDK's `MockStub` alike.
 //!
 //! On the other side of ordering, [`mvcc`] is the stateful core of validation (plain-read and
 //! phantom checks in block order, Fabric's codes, with the conflicting key and versions), and
@@ -37,6 +39,7 @@
 //! assert_eq!(rwset.writes[0].value, b"2");
 //! ```
 
+pub mod dev_network;
 mod host_memory;
 mod invocation;
 mod memory;

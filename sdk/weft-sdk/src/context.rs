@@ -6,7 +6,8 @@ use weft_abi::{HistoryEntryHeader, LogLevel, Timestamp, TxField, codec, status};
 
 use crate::backend::{Active, Backend};
 use crate::composite;
-use crate::{Error, Response, Result};
+use crate::identity::{Creator, Role};
+use crate::{ContractError, Error, Response, Result};
 
 /// The transaction context of one call: its input, its identity fields, state access and
 /// events. The same API runs on a peer (through the host's imports) and in `cargo test`
@@ -20,15 +21,6 @@ pub struct Context {
     backend: Active,
     function: String,
     args: Vec<Vec<u8>>,
-}
-
-/// Who submitted the transaction.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Creator {
-    /// The organization (MSP) id.
-    pub msp_id: String,
-    /// The client's public key.
-    pub public_key: Vec<u8>,
 }
 
 /// One entry of a range scan.
@@ -118,14 +110,32 @@ impl Context {
         utf8(self.backend.tx_field(TxField::Contract), "contract name")
     }
 
-    /// Who submitted the transaction.
+    /// Who submitted the transaction: organization, role, name (the stable [`Creator::id`])
+    /// and attributes, as the channel configuration lists the signing key.
     pub fn creator(&self) -> Creator {
         let mut items = list(&self.backend.tx_field(TxField::Creator), "creator").into_iter();
-        match (items.next(), items.next(), items.next()) {
-            (Some(msp_id), Some(public_key), None) => {
-                Creator { msp_id: utf8(msp_id, "MSP id"), public_key }
-            }
-            _ => panic!("the host sent a malformed creator"),
+        let (Some(msp_id), Some(public_key), None) = (items.next(), items.next(), items.next())
+        else {
+            panic!("the host sent a malformed creator")
+        };
+        let mut items =
+            list(&self.backend.tx_field(TxField::CreatorIdentity), "creator identity").into_iter();
+        let (Some(role), Some(name)) = (items.next(), items.next()) else {
+            panic!("the host sent a malformed creator identity")
+        };
+        let role = Role::from_name(&utf8(role, "role"))
+            .unwrap_or_else(|| panic!("the host sent an unknown role"));
+        let mut attributes = BTreeMap::new();
+        while let Some(key) = items.next() {
+            let value = items.next().expect("attributes come in name/value pairs");
+            attributes.insert(utf8(key, "attribute name"), utf8(value, "attribute value"));
+        }
+        Creator {
+            msp_id: utf8(msp_id, "MSP id"),
+            public_key,
+            role,
+            name: utf8(name, "identity name"),
+            attributes,
         }
     }
 
@@ -162,6 +172,62 @@ impl Context {
     /// Deletes `key`.
     pub fn del(&self, key: impl AsRef<[u8]>) -> Result<()> {
         Ok(self.backend.del(key.as_ref())?)
+    }
+
+    /// The committed value of `key` parsed as JSON into `T` ([`Context::get`]'s rules); an
+    /// error names the key when the value is not `T`'s JSON.
+    pub fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: impl AsRef<[u8]>,
+    ) -> std::result::Result<Option<T>, ContractError> {
+        let key = key.as_ref();
+        let Some(bytes) = self.get(key)? else { return Ok(None) };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            ContractError::new(format!(
+                "state key {} does not hold the JSON of a {}: {e}",
+                String::from_utf8_lossy(key).escape_debug(),
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+
+    /// Writes `value` as JSON under `key`.
+    pub fn put_json<T: serde::Serialize + ?Sized>(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: &T,
+    ) -> std::result::Result<(), ContractError> {
+        Ok(self.put(key, serde_json::to_vec(value)?)?)
+    }
+
+    /// The committed value of `key` as a number written in decimal text (what
+    /// [`Context::put_number`] writes; `None` if absent); an error names the key when it is
+    /// not one.
+    pub fn get_number<T: std::str::FromStr>(
+        &self,
+        key: impl AsRef<[u8]>,
+    ) -> std::result::Result<Option<T>, ContractError> {
+        let key = key.as_ref();
+        let Some(bytes) = self.get(key)? else { return Ok(None) };
+        std::str::from_utf8(&bytes).ok().and_then(|text| text.parse().ok()).map(Some).ok_or_else(
+            || {
+                ContractError::new(format!(
+                    "state key {} does not hold a {} in decimal text",
+                    String::from_utf8_lossy(key).escape_debug(),
+                    std::any::type_name::<T>()
+                ))
+            },
+        )
+    }
+
+    /// Writes `value` under `key` as decimal text (readable by clients and by
+    /// [`Context::get_number`]).
+    pub fn put_number<T: std::fmt::Display>(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: T,
+    ) -> std::result::Result<(), ContractError> {
+        Ok(self.put(key, value.to_string())?)
     }
 
     /// Committed entries with `start <= key < end` in byte order, streamed: stop early by

@@ -85,6 +85,61 @@ impl<E: std::error::Error> From<E> for ContractError {
     }
 }
 
+/// Context for errors, as `anyhow::Context` gives it: `.context("reading the asset")?` turns
+/// any error (or a `None`) into a [`ContractError`] whose message is `context: cause`. A
+/// [`ContractError`]'s status is kept; other errors become status 500.
+///
+/// ```
+/// use weft_sdk::{ContractError, ResultExt};
+///
+/// fn price(raw: &str) -> Result<u64, ContractError> {
+///     raw.parse::<u64>().with_context(|| format!("price {raw:?}"))
+/// }
+/// assert_eq!(price("x").unwrap_err().message(), "price \"x\": invalid digit found in string");
+/// let missing: Option<u64> = None;
+/// let err = missing.context("no such asset").map_err(|e| e.with_status_of(404)).unwrap_err();
+/// assert_eq!((err.status(), err.message()), (404, "no such asset"));
+/// ```
+pub trait ResultExt<T> {
+    /// The error, or `None`, with `context` in front of its message.
+    fn context(self, context: impl fmt::Display) -> Result<T, ContractError>;
+
+    /// [`ResultExt::context`] with the context computed only on error.
+    fn with_context<D: fmt::Display>(self, f: impl FnOnce() -> D) -> Result<T, ContractError>;
+}
+
+impl<T, E: Into<ContractError>> ResultExt<T> for std::result::Result<T, E> {
+    fn context(self, context: impl fmt::Display) -> Result<T, ContractError> {
+        self.map_err(|e| e.into().prefixed(context))
+    }
+
+    fn with_context<D: fmt::Display>(self, f: impl FnOnce() -> D) -> Result<T, ContractError> {
+        self.map_err(|e| e.into().prefixed(f()))
+    }
+}
+
+impl<T> ResultExt<T> for Option<T> {
+    fn context(self, context: impl fmt::Display) -> Result<T, ContractError> {
+        self.ok_or_else(|| ContractError::new(context.to_string()))
+    }
+
+    fn with_context<D: fmt::Display>(self, f: impl FnOnce() -> D) -> Result<T, ContractError> {
+        self.ok_or_else(|| ContractError::new(f().to_string()))
+    }
+}
+
+impl ContractError {
+    fn prefixed(self, context: impl fmt::Display) -> ContractError {
+        ContractError { status: self.status, message: format!("{context}: {}", self.message) }
+    }
+
+    /// This error with status `status` (400 or more; below becomes 500), e.g. 404 for a
+    /// missing key found by [`ResultExt::context`].
+    pub fn with_status_of(self, status: i32) -> ContractError {
+        ContractError::with_status(status, self.message)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +150,16 @@ mod tests {
         assert_eq!(ContractError::with_status(404, "x").status(), 404);
         let from_sdk: ContractError = Error::Host(ReturnCode::ReadOnly).into();
         assert_eq!(from_sdk.message(), "state cannot be written during a query");
+    }
+
+    #[test]
+    fn context_keeps_the_status_and_prefixes_the_message() {
+        let refused: Result<(), ContractError> = Err(ContractError::with_status(403, "no"));
+        let err = refused.context("minting").unwrap_err();
+        assert_eq!((err.status(), err.message()), (403, "minting: no"));
+        let host: Result<(), Error> = Err(Error::Host(ReturnCode::KeyTooLong));
+        let err = host.with_context(|| "writing k").unwrap_err();
+        assert_eq!((err.status(), err.message()), (500, "writing k: key is longer than the limit"));
+        assert_eq!(Some(1).context("x").unwrap(), 1);
     }
 }

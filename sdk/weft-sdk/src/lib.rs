@@ -52,7 +52,8 @@
 //! ## What a contract can reach
 //!
 //! Everything goes through [`Context`]: the call's function and arguments, transaction id,
-//! channel, creator, the proposal's timestamp, transient data, state (`get`, `put`, `del`,
+//! channel, the creator ([`Creator`]: organization, [`Role`], stable id `MSP::name` and
+//! attributes, with `assert_*` checks for access control), the proposal's timestamp, transient data, state (`get`, `put`, `del`,
 //! ranges, composite keys, history) and events. There is no clock, randomness, floating point
 //! or I/O in this API: every peer must compute the same result.
 //!
@@ -84,6 +85,7 @@ pub mod composite;
 mod context;
 mod contract;
 mod error;
+mod identity;
 mod response;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
@@ -92,9 +94,10 @@ pub mod testing;
 pub mod __private;
 
 pub use alloc::ARENA_SIZE;
-pub use context::{Context, Creator, HistoryIter, KeyModification, KeyValue, RangeIter};
+pub use context::{Context, HistoryIter, KeyModification, KeyValue, RangeIter};
 pub use contract::Contract;
-pub use error::{ContractError, Error, Result};
+pub use error::{ContractError, Error, Result, ResultExt};
+pub use identity::{Creator, FORBIDDEN, Role};
 pub use response::Response;
 /// The `serde` the SDK is built with, for contracts' own types (derive with
 /// `#[serde(crate = "weft_sdk::serde")]`).

@@ -56,10 +56,14 @@ use weft_abi::Timestamp;
 use weft_proto::v1::TxReadWriteSet;
 use weft_rwset::mvcc::CommittedState;
 use weft_rwset::report::conflict_report;
-use weft_rwset::{Creator, Invocation, MemoryState, Mode, StateError, StateIter, StateView};
+use weft_rwset::{Invocation, MemoryState, Mode, StateError, StateIter, StateView};
 
 pub use weft_proto::v1::TxValidationCode;
+/// An identity a test calls as (see [`MockStub::set_identity`]): organization, name, role,
+/// attributes and a stand-in public key.
+pub use weft_rwset::Creator as Identity;
 pub use weft_rwset::MemoryHistory;
+pub use weft_rwset::dev_network;
 pub use weft_rwset::report::{CommittedBlock, TxVerdict};
 
 pub use weft_proto::v1::{ContractEvent, KvRead, KvWrite, NsReadWriteSet, RangeQueryInfo, Version};
@@ -125,8 +129,7 @@ pub struct MockStub<C> {
     contract: C,
     namespace: String,
     channel: String,
-    msp_id: String,
-    public_key: Vec<u8>,
+    identity: Identity,
     state: Arc<MemoryState>,
     history: Arc<MemoryHistory>,
     next_block: u64,
@@ -139,8 +142,9 @@ pub struct MockStub<C> {
 
 /// Default channel name.
 pub const DEFAULT_CHANNEL: &str = "mychannel";
-/// Default creator MSP id.
-pub const DEFAULT_MSP_ID: &str = "Org1MSP";
+/// The default creator's organization: the first organization of a dev network (`Org1`,
+/// see [`dev_network`]).
+pub const DEFAULT_MSP_ID: &str = dev_network::DEFAULT_ORGANIZATION;
 /// Timestamp of the first call (2024-01-01T00:00:00Z); each later call is one second later.
 pub const DEFAULT_START_SECONDS: i64 = 1_704_067_200;
 
@@ -152,8 +156,7 @@ impl<C: Contract> MockStub<C> {
             contract,
             namespace: name.into(),
             channel: DEFAULT_CHANNEL.to_owned(),
-            msp_id: DEFAULT_MSP_ID.to_owned(),
-            public_key: b"test-client-public-key".to_vec(),
+            identity: dev_network::default_creator(),
             state: Arc::default(),
             history: Arc::default(),
             next_block: 1,
@@ -170,10 +173,50 @@ impl<C: Contract> MockStub<C> {
         self.channel = channel.into();
     }
 
-    /// Sets the creator for later calls.
+    /// Sets the creator's organization and public key for later calls (its name, role and
+    /// attributes stay).
     pub fn set_creator(&mut self, msp_id: impl Into<String>, public_key: impl Into<Vec<u8>>) {
-        self.msp_id = msp_id.into();
-        self.public_key = public_key.into();
+        self.identity.msp_id = msp_id.into();
+        self.identity.public_key = public_key.into();
+    }
+
+    /// Calls as `identity` from now on: any organization, name, role and attributes.
+    ///
+    /// ```
+    /// # use weft_sdk::{Context, ContractError, testing::{Identity, MockStub}, Role};
+    /// # #[derive(Default)] struct Who;
+    /// # #[weft_sdk::contract] impl Who {
+    /// #     #[transaction] fn who(&self, ctx: &mut Context) -> Result<String, ContractError> {
+    /// #         let me = ctx.creator();
+    /// #         Ok(format!("{} {} {:?}", me.id(), me.role, me.attribute("dept")))
+    /// #     }
+    /// # }
+    /// let mut stub = MockStub::new("who", Who);
+    /// assert_eq!(stub.query("Who", &[]).payload_str(), "Org1::client client None");
+    /// stub.set_identity(Identity::new("Org3", "auditor", Role::Client).with_attribute("dept", "audit"));
+    /// assert_eq!(stub.query("Who", &[]).payload_str(), r#"Org3::auditor client Some("audit")"#);
+    /// ```
+    pub fn set_identity(&mut self, identity: Identity) {
+        self.identity = identity;
+    }
+
+    /// Calls as identity `name` (`admin`, `peer` or `client`) of organization `msp_id`
+    /// (`Org1` or `Org2`) of a dev network from now on, as `weft --as org2:client` does.
+    /// Panics naming the dev network's identities if there is no such identity.
+    pub fn act_as(&mut self, msp_id: &str, name: &str) {
+        self.identity = dev_network::creator(msp_id, name).unwrap_or_else(|| {
+            panic!(
+                "a dev network has no identity {name} in {msp_id}: organizations {:?}, \
+                 identities {:?}",
+                dev_network::ORGANIZATIONS,
+                dev_network::IDENTITIES.map(|(n, _)| n)
+            )
+        });
+    }
+
+    /// The identity later calls are made as.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
     }
 
     /// Sets the transaction id of the next call (otherwise `tx<N>`).
@@ -290,7 +333,7 @@ impl<C: Contract> MockStub<C> {
             args: args.clone(),
             tx_id: tx_id.clone(),
             channel: self.channel.clone(),
-            creator: Creator { msp_id: self.msp_id.clone(), public_key: self.public_key.clone() },
+            creator: self.identity.clone(),
             timestamp,
             transient: next.transient,
         };
