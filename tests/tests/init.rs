@@ -183,7 +183,7 @@ async fn an_upgrade_that_requires_init_needs_a_new_init() {
     let mut gateway = net.admin.gateway.clone();
     let as_query = net.admin.init_proposal("ab", "init", args(&["A", "1", "B", "0"]));
     let as_query = gateway.evaluate(EvaluateRequest { proposal: Some(as_query) }).await;
-    expect_refused(as_query, Code::InvalidArgument, "an init of ab is a transaction");
+    expect_refused(as_query, Code::InvalidArgument, "an init of \"ab\" is a transaction");
     let proposal = net.admin.init_proposal("ab", "init", args(&["A", "500", "B", "0"]));
     let done = net.admin.submit_signed(proposal).await.unwrap();
     assert_eq!(done.status.code(), TxValidationCode::Valid);
