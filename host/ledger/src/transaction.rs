@@ -133,18 +133,60 @@ pub enum ProposalRejection {
     UnknownContract(String),
 }
 
-/// An endorser's checks of a signed proposal (decoding, channel, creator membership and
-/// signature, transaction id, contract); returns the decoded proposal. The endorser must
-/// also refuse ids already committed (`Ledger::contains_tx_id`).
+/// A signed proposal decoded once and not yet checked. The node decodes each proposal once:
+/// its contract names the queue it waits in for a contract thread ([`DecodedProposal::contract`]),
+/// then [`DecodedProposal::verify`] checks it on that thread.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecodedProposal {
+    signed: SignedProposal,
+    proposal: Proposal,
+}
+
+impl DecodedProposal {
+    /// Decodes `signed.proposal`; refuses bytes that do not decode.
+    pub fn decode(signed: SignedProposal) -> Result<DecodedProposal, ProposalRejection> {
+        let proposal = Proposal::decode(signed.proposal.as_slice())
+            .map_err(|_| ProposalRejection::Malformed)?;
+        Ok(DecodedProposal { signed, proposal })
+    }
+
+    /// The contract the proposal names, unchecked.
+    pub fn contract(&self) -> &str {
+        &self.proposal.contract
+    }
+
+    /// An endorser's checks (channel, creator membership and signature, transaction id,
+    /// contract); returns the signed proposal and its decoded proposal. The endorser must
+    /// also refuse ids already committed (`Ledger::contains_tx_id`).
+    pub fn verify(
+        self,
+        channel: &crate::channel::Channel,
+    ) -> Result<(SignedProposal, Proposal), ProposalRejection> {
+        check_proposal(channel, &self.signed, &self.proposal)?;
+        Ok((self.signed, self.proposal))
+    }
+}
+
+/// [`DecodedProposal::decode`] then [`DecodedProposal::verify`], for a borrowed proposal;
+/// returns the decoded proposal.
 pub fn verify_signed_proposal(
     channel: &crate::channel::Channel,
     signed: &SignedProposal,
 ) -> Result<Proposal, ProposalRejection> {
     let proposal =
         Proposal::decode(signed.proposal.as_slice()).map_err(|_| ProposalRejection::Malformed)?;
+    check_proposal(channel, signed, &proposal)?;
+    Ok(proposal)
+}
+
+fn check_proposal(
+    channel: &crate::channel::Channel,
+    signed: &SignedProposal,
+    proposal: &Proposal,
+) -> Result<(), ProposalRejection> {
     let creator = proposal.creator.as_ref().ok_or(ProposalRejection::Malformed)?;
     if proposal.channel != channel.name() {
-        return Err(ProposalRejection::WrongChannel(proposal.channel));
+        return Err(ProposalRejection::WrongChannel(proposal.channel.clone()));
     }
     let member = channel
         .membership()
@@ -160,9 +202,9 @@ pub fn verify_signed_proposal(
         return Err(ProposalRejection::BadTxId);
     }
     if channel.contract(&proposal.contract).is_none() {
-        return Err(ProposalRejection::UnknownContract(proposal.contract));
+        return Err(ProposalRejection::UnknownContract(proposal.contract.clone()));
     }
-    Ok(proposal)
+    Ok(())
 }
 
 #[cfg(test)]

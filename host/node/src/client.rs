@@ -389,7 +389,6 @@ pub struct Deployed {
     pub init: Option<Submitted>,
 }
 
-/// `done` if it committed VALID, else an `Aborted` status naming its code.
 /// The contract's own error response a refusal carries (the node puts it in the status
 /// details when a contract answers with a status of 400 or more), if `status` has one.
 pub fn contract_response(status: &Status) -> Option<Response> {
@@ -399,6 +398,7 @@ pub fn contract_response(status: &Status) -> Option<Response> {
     Response::decode(status.details()).ok()
 }
 
+/// `done` if it committed VALID, else an `Aborted` status naming its code.
 fn committed_valid(done: Submitted) -> Result<Submitted, Status> {
     let code = done.status.code();
     if code == TxValidationCode::Valid {

@@ -26,7 +26,16 @@ use weft_runtime::Simulator;
 
 use crate::error::{Error, Result};
 
-type Job = Box<dyn FnOnce() + Send>;
+/// A handed-off job; returns whether it ran a contract (see [`ran_contract`]).
+type Job = Box<dyn FnOnce() -> bool + Send>;
+
+/// Whether a job's outcome comes from running a contract, so its time says how heavy the
+/// contract is. A request refused before any contract ran (a bad signature over megabytes
+/// of arguments, say) says nothing about the contract it names, and must not let a client
+/// without a key mark another's contract heavy.
+fn ran_contract<T>(result: &Result<T>) -> bool {
+    matches!(result, Ok(_) | Err(Error::ContractFailed { .. } | Error::Busy(_)))
+}
 
 /// Jobs waiting for a contract thread, per contract, and the threads each contract holds.
 #[derive(Default)]
@@ -149,12 +158,17 @@ impl ContractPool {
         {
             let started = Instant::now();
             let result = f();
-            self.shared.lock().took(contract, started.elapsed());
+            if ran_contract(&result) {
+                self.shared.lock().took(contract, started.elapsed());
+            }
             return result;
         }
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
-            let _ = reply.send(f());
+            let result = f();
+            let ran = ran_contract(&result);
+            let _ = reply.send(result);
+            ran
         });
         {
             let mut queue = self.shared.lock();
@@ -199,9 +213,11 @@ fn serve(shared: &Shared, share: usize) {
             drop(queue);
             // A job that panics must still give its thread back to its contract.
             let started = Instant::now();
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
             queue = shared.lock();
-            queue.took(&contract, started.elapsed());
+            if ran.unwrap_or(false) {
+                queue.took(&contract, started.elapsed());
+            }
             queue.done(&contract);
             shared.changed.notify_all();
             continue;
@@ -268,7 +284,7 @@ mod tests {
     fn a_contract_whose_jobs_run_long_holds_at_most_half_the_threads_until_one_is_short() {
         let mut queue = Queue::default();
         for _ in 0..4 {
-            queue.waiting.entry("a".into()).or_default().push_back(Box::new(|| {}));
+            queue.waiting.entry("a".into()).or_default().push_back(Box::new(|| true));
         }
         queue.turn.push_back("a".into());
         queue.took("a", HEAVY_JOB);
@@ -279,6 +295,27 @@ mod tests {
         queue.took("a", Duration::from_millis(1));
         assert!(queue.next(3).is_some() && queue.next(3).is_some());
         assert_eq!(queue.running["a"], 3);
+    }
+
+    #[test]
+    fn only_jobs_that_ran_a_contract_mark_it_heavy() {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = Simulator::open(dir.path(), weft_runtime::RuntimeConfig::default()).unwrap();
+        let pool = ContractPool::start(&sim, 2).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let slow = |result: Result<()>| {
+            move || {
+                std::thread::sleep(HEAVY_JOB * 2);
+                result
+            }
+        };
+        // A slow refusal before any contract ran (e.g. a forged signature over megabytes).
+        let refused = Err(Error::BadSignature("forged".into()));
+        assert!(runtime.block_on(pool.run("c", slow(refused))).is_err());
+        assert!(!pool.shared.lock().heavy.contains("c"), "a refusal marked c heavy");
+        runtime.block_on(pool.run("c", slow(Ok(())))).unwrap();
+        assert!(pool.shared.lock().heavy.contains("c"), "a long contract run marks c heavy");
+        pool.close();
     }
 
     #[test]

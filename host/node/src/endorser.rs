@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use prost::Message;
 use weft_ledger::channel::LIFECYCLE;
 use weft_ledger::identity::{Member, Role, SigningIdentity};
-use weft_ledger::transaction::{self, verify_signed_proposal};
+use weft_ledger::transaction::{self, DecodedProposal};
 use weft_ledger::{Ledger, channel::Channel};
 use weft_proto::quote::quote;
 use weft_proto::v1::{Proposal, Response, SignedProposal, Timestamp, Transaction, TxReadWriteSet};
@@ -63,28 +63,22 @@ impl Endorser {
         &self.peer
     }
 
-    /// Checks `signed` (decoding, channel, creator and signature, transaction id, contract,
-    /// timestamp within the time window).
-    fn verify(&self, signed: &SignedProposal) -> Result<(Arc<Channel>, Proposal)> {
+    /// Checks `decoded` (channel, creator and signature, transaction id, contract, timestamp
+    /// within the time window).
+    fn verify(&self, decoded: DecodedProposal) -> Result<(Arc<Channel>, SignedProposal, Proposal)> {
         let channel = self.ledger.channel();
-        let proposal = verify_signed_proposal(&channel, signed)?;
+        let (signed, proposal) = decoded.verify(&channel)?;
         check_time(proposal.timestamp.unwrap_or_default(), SystemTime::now(), self.time_window)?;
-        Ok((channel, proposal))
+        Ok((channel, signed, proposal))
     }
 
-    /// [`Endorser::verify`], and refuses ids already committed.
-    fn check(&self, signed: &SignedProposal) -> Result<(Arc<Channel>, Proposal)> {
-        let (channel, proposal) = self.verify(signed)?;
+    /// Simulates `decoded` and endorses the result. Call on a contract thread
+    /// ([`crate::contract_pool::ContractPool`]).
+    pub fn endorse(&self, decoded: DecodedProposal) -> Result<Endorsed> {
+        let (channel, signed, mut proposal) = self.verify(decoded)?;
         if self.ledger.contains_tx_id(&proposal.tx_id)? {
             return Err(Error::DuplicateTx(proposal.tx_id));
         }
-        Ok((channel, proposal))
-    }
-
-    /// Simulates `signed` and endorses the result. Call on a contract thread
-    /// ([`crate::contract_pool::ContractPool`]).
-    pub fn endorse(&self, signed: &SignedProposal) -> Result<Endorsed> {
-        let (channel, proposal) = self.check(signed)?;
         let (response, rwset, events, version) = if proposal.contract == LIFECYCLE {
             let (response, rwset) =
                 lifecycle::simulate(&channel, &self.ledger, &self.sim, &proposal)?;
@@ -96,7 +90,7 @@ impl Endorser {
             // Fabric's CheckInvocation: the initialized key's read (and, for an init, its
             // write) go into the transaction's read/write set before the contract's.
             let check = lifecycle::check_invocation(def, proposal.is_init, &*state)?;
-            let call = invocation(&channel, &proposal, signed)?;
+            let call = invocation(&channel, &mut proposal, &signed)?;
             let outcome = if check.init {
                 self.sim.init(&hash, &call, state, None)?
             } else {
@@ -138,10 +132,10 @@ impl Endorser {
         })
     }
 
-    /// Runs `signed` as a read-only query and returns the contract's response. Call on a
+    /// Runs `decoded` as a read-only query and returns the contract's response. Call on a
     /// contract thread ([`crate::contract_pool::ContractPool`]).
-    pub fn evaluate(&self, signed: &SignedProposal) -> Result<Response> {
-        let (channel, proposal) = self.verify(signed)?;
+    pub fn evaluate(&self, decoded: DecodedProposal) -> Result<Response> {
+        let (channel, signed, mut proposal) = self.verify(decoded)?;
         if proposal.contract == LIFECYCLE {
             return Err(Error::BadRequest(format!(
                 "{LIFECYCLE} has no queries; use the Admin service's ListContracts"
@@ -166,7 +160,7 @@ impl Endorser {
         let history = Arc::new(self.ledger.shared_namespace(&proposal.contract));
         let simulation = self
             .sim
-            .query(&hash, &invocation(&channel, &proposal, signed)?, state, Some(history))?
+            .query(&hash, &invocation(&channel, &mut proposal, &signed)?, state, Some(history))?
             .map_err(|failure| Error::ContractFailed {
                 contract: proposal.contract.clone(),
                 failure,
@@ -218,11 +212,15 @@ fn describe_time(seconds: i64) -> String {
         )
 }
 
-/// The contract a signed proposal names, to queue it with that contract's other jobs
-/// ([`crate::contract_pool::ContractPool`]); empty if it does not decode (the endorser then
-/// refuses it). Not a check: the endorser verifies the proposal on the contract thread.
-pub(crate) fn contract_of(signed: &SignedProposal) -> String {
-    Proposal::decode(signed.proposal.as_slice()).map(|p| p.contract).unwrap_or_default()
+/// The queue `decoded` waits in for a contract thread
+/// ([`crate::contract_pool::ContractPool`]): its contract if `channel` defines it, else one
+/// shared queue (the endorser refuses such proposals at once), so a client cannot make the
+/// pool keep a queue per name it invents.
+pub(crate) fn queue_of<'a>(channel: &Channel, decoded: &'a DecodedProposal) -> &'a str {
+    match channel.contract(decoded.contract()) {
+        Some(_) => decoded.contract(),
+        None => "",
+    }
 }
 
 /// The code hash and version of `contract` on `channel`, if its code is installed.
@@ -239,9 +237,11 @@ fn code_of(channel: &Channel, contract: &str) -> Result<(CodeHash, String)> {
 /// The contract's view of `proposal`. The creator is resolved in the channel's membership
 /// (the proposal's check already did, so it is there): its role, name and attributes are the
 /// channel configuration's.
+/// The contract's input; takes the proposal's arguments (the largest part) rather than
+/// copying them.
 fn invocation(
     channel: &Channel,
-    proposal: &Proposal,
+    proposal: &mut Proposal,
     signed: &SignedProposal,
 ) -> Result<Invocation> {
     let identity = proposal.creator.clone().unwrap_or_default();
@@ -252,7 +252,7 @@ fn invocation(
     Ok(Invocation {
         contract: proposal.contract.clone(),
         function: proposal.function.clone(),
-        args: proposal.args.clone(),
+        args: std::mem::take(&mut proposal.args),
         tx_id: proposal.tx_id.clone(),
         channel: proposal.channel.clone(),
         creator: creator(member),

@@ -17,6 +17,10 @@ use crate::error::Error;
 /// gRPC clients accept by default.
 pub const MAX_MESSAGE_BYTES: usize = 1024;
 
+/// The largest contract error payload a status carries in its details (base64 in a header,
+/// beside the message): a larger one is left out, so the refusal still reaches the client.
+pub const MAX_DETAILS_PAYLOAD_BYTES: usize = 2048;
+
 /// The gRPC code for `error`.
 pub fn code_of(error: &Error) -> Code {
     match error {
@@ -56,16 +60,19 @@ impl From<Error> for Status {
     fn from(error: Error) -> Status {
         let code = code_of(&error);
         let message = truncate(&error.to_string(), MAX_MESSAGE_BYTES).to_string();
-        // A contract's own error response (status 400 or more) also travels whole, as an
-        // encoded `weft.v1.Response` in the status details, so clients show its status,
-        // message and payload as the contract set them (see `client::contract_response`).
+        // A contract's own error response (status 400 or more) also travels as an encoded
+        // `weft.v1.Response` in the status details, so clients show its status, message and
+        // payload as the contract set them (see `client::contract_response`). Details ride in
+        // a header, which clients cap (8-16 KiB): a payload that would not fit is left out
+        // and the message is cut like the status message.
         if let Error::ContractFailed { failure, .. } = &error
             && failure.kind == FailureKind::ErrorStatus
         {
+            let fits = failure.payload.len() <= MAX_DETAILS_PAYLOAD_BYTES;
             let response = weft_proto::v1::Response {
                 status: failure.status,
-                message: failure.message.clone(),
-                payload: failure.payload.clone(),
+                message: truncate(&failure.message, MAX_MESSAGE_BYTES).to_string(),
+                payload: if fits { failure.payload.clone() } else { Vec::new() },
             };
             let details = tonic::codegen::Bytes::from(prost::Message::encode_to_vec(&response));
             return Status::with_details(code, message, details);
@@ -102,6 +109,35 @@ mod tests {
             assert_eq!(status.code(), code, "{message}");
             assert_eq!(status.message(), message);
             assert!(crate::client::contract_response(&status).is_none());
+        }
+    }
+
+    #[test]
+    fn contract_error_details_are_bounded_and_only_for_error_statuses() {
+        let failure = |kind, payload: usize| weft_runtime::ContractFailure {
+            kind,
+            status: 500,
+            message: "m".repeat(4096),
+            payload: vec![7; payload],
+            fuel_used: 1,
+        };
+        let status = |kind, payload| {
+            Status::from(Error::ContractFailed {
+                contract: "c".into(),
+                failure: failure(kind, payload),
+            })
+        };
+        let small =
+            crate::client::contract_response(&status(FailureKind::ErrorStatus, 100)).unwrap();
+        assert_eq!(
+            (small.payload.len(), small.message.len() <= MAX_MESSAGE_BYTES + 32),
+            (100, true)
+        );
+        let large = status(FailureKind::ErrorStatus, 1 << 20);
+        assert!(large.details().len() < 2 * MAX_MESSAGE_BYTES, "{}", large.details().len());
+        assert!(crate::client::contract_response(&large).unwrap().payload.is_empty());
+        for kind in [FailureKind::Panic, FailureKind::InvalidInput] {
+            assert!(crate::client::contract_response(&status(kind, 10)).is_none(), "{kind:?}");
         }
     }
 

@@ -83,8 +83,10 @@ impl LoadedContract {
     }
 }
 
-const MAGIC: &[u8; 8] = b"WEFTCW01";
-const HEADER: usize = MAGIC.len() + 32;
+const MAGIC: &[u8; 8] = b"WEFTCW02";
+/// The magic, the fuel prices' version ([`crate::engine::FUEL_PRICES_VERSION`], which also
+/// covers the pre-compile rewrite), and the artifact's blake3.
+const HEADER: usize = MAGIC.len() + 4 + 32;
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> NodeError {
     let context = context.into();
@@ -183,6 +185,7 @@ impl ModuleCache {
     ) -> Result<(), NodeError> {
         let mut framed = Vec::with_capacity(HEADER + artifact.len());
         framed.extend_from_slice(MAGIC);
+        framed.extend_from_slice(&crate::engine::FUEL_PRICES_VERSION.to_le_bytes());
         framed.extend_from_slice(blake3::hash(artifact).as_bytes());
         framed.extend_from_slice(artifact);
         for (ext, bytes) in [("wasm", wasm), ("cwasm", framed.as_slice())] {
@@ -224,8 +227,14 @@ impl ModuleCache {
         if framed.len() < HEADER || &framed[..MAGIC.len()] != MAGIC {
             return Err(corrupt("bad header"));
         }
+        // Compiled under other prices (or another rewrite): stale, compiled again. Wasmtime's
+        // own check would not see a change of the rewrite alone.
+        let version = &framed[MAGIC.len()..MAGIC.len() + 4];
+        if version != crate::engine::FUEL_PRICES_VERSION.to_le_bytes() {
+            return Ok(Some(Err("compiled under other fuel prices".to_owned())));
+        }
         let artifact = &framed[HEADER..];
-        if blake3::hash(artifact).as_bytes() != &framed[MAGIC.len()..HEADER] {
+        if blake3::hash(artifact).as_bytes() != &framed[MAGIC.len() + 4..HEADER] {
             return Err(corrupt("checksum mismatch"));
         }
         // SAFETY: `Module::deserialize` trusts its input to be an artifact produced by

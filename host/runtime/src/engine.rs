@@ -51,7 +51,9 @@ pub const DEFAULT_FUEL: u64 = 5_000_000_000;
 /// Version of every fuel price: the operator table ([`operator_cost_of`]), the host-call
 /// prices ([`HOST_FUEL`]) and the growth prices ([`MEMORY_GROW_FUEL`] and its neighbours).
 /// Prices decide how much fuel an invocation uses and where it runs out, which are part of
-/// its result: changing any price is a protocol change. Bump this with it, update the golden
+/// its result: changing any price, or the pre-compile rewrite (`crate::rewrite`, whose guard
+/// runs metered), is a protocol change. Compiled artifacts record it, so a node recompiles
+/// what an older version compiled. Bump this with it, update the golden
 /// hash (`tests/golden.rs`) and record the change in `docs/determinism.md`.
 pub const FUEL_PRICES_VERSION: u32 = 2;
 

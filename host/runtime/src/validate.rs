@@ -11,7 +11,6 @@
 use wasmparser::{
     ExternalKind, FuncType, Parser, Payload, TypeRef, ValType, Validator, WasmFeatures,
 };
-use weft_proto::quote::quote;
 
 use weft_rwset::text::{escape_text, excerpt};
 
@@ -107,12 +106,7 @@ pub enum ValidationError {
     #[error("disabled proposal: {0}")]
     DisabledProposal(String),
     /// An import from a module other than the host's ABI module.
-    #[error(
-        "imports: {}::{} is not from the `{}` module",
-        quote(module),
-        quote(name),
-        weft_abi::IMPORT_MODULE
-    )]
+    #[error("imports: `{module}::{name}` is not from the `{}` module", weft_abi::IMPORT_MODULE)]
     ForeignImport {
         /// Module name of the import.
         module: String,
@@ -121,8 +115,7 @@ pub enum ValidationError {
     },
     /// An import from another version of the ABI.
     #[error(
-        "imports: ABI module {} is not supported (this host provides `{}`)",
-        quote(module),
+        "imports: ABI module `{module}` is not supported (this host provides `{}`)",
         weft_abi::IMPORT_MODULE
     )]
     UnsupportedAbiVersion {
@@ -130,7 +123,7 @@ pub enum ValidationError {
         module: String,
     },
     /// An import the host does not provide.
-    #[error("imports: {} is not a host function of `{}`", quote(name), weft_abi::IMPORT_MODULE)]
+    #[error("imports: `{name}` is not a host function of `{}`", weft_abi::IMPORT_MODULE)]
     UnknownHostFunction {
         /// The item name.
         name: String,
@@ -703,6 +696,8 @@ mod tests {
         assert!(e.len() < 200 && e.contains("may not be exported"), "{e}");
         let e = check(r#"(func (export "x\n\1b"))"#).unwrap_err().to_string();
         assert_eq!(e, "exports: `x\\n\\u{1b}` may not be exported");
+        let e = check(r#"(import "weft_v1" "a\nb" (func))"#).unwrap_err().to_string();
+        assert_eq!(e, "imports: `a\\nb` is not a host function of `weft_v1`", "escaped once");
         let e = check(&format!(r#"(import "weft_v1" "{long}" (func))"#)).unwrap_err().to_string();
         assert!(e.len() < 200 && e.contains("is not a host function"), "{e}");
         // The parser's own messages can quote names too: a duplicate export.

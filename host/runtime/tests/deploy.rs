@@ -62,6 +62,23 @@ fn a_corrupt_artifact_is_a_node_error() {
 }
 
 #[test]
+fn an_artifact_compiled_under_other_fuel_prices_is_compiled_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash =
+        Simulator::open(dir.path(), RuntimeConfig::default()).unwrap().deploy(&kv()).unwrap();
+    let path = dir.path().join(format!("{hash}.cwasm"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    // The prices' version follows the 8-byte magic.
+    let older = weft_runtime::FUEL_PRICES_VERSION - 1;
+    bytes[8..12].copy_from_slice(&older.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let sim = Simulator::open(dir.path(), RuntimeConfig::default()).unwrap();
+    sim.load(&hash).expect("recompiled from the stored .wasm");
+    let rewritten = std::fs::read(&path).unwrap();
+    assert_eq!(rewritten[8..12], weft_runtime::FUEL_PRICES_VERSION.to_le_bytes());
+}
+
+#[test]
 fn an_unknown_contract_is_a_node_error() {
     let (sim, _dir) = simulator();
     let inv = weft_runtime::Invocation::new("kv", "get", &["a"]);

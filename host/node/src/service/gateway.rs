@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
+use weft_ledger::transaction::DecodedProposal;
 use weft_proto::quote::quote;
 use weft_proto::v1::chaincode_events_request::Start;
 use weft_proto::v1::gateway_server::Gateway;
@@ -15,6 +16,7 @@ use weft_proto::v1::{
 use super::{required, tx_id};
 use crate::committer::TxStatus;
 use crate::deliver::{Stream, events_of, follow};
+use crate::endorser::queue_of;
 use crate::error::Error;
 use crate::node::Shared;
 use crate::orderer::admit;
@@ -105,8 +107,9 @@ impl Gateway for GatewayService {
         let signed = required(request.into_inner().proposal, "proposal")?;
         let endorser = self.shared.endorser.clone();
         let started = std::time::Instant::now();
-        let contract = crate::endorser::contract_of(&signed);
-        let result = self.shared.pool.run(&contract, move || endorser.evaluate(&signed)).await?;
+        let decoded = DecodedProposal::decode(signed).map_err(Error::from)?;
+        let queue = queue_of(&self.shared.ledger.channel(), &decoded).to_owned();
+        let result = self.shared.pool.run(&queue, move || endorser.evaluate(decoded)).await?;
         self.shared.metrics.evaluated(started.elapsed());
         Ok(Response::new(EvaluateResponse { result: Some(result) }))
     }
@@ -118,8 +121,9 @@ impl Gateway for GatewayService {
         let signed = required(request.into_inner().proposal, "proposal")?;
         let endorser = self.shared.endorser.clone();
         let started = std::time::Instant::now();
-        let contract = crate::endorser::contract_of(&signed);
-        let endorsed = self.shared.pool.run(&contract, move || endorser.endorse(&signed)).await?;
+        let decoded = DecodedProposal::decode(signed).map_err(Error::from)?;
+        let queue = queue_of(&self.shared.ledger.channel(), &decoded).to_owned();
+        let endorsed = self.shared.pool.run(&queue, move || endorser.endorse(decoded)).await?;
         self.shared.metrics.endorsed(started.elapsed());
         Ok(Response::new(EndorseResponse {
             tx_id: endorsed.tx_id,
