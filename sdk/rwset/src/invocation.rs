@@ -253,11 +253,6 @@ fn history_entry_bytes(entry: &HistoryEntry) -> usize {
     HostMemory::entry(entry.tx_id.len() + entry.value.len())
 }
 
-/// `bytes` as UTF-8, cut to at most `max` bytes (a character cut in half shows as U+FFFD).
-pub fn truncate_utf8_lossy(bytes: &[u8], max: usize) -> String {
-    String::from_utf8_lossy(&bytes[..bytes.len().min(max)]).into_owned()
-}
-
 impl InvocationRecorder {
     /// A recorder for `invocation` over committed `state` (and `history`, if kept).
     pub fn new(
@@ -293,11 +288,6 @@ impl InvocationRecorder {
     /// Gives back `bytes` the host no longer holds.
     fn release(&mut self, bytes: usize) {
         self.with_sim(|s| s.host_memory_mut().release(bytes));
-    }
-
-    /// Bytes the host holds for this invocation now.
-    pub fn host_memory_held(&self) -> u64 {
-        self.sim.borrow_dependent().as_ref().map_or(0, |s| s.host_memory().held())
     }
 
     /// The host's result buffer now holds `len` bytes for the contract (0: it was taken), in

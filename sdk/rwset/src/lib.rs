@@ -53,7 +53,7 @@ pub mod text;
 pub use host_memory::{HostMemory, HostMemoryExceeded};
 pub use invocation::{
     Call, Creator, Invocation, InvocationRecorder, Recorded, SharedHistory, SharedState, Stop,
-    abort_message, truncate_utf8_lossy,
+    abort_message,
 };
 pub use memory::{MemoryHistory, MemoryState};
 pub use merge::{NamespaceMismatch, merge};

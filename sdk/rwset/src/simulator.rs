@@ -91,13 +91,6 @@ impl<'s, S: StateView> TxSimulator<'s, S> {
         }
     }
 
-    /// The same simulator counting what it records against `memory` instead of the protocol's
-    /// [`weft_abi::limits::MAX_HOST_MEMORY`].
-    pub fn with_host_memory(mut self, memory: HostMemory) -> Self {
-        self.memory = memory;
-        self
-    }
-
     /// The bytes this invocation holds in the host.
     pub fn host_memory(&self) -> &HostMemory {
         &self.memory
