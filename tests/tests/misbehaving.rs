@@ -13,6 +13,34 @@ use weft_ledger::policy;
 use weft_node::client::Deploy;
 use weft_proto::v1::TxValidationCode;
 
+/// The wall-clock backstop, made short enough to fire before the fuel runs out: the caller is
+/// told the node is overloaded and to retry (UNAVAILABLE), never INTERNAL and never a result;
+/// nothing is endorsed or ordered, and the node serves the next request.
+#[test]
+fn a_call_stopped_by_the_wall_clock_backstop_is_unavailable_and_changes_nothing() {
+    let runtime = weft_node::node::async_runtime().unwrap();
+    runtime.block_on(runtime.spawn(backstop())).unwrap();
+}
+
+async fn backstop() {
+    // 50 ms: far longer than any sample call, far shorter than spending a budget of fuel.
+    let net = TestNet::start(|config| config.contracts.execute_timeout_ms = 50).await;
+    net.deploy_asset_transfer().await;
+    let wasm = std::fs::read(weft_contract_artifacts::MISBEHAVE_LOOP).expect("fixture built");
+    net.admin.deploy(Deploy::new("spin", "1", policy::peer("Org1"), wasm)).await.unwrap();
+    let ledger = net.node.ledger();
+    let before = (ledger.chain_info(), ledger.state_hash().unwrap());
+    let queried = net.client.evaluate("spin", "Spin", vec![]).await;
+    let submitted = net.client.submit("spin", "Spin", vec![]).await;
+    for status in [queried.expect_err("query stopped"), submitted.expect_err("not endorsed")] {
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        assert!(status.message().starts_with("node overloaded, retry"), "{status:?}");
+    }
+    assert_eq!((ledger.chain_info(), ledger.state_hash().unwrap()), before);
+    let read = net.client.evaluate("basic", "ReadAsset", args(&["asset1"])).await.unwrap();
+    assert_eq!(read.status, 200);
+}
+
 #[test]
 fn misbehaving_contracts_fail_alone_and_the_node_keeps_serving() {
     let runtime = weft_node::node::async_runtime().unwrap();

@@ -115,6 +115,7 @@ fn history_entry(
         .envelope(number, tx_num as u32)
         .map_err(StateError::new)?
         .ok_or_else(|| corrupt("transaction missing from the block store"))?;
+    let source_bytes = envelope.len();
     let envelope = Envelope::decode(envelope.as_slice()).map_err(|_| corrupt("envelope"))?;
     let tx = Transaction::decode(envelope.payload.as_slice()).map_err(|_| corrupt("tx"))?;
     let proposal = Proposal::decode(tx.proposal.as_slice()).map_err(|_| corrupt("proposal"))?;
@@ -137,6 +138,7 @@ fn history_entry(
         timestamp: weft_abi::Timestamp { seconds: ts.seconds, nanos: ts.nanos, reserved: 0 },
         is_delete,
         value,
+        source_bytes,
     })
 }
 

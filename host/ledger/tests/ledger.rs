@@ -113,6 +113,13 @@ fn blocks_indexes_state_history_and_conflicts() {
             (1, 2, false, b"again".as_slice())
         ]
     );
+    // Each entry says how many stored bytes were read to produce it (its transaction's
+    // envelope), which the runtime charges fuel for.
+    for h in &history {
+        let block = ledger.block(h.version.block_num).unwrap().unwrap();
+        let envelope = &block.data.unwrap().envelopes[h.version.tx_num as usize];
+        assert_eq!(h.source_bytes, envelope.len());
+    }
     assert_eq!(history[0].tx_id, id(&net, "t1"));
     assert_eq!(history[0].timestamp.seconds, 1_700_000_000);
     drop(snap);

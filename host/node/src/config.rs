@@ -29,6 +29,9 @@
 //! [ledger]
 //! cache_mib = 8                 # sled's page cache
 //! history = true                # the key-history index
+//!
+//! [contracts]
+//! execute_timeout_ms = 10000    # wall-clock backstop per invocation (fuel ends runaways)
 //! ```
 //!
 //! Relative paths are relative to the directory of the configuration file.
@@ -69,6 +72,9 @@ pub struct NodeConfig {
     /// The state database's memory and indexes.
     #[serde(default)]
     pub ledger: LedgerConfig,
+    /// How this node runs contracts.
+    #[serde(default)]
+    pub contracts: ContractsConfig,
     /// Where to serve metrics (Prometheus text at any path over HTTP/1); none: not served.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<SocketAddr>,
@@ -243,6 +249,39 @@ impl Default for GrpcLimits {
             max_concurrent_requests: 4096,
             max_concurrent_streams: 256,
             max_header_list_bytes: 16 << 10,
+        }
+    }
+}
+
+/// How this node runs contracts. Only local safety settings live here: what decides a
+/// contract's result (fuel, memory caps, deploy caps) is the same on every peer and is not
+/// configurable per node.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContractsConfig {
+    /// Wall-clock backstop on one invocation, in milliseconds (Fabric's
+    /// `chaincode.executetimeout`). Fuel ends a runaway contract first, the same way on every
+    /// peer, in well under a second; this fires only on an overloaded machine, and then the
+    /// request gets `UNAVAILABLE` "node overloaded, retry" and nothing is endorsed.
+    pub execute_timeout_ms: u64,
+}
+
+impl Default for ContractsConfig {
+    fn default() -> Self {
+        ContractsConfig {
+            execute_timeout_ms: weft_runtime::RuntimeConfig::default()
+                .wall_clock_deadline
+                .as_millis() as u64,
+        }
+    }
+}
+
+impl ContractsConfig {
+    /// The runtime configuration for these settings.
+    pub fn runtime(&self) -> weft_runtime::RuntimeConfig {
+        weft_runtime::RuntimeConfig {
+            wall_clock_deadline: Duration::from_millis(self.execute_timeout_ms.max(1)),
+            ..weft_runtime::RuntimeConfig::default()
         }
     }
 }

@@ -31,8 +31,8 @@ use weft_rwset::dev_network;
 
 use crate::client::TlsOptions;
 use crate::config::{
-    self, BatchConfig, ClientAuth, DurabilityConfig, GrpcLimits, LedgerConfig, NodeConfig,
-    PeerConfig, PeerKey, TlsConfig,
+    self, BatchConfig, ClientAuth, ContractsConfig, DurabilityConfig, GrpcLimits, LedgerConfig,
+    NodeConfig, PeerConfig, PeerKey, TlsConfig,
 };
 use crate::error::{Error, Result};
 
@@ -192,6 +192,7 @@ impl DevNetwork {
             grpc: GrpcLimits::default(),
             durability: DurabilityConfig::default(),
             ledger: LedgerConfig::default(),
+            contracts: ContractsConfig::default(),
             metrics_listen: None,
             tls: match transport {
                 Transport::Plaintext => None,

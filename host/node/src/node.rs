@@ -145,7 +145,7 @@ impl Node {
         {
             check_peer(&ledger, identity, setting)?;
         }
-        let sim = Simulator::open(&config.data_dir.join("contracts"), RuntimeConfig::default())?;
+        let sim = Simulator::open(&config.data_dir.join("contracts"), config.contracts.runtime())?;
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let pool = ContractPool::start(&sim, threads)?;
         let info = ledger.chain_info();

@@ -55,7 +55,7 @@ pub const DEFAULT_FUEL: u64 = 5_000_000_000;
 /// runs metered), is a protocol change. Compiled artifacts record it, so a node recompiles
 /// what an older version compiled. Bump this with it, update the golden
 /// hash (`tests/golden.rs`) and record the change in `docs/determinism.md`.
-pub const FUEL_PRICES_VERSION: u32 = 2;
+pub const FUEL_PRICES_VERSION: u32 = 3;
 
 /// Fuel charged by host functions, up front, before they do any work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -667,6 +667,7 @@ mod tests {
                 timestamp: Timestamp { seconds: 5, nanos: 6, reserved: 0 },
                 is_delete: false,
                 value: key.to_vec(),
+                source_bytes: 0,
             };
             Ok(Some(Box::new(std::iter::once(Ok(entry)))))
         }

@@ -42,7 +42,7 @@
 //! For contract tests on real `.wasm`, [`Harness`] adds an in-memory ledger around the same
 //! [`Simulator`]. `docs/determinism.md` explains every engine switch, the fuel costs (versioned:
 //! [`FUEL_PRICES_VERSION`]), the host-memory limit and the one rewrite made to a module before
-//! it is compiled (`rewrite.rs`: fills of nothing skip `memset`).
+//! it is compiled (`rewrite.rs`: fills of nothing skip `memset`, growths of 0 the library call).
 
 mod cache;
 pub mod compile_cost;

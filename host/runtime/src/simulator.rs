@@ -157,9 +157,8 @@ impl Simulator {
         let (done_tx, done_rx) = mpsc::channel();
         let engine = self.inner.engine.clone();
         let lock = self.inner.compile_lock.clone();
-        // What is compiled is the module with its `memory.fill`s guarded (`rewrite.rs`).
-        let bytes =
-            crate::rewrite::guard_memory_fill(wasm).map_err(DeployError::Compile)?.into_owned();
+        // What is compiled is the module with its fills and growths guarded (`rewrite.rs`).
+        let bytes = crate::rewrite::guard(wasm).map_err(DeployError::Compile)?.into_owned();
         spawn_with_stack("weft-compile".into(), self.inner.config.thread_stack, move || {
             let _one_at_a_time = lock.lock().unwrap_or_else(|e| e.into_inner());
             let _ = started_tx.send(());

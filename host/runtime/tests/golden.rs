@@ -4,7 +4,7 @@
 //! purpose, update `GOLDEN` and say why in `docs/determinism.md`.
 //!
 //! The contract is a WAT fixture (fixed bytes), not a Rust sample, so SDK changes do not move
-//! the hash; it exercises host calls, ranges, events, floats and bulk memory.
+//! the hash; it exercises host calls, ranges, events, floats, bulk memory and growth.
 
 mod common;
 
@@ -12,7 +12,7 @@ use common::*;
 use weft_proto::prost::Message;
 use weft_runtime::{Invocation, Outcome};
 
-const GOLDEN: &str = "a0d8d6167b94defaabc8e61f8d4a4108ae67dffdfafc60fa2729702b4968a034";
+const GOLDEN: &str = "7f1e540ef5949c4742699b3de1d9bcf6fb539005a7c5bf15a4b456086ffc9042";
 
 fn absorb(hasher: &mut blake3::Hasher, outcome: &Outcome) {
     match outcome {
@@ -42,6 +42,8 @@ const COMPUTE: &str = r#"(func (export "weft_invoke") (result i32) (local $i i32
       (memory.fill (i32.const 1024) (local.get $i) (i32.const 256))
       (memory.copy (i32.const 2048) (i32.const 1024) (i32.const 256))
       (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 1000))))
+    (drop (memory.grow (i32.const 0)))
+    (drop (memory.grow (i32.const 1)))
     (f64.store (i32.const 600) (local.get $f))
     (call $respond (i32.const 200) (i32.const 600) (i32.const 8)) i32.const 0)"#;
 

@@ -83,6 +83,58 @@ fn one_huge_grow_is_refused_and_the_contract_may_carry_on() {
     assert_eq!(done.response.payload, (-1i32).to_le_bytes());
 }
 
+/// `memory.fill`, `memory.grow` and `table.grow` run through guards added before compiling
+/// (`rewrite.rs`): they must keep the instructions' semantics exactly, at every edge.
+#[test]
+fn guarded_fill_and_grow_keep_their_semantics() {
+    let (sim, _dir) = simulator();
+    let done = run_case(
+        &sim,
+        &contract(
+            r#"(table 1 funcref)
+            (func (export "weft_invoke") (result i32)
+            (memory.fill (i32.const 131072) (i32.const 7) (i32.const 0))
+            (i32.store (i32.const 600) (memory.grow (i32.const 0)))
+            (i32.store (i32.const 604) (memory.grow (i32.const 1)))
+            (i32.store (i32.const 608) (memory.size))
+            (memory.fill (i32.const 196607) (i32.const 9) (i32.const 1))
+            (i32.store (i32.const 612) (i32.load8_u (i32.const 196607)))
+            (memory.fill (i32.const 196608) (i32.const 0) (i32.const 0))
+            (i32.store (i32.const 616) (table.grow (ref.null func) (i32.const 0)))
+            (i32.store (i32.const 620) (table.grow (ref.null func) (i32.const 2)))
+            (i32.store (i32.const 624) (table.size))
+            (i32.store (i32.const 628) (memory.grow (i32.const 70000)))
+            (i32.store (i32.const 632) (table.grow (ref.null func) (i32.const 100000)))
+            (call $respond (i32.const 200) (i32.const 600) (i32.const 36)) i32.const 0)"#,
+        ),
+    )
+    .unwrap();
+    let got: Vec<i32> = done
+        .response
+        .payload
+        .chunks(4)
+        .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    // grow 0 gives the size; grow 1 the old size; a fill at the new last byte lands; a fill
+    // of nothing at either end is allowed; table growth likewise; refused growths give -1.
+    assert_eq!(got, [2, 2, 3, 9, 1, 1, 3, -1, -1]);
+
+    // A fill of nothing one past the end traps, as the unguarded instruction does, also
+    // after the memory has grown.
+    for (grow, at) in [(0, 131073), (1, 196609)] {
+        let f = failure(
+            &sim,
+            &contract(&format!(
+                r#"(func (export "weft_invoke") (result i32)
+                (drop (memory.grow (i32.const {grow})))
+                (memory.fill (i32.const {at}) (i32.const 0) (i32.const 0)) i32.const 0)"#
+            )),
+        );
+        assert_eq!(f.kind, FailureKind::Trap, "{f}");
+        assert_eq!(f.message, "out-of-bounds memory access");
+    }
+}
+
 #[test]
 fn deep_recursion_hits_the_stack_limit() {
     let (sim, _dir) = simulator();

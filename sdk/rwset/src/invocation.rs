@@ -352,7 +352,9 @@ impl InvocationRecorder {
     }
 
     /// `history_open`: reads the key's history; `charge` is called with the size of each entry
-    /// as it is read (the host pays fuel there, so a long history cannot be read unmetered).
+    /// as it is read, including the bytes storage read and decoded to produce it
+    /// ([`HistoryEntry::source_bytes`]), so a long history, or one written by large
+    /// transactions, cannot be read unmetered.
     /// Queries only: history is not re-validated at commit, so a transaction that depended on
     /// it could commit on a history that changed; in [`Mode::Invoke`] it is `HistoryUnavailable`
     /// whatever history the caller provides.
@@ -383,7 +385,7 @@ impl InvocationRecorder {
         self.charge(limits::HOST_ITERATOR_STATE as usize)?;
         for entry in entries {
             let entry = entry?;
-            charge(entry.value.len() + entry.tx_id.len())?;
+            charge(entry.value.len() + entry.tx_id.len() + entry.source_bytes)?;
             let bytes = history_entry_bytes(&entry);
             self.charge(bytes)?;
             collected.push_back(entry);
@@ -543,6 +545,7 @@ mod tests {
                 timestamp: Timestamp::default(),
                 is_delete: false,
                 value: b"A".to_vec(),
+                source_bytes: 0,
             },
         );
         let inv = Invocation { tx_id: "tx9".into(), ..Invocation::new("kv", "f", &["x"]) };

@@ -109,6 +109,10 @@ pub struct HistoryEntry {
     pub is_delete: bool,
     /// The value written (empty for a delete).
     pub value: Vec<u8>,
+    /// Bytes read and decoded from storage to produce this entry: on a node, the writing
+    /// transaction's envelope, which is the same on every peer; 0 for history held in memory.
+    /// Reading history is charged fuel for them (`InvocationRecorder::history_open`).
+    pub source_bytes: usize,
 }
 
 /// Entries of a key's history, oldest first.

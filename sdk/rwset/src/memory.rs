@@ -103,6 +103,7 @@ impl MemoryHistory {
                     timestamp,
                     is_delete: write.is_delete,
                     value: write.value.clone(),
+                    source_bytes: 0,
                 },
             );
         }

@@ -150,6 +150,22 @@ impl Probe {
         Ok(())
     }
 
+    /// Writes `count` values of 1 MiB under fresh keys, then reads `key`.
+    #[transaction]
+    fn fill_and_read(
+        &self,
+        ctx: &mut Context,
+        count: u32,
+        key: String,
+    ) -> Result<(), ContractError> {
+        let value = vec![b'v'; 1 << 20];
+        for i in 0..count {
+            ctx.put(format!("pad{i}"), &value)?;
+        }
+        ctx.get(&key)?;
+        Ok(())
+    }
+
     #[transaction]
     fn panic(&self, _ctx: &mut Context, message: String) {
         panic!("{message}");
@@ -484,5 +500,12 @@ fn the_host_memory_limit_holds_in_the_test_context_as_on_a_peer() {
     // 32 MiB of writes fit; 80 MiB do not: the invocation ends as it would on a peer.
     assert!(stub.invoke("Fill", &["32"]).is_success());
     let over = stub.invoke("Fill", &["80"]);
+    assert_eq!((over.response.status, over.message()), (500, "host memory limit exceeded"));
+    // What a read hands back counts while the host holds it for the contract, as on a peer:
+    // 62 MiB of writes and a 1 MiB read fit; with 63 MiB of writes the read passes the limit.
+    stub.invoke("Fill", &["1"]);
+    stub.commit();
+    assert!(stub.invoke("FillAndRead", &["62", "big0"]).is_success());
+    let over = stub.invoke("FillAndRead", &["63", "big0"]);
     assert_eq!((over.response.status, over.message()), (500, "host memory limit exceeded"));
 }

@@ -29,6 +29,18 @@ fn returned<T>(call: Call<T>) -> Result<T, ReturnCode> {
 }
 
 impl NativeBackend {
+    /// Data a host call hands to the contract. On a peer it waits in the host's result buffer
+    /// until the contract takes it, and counts against the host-memory limit meanwhile: it is
+    /// held and released here too, so the limit is met at the same call as on a peer.
+    fn handed_over(&self, call: Call<Option<Vec<u8>>>) -> Call<Option<Vec<u8>>> {
+        if let Ok(Ok(Some(data))) = &call {
+            let mut recorder = self.recorder.borrow_mut();
+            recorder.hold_result(data.len())?;
+            recorder.hold_result(0)?;
+        }
+        call
+    }
+
     pub(crate) fn new(
         invocation: Invocation,
         state: SharedState,
@@ -50,11 +62,16 @@ impl NativeBackend {
 
 impl Backend for NativeBackend {
     fn tx_field(&self, field: TxField) -> Vec<u8> {
-        self.invocation.field(field)
+        let field = self.invocation.field(field);
+        match returned(self.handed_over(Ok(Ok(Some(field))))) {
+            Ok(Some(field)) => field,
+            _ => unreachable!("a field is handed over or the call stops"),
+        }
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ReturnCode> {
-        returned(self.recorder.borrow_mut().get(key))
+        let got = self.recorder.borrow_mut().get(key);
+        returned(self.handed_over(got))
     }
 
     fn put(&self, key: &[u8], value: &[u8]) -> Result<(), ReturnCode> {
@@ -70,7 +87,8 @@ impl Backend for NativeBackend {
     }
 
     fn range_next(&self, iterator: u32) -> Result<Option<Vec<u8>>, ReturnCode> {
-        returned(self.recorder.borrow_mut().range_next(iterator))
+        let next = self.recorder.borrow_mut().range_next(iterator);
+        returned(self.handed_over(next))
     }
 
     fn range_close(&self, iterator: u32) -> Result<(), ReturnCode> {
@@ -82,7 +100,8 @@ impl Backend for NativeBackend {
     }
 
     fn history_next(&self, iterator: u32) -> Result<Option<Vec<u8>>, ReturnCode> {
-        returned(self.recorder.borrow_mut().history_next(iterator))
+        let next = self.recorder.borrow_mut().history_next(iterator);
+        returned(self.handed_over(next))
     }
 
     fn emit_event(&self, name: &[u8], payload: &[u8]) -> Result<(), ReturnCode> {
