@@ -26,7 +26,7 @@ from grpc_tools import protoc
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_PROTO_DIR = HERE.parent.parent / "proto"
-PROTO_FILES = ["contract", "rwset", "ledger", "gateway", "admin"]
+PROTO_FILES = ["contract", "rwset", "ledger", "gateway", "admin", "query"]
 
 
 def load_protos(proto_dir):
@@ -43,10 +43,11 @@ def load_protos(proto_dir):
         sys.exit(f"error: protoc failed on {proto_dir} (exit {code})")
     sys.path.insert(0, out)
     from weft.v1 import admin_pb2, admin_pb2_grpc, contract_pb2, gateway_pb2
-    from weft.v1 import gateway_pb2_grpc, ledger_pb2, rwset_pb2
+    from weft.v1 import gateway_pb2_grpc, ledger_pb2, query_pb2, query_pb2_grpc, rwset_pb2
     return argparse.Namespace(
         admin=admin_pb2, admin_grpc=admin_pb2_grpc, contract=contract_pb2,
         gateway=gateway_pb2, gateway_grpc=gateway_pb2_grpc, ledger=ledger_pb2, rwset=rwset_pb2,
+        query=query_pb2, query_grpc=query_pb2_grpc,
     )
 
 
@@ -101,7 +102,7 @@ class Client:
             self.grpc_channel = grpc.insecure_channel(target)
         self.gateway = pb.gateway_grpc.GatewayStub(self.grpc_channel)
         self.admin = pb.admin_grpc.AdminStub(self.grpc_channel)
-        self.ledger = pb.admin_grpc.LedgerQueryStub(self.grpc_channel)
+        self.ledger = pb.query_grpc.LedgerQueryStub(self.grpc_channel)
         health = self.admin.Health(pb.admin.HealthRequest(), timeout=10)
         self.channel, self.height = health.channel, health.height
 

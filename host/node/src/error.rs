@@ -71,6 +71,10 @@ pub enum Error {
     /// Configuration or key files are wrong.
     #[error("configuration: {0}")]
     Config(String),
+    /// A part of the node failed (a thread panicked, the server stopped on an error): a node
+    /// bug or a broken host, never the caller's fault or a configuration mistake.
+    #[error("internal failure: {0}")]
+    Internal(String),
     /// A file or socket operation failed.
     #[error("{context}: {cause}")]
     Io {

@@ -307,11 +307,11 @@ impl Node {
         let served = server.await;
         shared.pool.close();
         tracing::info!(height = shared.ledger.chain_info().height, "node stopped");
-        committed.map_err(|_| Error::Config("the committer thread panicked".into()))??;
+        committed.map_err(|_| Error::Internal("the committer thread panicked".into()))??;
         match served {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Error::Config(format!("the gRPC server failed: {e}"))),
-            Err(_) => Err(Error::Config("the gRPC server task panicked".into())),
+            Ok(Err(e)) => Err(Error::Internal(format!("the gRPC server failed: {e}"))),
+            Err(_) => Err(Error::Internal("the gRPC server task panicked".into())),
         }
     }
 }

@@ -51,7 +51,8 @@ pub fn code_of(error: &Error) -> Code {
         | Error::Ledger(_)
         | Error::State(_)
         | Error::Rwset(_)
-        | Error::Io { .. } => Code::Internal,
+        | Error::Io { .. }
+        | Error::Internal(_) => Code::Internal,
         Error::Config(_) => Code::FailedPrecondition,
     }
 }
