@@ -30,7 +30,7 @@ async fn deploy_invoke_query_read_the_block_and_restart() {
     // Commit status again, after the fact, from the ledger.
     let mut gateway = net.client.gateway.clone();
     let status = gateway
-        .commit_status(CommitStatusRequest { tx_id: created.tx_id.clone() })
+        .commit_status(CommitStatusRequest { tx_id: created.tx_id.clone(), ..Default::default() })
         .await
         .unwrap()
         .into_inner();
@@ -39,13 +39,19 @@ async fn deploy_invoke_query_read_the_block_and_restart() {
     // The transaction and its block.
     let mut ledger = net.client.ledger.clone();
     let tx = ledger
-        .get_transaction(GetTransactionRequest { tx_id: created.tx_id.clone() })
+        .get_transaction(GetTransactionRequest {
+            tx_id: created.tx_id.clone(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!((tx.code(), tx.block_number), (TxValidationCode::Valid, status.block_number));
     let block = ledger
-        .get_block(GetBlockRequest { by: Some(By::Number(status.block_number)) })
+        .get_block(GetBlockRequest {
+            by: Some(By::Number(status.block_number)),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -62,7 +68,8 @@ async fn deploy_invoke_query_read_the_block_and_restart() {
     assert!(metrics.contains("weft_evaluations_total 1"), "{metrics}");
 
     // The definition is on chain and survives a restart, with the state.
-    let listed = net.admin.admin.clone().list_contracts(ListContractsRequest {}).await.unwrap();
+    let listed =
+        net.admin.admin.clone().list_contracts(ListContractsRequest::default()).await.unwrap();
     let names: Vec<_> = listed.into_inner().contracts.into_iter().map(|d| d.name).collect();
     assert_eq!(names, ["basic"]);
     let net = net.restart().await;
@@ -80,6 +87,7 @@ async fn deploy_invoke_query_read_the_block_and_restart() {
         .get_key_history(weft_proto::v1::GetKeyHistoryRequest {
             contract: "basic".into(),
             key: b"asset7".to_vec(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -126,7 +134,7 @@ async fn two_conflicting_transactions_in_one_block() {
     }
     let mut statuses = Vec::new();
     for (tx_id, _) in &envelopes {
-        let request = CommitStatusRequest { tx_id: tx_id.clone() };
+        let request = CommitStatusRequest { tx_id: tx_id.clone(), ..Default::default() };
         statuses.push(gateway.commit_status(request).await.unwrap().into_inner());
     }
     assert_eq!(statuses[0].block_number, statuses[1].block_number);
@@ -264,7 +272,7 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
         .client
         .ledger
         .clone()
-        .get_transaction(GetTransactionRequest { tx_id: done.tx_id.clone() })
+        .get_transaction(GetTransactionRequest { tx_id: done.tx_id.clone(), ..Default::default() })
         .await
         .unwrap()
         .into_inner();
@@ -274,7 +282,10 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
         net.client
             .ledger
             .clone()
-            .get_transaction(GetTransactionRequest { tx_id: done.tx_id.clone() })
+            .get_transaction(GetTransactionRequest {
+                tx_id: done.tx_id.clone(),
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner()
@@ -329,7 +340,8 @@ async fn upgrade_lets_work_in_flight_finish() {
     let envelope = net.client.sign_transaction(endorsed.prepared_transaction);
     let late = gateway.submit_and_wait(SubmitRequest { envelope: Some(envelope) }).await.unwrap();
     assert_eq!(late.into_inner().code(), TxValidationCode::Valid);
-    let listed = net.admin.admin.clone().list_contracts(ListContractsRequest {}).await.unwrap();
+    let listed =
+        net.admin.admin.clone().list_contracts(ListContractsRequest::default()).await.unwrap();
     assert_eq!(listed.into_inner().contracts[0].version, "2");
     // New endorsements run on version 2.
     let now = net.client.submit("basic", "ReadAsset", args(&["asset2"])).await.unwrap();
@@ -337,7 +349,7 @@ async fn upgrade_lets_work_in_flight_finish() {
         .client
         .ledger
         .clone()
-        .get_transaction(GetTransactionRequest { tx_id: now.tx_id })
+        .get_transaction(GetTransactionRequest { tx_id: now.tx_id, ..Default::default() })
         .await
         .unwrap()
         .into_inner();
@@ -375,4 +387,39 @@ async fn serves_tls() {
     .await;
     assert!(untrusted.is_err());
     net.node.shutdown().await.unwrap();
+}
+
+/// Every request names its channel: empty means the node's only channel, the channel's own
+/// name works the same, and a channel the node has not joined is NOT_FOUND, naming it, for
+/// requests and proposals alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_name_their_channel() {
+    let net = TestNet::start(|_| {}).await;
+    let done = net.deploy_asset_transfer().await;
+    let served = net.client.channel().to_string();
+    let health = net.client.admin.clone().health(weft_proto::v1::HealthRequest {}).await;
+    assert_eq!(health.unwrap().into_inner().channels, [served.clone()]);
+    for channel in ["", served.as_str()] {
+        let request = GetTransactionRequest { tx_id: done.tx_id.clone(), channel: channel.into() };
+        assert!(net.client.ledger.clone().get_transaction(request).await.is_ok(), "{channel:?}");
+        let request = ListContractsRequest { channel: channel.into() };
+        let listed = net.admin.admin.clone().list_contracts(request).await.unwrap().into_inner();
+        assert_eq!(listed.contracts.len(), 1, "{channel:?}");
+    }
+
+    let elsewhere = net.client.clone().on_channel("other");
+    let expect_not_joined = |status: tonic::Status| {
+        assert_eq!(status.code(), Code::NotFound, "{status:?}");
+        assert!(status.message().contains("has not joined channel \"other\""), "{status:?}");
+    };
+    let request = GetTransactionRequest { tx_id: done.tx_id.clone(), channel: "other".into() };
+    expect_not_joined(net.client.ledger.clone().get_transaction(request).await.unwrap_err());
+    let request = CommitStatusRequest { tx_id: done.tx_id.clone(), channel: "other".into() };
+    expect_not_joined(net.client.gateway.clone().commit_status(request).await.unwrap_err());
+    let request = ListContractsRequest { channel: "other".into() };
+    expect_not_joined(net.client.admin.clone().list_contracts(request).await.unwrap_err());
+    expect_not_joined(elsewhere.verify_chain().await.unwrap_err());
+    // A proposal for another channel is refused before any contract runs.
+    let refused = elsewhere.evaluate("basic", "ReadAsset", args(&["asset1"])).await.unwrap_err();
+    assert!(refused.message().contains("\"other\""), "{refused:?}");
 }

@@ -63,7 +63,8 @@ async fn bad_names_and_versions_are_refused_at_every_entry_point() {
         assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
         assert!(status.message().contains(rule), "{status:?}");
     }
-    let listed = net.admin.admin.clone().list_contracts(ListContractsRequest {}).await.unwrap();
+    let listed =
+        net.admin.admin.clone().list_contracts(ListContractsRequest::default()).await.unwrap();
     assert!(listed.into_inner().contracts.is_empty());
 
     // A good name and version still deploy.
@@ -129,7 +130,10 @@ async fn contract_messages_reach_clients_escaped() {
         .client
         .ledger
         .clone()
-        .get_transaction(weft_proto::v1::GetTransactionRequest { tx_id: done.tx_id })
+        .get_transaction(weft_proto::v1::GetTransactionRequest {
+            tx_id: done.tx_id,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();

@@ -47,7 +47,7 @@ async fn deploy_with_init_runs_it_once() {
         .client
         .ledger
         .clone()
-        .get_transaction(GetTransactionRequest { tx_id: init.tx_id.clone() })
+        .get_transaction(GetTransactionRequest { tx_id: init.tx_id.clone(), ..Default::default() })
         .await
         .unwrap()
         .into_inner();

@@ -26,10 +26,11 @@ async fn requests_beyond_the_node_wide_limit_are_shed() {
     net.deploy_asset_transfer().await;
 
     // Two open streams, each on its own connection, hold no place: a query still runs.
-    let events = ChaincodeEventsRequest { contract: "basic".into(), start: None };
+    let events =
+        ChaincodeEventsRequest { contract: "basic".into(), start: None, ..Default::default() };
     let mut gateway = GatewayClient::new(connection(&net).await);
     let _events = gateway.chaincode_events(events).await.unwrap().into_inner();
-    let blocks = BlocksRequest { start_block: 0, filtered: true };
+    let blocks = BlocksRequest { start_block: 0, filtered: true, ..Default::default() };
     let mut ledger =
         weft_proto::v1::ledger_query_client::LedgerQueryClient::new(connection(&net).await);
     let mut blocks = ledger.blocks(blocks).await.unwrap().into_inner();
@@ -60,8 +61,10 @@ async fn requests_beyond_the_node_wide_limit_are_shed() {
     for i in 0..2 {
         let mut gateway = GatewayClient::new(connection(&net).await);
         holders.push(tokio::spawn(async move {
-            let mut request =
-                tonic::Request::new(CommitStatusRequest { tx_id: format!("{:064x}", i + 1) });
+            let mut request = tonic::Request::new(CommitStatusRequest {
+                tx_id: format!("{:064x}", i + 1),
+                ..Default::default()
+            });
             request.set_timeout(Duration::from_secs(12));
             gateway.commit_status(request).await
         }));

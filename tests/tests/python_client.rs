@@ -135,7 +135,7 @@ async fn the_python_client_evaluates_endorses_submits_and_reads_events() {
         .client
         .ledger
         .clone()
-        .get_block(GetBlockRequest { by: Some(By::Number(number)) })
+        .get_block(GetBlockRequest { by: Some(By::Number(number)), ..Default::default() })
         .await
         .expect("the block")
         .into_inner();

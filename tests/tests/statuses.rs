@@ -237,10 +237,16 @@ async fn every_rpc_answers_bad_requests_with_the_documented_status() {
         signer: Some(signer),
         signature: vec![0; 64],
     };
-    let events =
-        |contract: &str, start| ChaincodeEventsRequest { contract: contract.into(), start };
-    let history =
-        |contract: &str| GetKeyHistoryRequest { contract: contract.into(), key: b"k".to_vec() };
+    let events = |contract: &str, start| ChaincodeEventsRequest {
+        contract: contract.into(),
+        start,
+        ..Default::default()
+    };
+    let history = |contract: &str| GetKeyHistoryRequest {
+        contract: contract.into(),
+        key: b"k".to_vec(),
+        ..Default::default()
+    };
     use Code::*;
     const EVALUATE: &str = RPCS[0];
     const ENDORSE: &str = RPCS[1];
@@ -342,7 +348,7 @@ async fn every_rpc_answers_bad_requests_with_the_documented_status() {
         row(
             COMMIT_STATUS,
             "1 MiB tx id",
-            CommitStatusRequest { tx_id: big_id.clone() },
+            CommitStatusRequest { tx_id: big_id.clone(), ..Default::default() },
             InvalidArgument,
         )
         .says("1048576 bytes"),
@@ -351,7 +357,7 @@ async fn every_rpc_answers_bad_requests_with_the_documented_status() {
         row(
             COMMIT_STATUS,
             "unknown tx id",
-            CommitStatusRequest { tx_id: unknown_id.clone() },
+            CommitStatusRequest { tx_id: unknown_id.clone(), ..Default::default() },
             Cancelled,
         )
         .says("Timeout expired"),
@@ -401,21 +407,21 @@ async fn every_rpc_answers_bad_requests_with_the_documented_status() {
         row(
             GET_BLOCK,
             "1 MiB hash",
-            GetBlockRequest { by: Some(By::Hash(vec![0xab; 1 << 20])) },
+            GetBlockRequest { by: Some(By::Hash(vec![0xab; 1 << 20])), ..Default::default() },
             InvalidArgument,
         )
         .says("1048576 bytes"),
         row(
             GET_BLOCK,
             "unknown hash",
-            GetBlockRequest { by: Some(By::Hash(vec![0xab; 32])) },
+            GetBlockRequest { by: Some(By::Hash(vec![0xab; 32])), ..Default::default() },
             NotFound,
         )
         .says("no block with hash abab"),
         row(
             GET_BLOCK,
             "unknown number",
-            GetBlockRequest { by: Some(By::Number(1 << 40)) },
+            GetBlockRequest { by: Some(By::Number(1 << 40)), ..Default::default() },
             NotFound,
         )
         .says("no block 1099511627776"),
@@ -423,16 +429,21 @@ async fn every_rpc_answers_bad_requests_with_the_documented_status() {
         row(
             GET_TX,
             "1 MiB tx id",
-            GetTransactionRequest { tx_id: big_id.clone() },
+            GetTransactionRequest { tx_id: big_id.clone(), ..Default::default() },
             InvalidArgument,
         )
         .says("1048576 bytes"),
-        row(GET_TX, "unknown tx id", GetTransactionRequest { tx_id: unknown_id.clone() }, NotFound)
-            .says("no committed transaction"),
+        row(
+            GET_TX,
+            "unknown tx id",
+            GetTransactionRequest { tx_id: unknown_id.clone(), ..Default::default() },
+            NotFound,
+        )
+        .says("no committed transaction"),
         row(
             GET_TX,
             "a committed tx id",
-            GetTransactionRequest { tx_id: committed.tx_id.clone() },
+            GetTransactionRequest { tx_id: committed.tx_id.clone(), ..Default::default() },
             Ok,
         ),
         row(HISTORY, "empty", GetKeyHistoryRequest::default(), InvalidArgument)

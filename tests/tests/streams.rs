@@ -23,7 +23,8 @@ async fn events_and_blocks_stream_and_resume() {
     assert_eq!(deployed.status.code(), TxValidationCode::Valid);
 
     let mut gateway = net.client.gateway.clone();
-    let request = ChaincodeEventsRequest { contract: "pinger".into(), start: None };
+    let request =
+        ChaincodeEventsRequest { contract: "pinger".into(), start: None, ..Default::default() };
     let mut events = gateway.chaincode_events(request).await.unwrap().into_inner();
     let mut ids = Vec::new();
     for _ in 0..2 {
@@ -43,13 +44,17 @@ async fn events_and_blocks_stream_and_resume() {
     let resume = ChaincodeEventsRequest {
         contract: "pinger".into(),
         start: Some(Start::AfterTxId(ids[0].0.clone())),
+        ..Default::default()
     };
     let mut resumed = gateway.chaincode_events(resume).await.unwrap().into_inner();
     let message = resumed.message().await.unwrap().unwrap();
     assert_eq!(message.events[0].tx_id, ids[1].0);
     // From block 0: both, the deploy block has none.
-    let from_start =
-        ChaincodeEventsRequest { contract: "pinger".into(), start: Some(Start::StartBlock(0)) };
+    let from_start = ChaincodeEventsRequest {
+        contract: "pinger".into(),
+        start: Some(Start::StartBlock(0)),
+        ..Default::default()
+    };
     let mut all = gateway.chaincode_events(from_start).await.unwrap().into_inner();
     assert_eq!(all.message().await.unwrap().unwrap().events[0].tx_id, ids[0].0);
     // After a transaction never committed: not found; after something no transaction id
@@ -57,15 +62,18 @@ async fn events_and_blocks_stream_and_resume() {
     for (id, code) in
         [("0".repeat(64), tonic::Code::NotFound), ("nope".into(), tonic::Code::InvalidArgument)]
     {
-        let bad =
-            ChaincodeEventsRequest { contract: "pinger".into(), start: Some(Start::AfterTxId(id)) };
+        let bad = ChaincodeEventsRequest {
+            contract: "pinger".into(),
+            start: Some(Start::AfterTxId(id)),
+            ..Default::default()
+        };
         let status = gateway.chaincode_events(bad).await.unwrap_err();
         assert_eq!(status.code(), code, "{status:?}");
     }
 
     // Blocks, filtered and full, from the start.
     let mut ledger = net.client.ledger.clone();
-    let request = BlocksRequest { start_block: 0, filtered: true };
+    let request = BlocksRequest { start_block: 0, filtered: true, ..Default::default() };
     let mut filtered = ledger.blocks(request).await.unwrap().into_inner();
     for (number, tx_id) in [(0, &deployed.tx_id), (1, &ids[0].0), (2, &ids[1].0)] {
         let Some(Kind::FilteredBlock(block)) = filtered.message().await.unwrap().unwrap().kind
@@ -77,7 +85,7 @@ async fn events_and_blocks_stream_and_resume() {
         assert_eq!(block.transactions[0].code(), TxValidationCode::Valid);
     }
     let mut full = ledger
-        .blocks(BlocksRequest { start_block: 2, filtered: false })
+        .blocks(BlocksRequest { start_block: 2, filtered: false, ..Default::default() })
         .await
         .unwrap()
         .into_inner();

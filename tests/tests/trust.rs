@@ -97,7 +97,7 @@ async fn policies_name_roles_and_only_peer_principals_are_defined() {
         .admin
         .admin
         .clone()
-        .list_contracts(weft_proto::v1::ListContractsRequest {})
+        .list_contracts(weft_proto::v1::ListContractsRequest::default())
         .await
         .unwrap()
         .into_inner();
@@ -155,7 +155,10 @@ async fn a_commit_status_names_its_block_by_number_and_hash() {
         .client
         .ledger
         .clone()
-        .get_block(GetBlockRequest { by: Some(By::Number(init.status.block_number)) })
+        .get_block(GetBlockRequest {
+            by: Some(By::Number(init.status.block_number)),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -165,7 +168,10 @@ async fn a_commit_status_names_its_block_by_number_and_hash() {
         .client
         .ledger
         .clone()
-        .get_block(GetBlockRequest { by: Some(By::Hash(init.status.block_hash.clone())) })
+        .get_block(GetBlockRequest {
+            by: Some(By::Hash(init.status.block_hash.clone())),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();

@@ -68,6 +68,9 @@ struct Cli {
     /// ORG:NAME for another organization's, e.g. `org2:client`.
     #[arg(long = "as", global = true, value_name = "IDENTITY")]
     role: Option<String>,
+    /// The channel to address. Default: the node's only channel.
+    #[arg(long, global = true, env = "WEFT_CHANNEL")]
+    channel: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -495,7 +498,11 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Contract(ContractCommand::List) => {
             let client = connect(&cli, "client").await?;
-            let listed = client.admin.clone().list_contracts(ListContractsRequest {}).await?;
+            let listed = client
+                .admin
+                .clone()
+                .list_contracts(ListContractsRequest { channel: client.channel().into() })
+                .await?;
             output::print(&output::contracts(&listed.into_inner().contracts))
         }
         Command::Contract(ContractCommand::Describe { name }) => {
@@ -550,7 +557,11 @@ async fn run(cli: Cli) -> Result<()> {
                 }
                 (None, None) => bail!("give a block number or --hash"),
             };
-            let block = client.ledger.clone().get_block(GetBlockRequest { by: Some(by) }).await?;
+            let block = client
+                .ledger
+                .clone()
+                .get_block(GetBlockRequest { by: Some(by), channel: client.channel().into() })
+                .await?;
             output::print(&output::block(&block.into_inner()))
         }
         Command::Block(BlockCommand::Verify) => {
@@ -566,8 +577,11 @@ async fn run(cli: Cli) -> Result<()> {
                 (None, Some(id)) => Some(Start::AfterTxId(id.clone())),
                 (None, None) => None,
             };
-            let request =
-                weft_proto::v1::ChaincodeEventsRequest { contract: contract.clone(), start };
+            let request = weft_proto::v1::ChaincodeEventsRequest {
+                contract: contract.clone(),
+                start,
+                channel: client.channel().into(),
+            };
             let mut stream = client.gateway.clone().chaincode_events(request).await?.into_inner();
             while let Some(message) = stream.message().await? {
                 for event in &message.events {
@@ -583,13 +597,18 @@ async fn run(cli: Cli) -> Result<()> {
             } else {
                 key.as_bytes().to_vec()
             };
-            let request = GetKeyHistoryRequest { contract: contract.clone(), key };
+            let request = GetKeyHistoryRequest {
+                contract: contract.clone(),
+                key,
+                channel: client.channel().into(),
+            };
             let history = client.ledger.clone().get_key_history(request).await?;
             output::print(&output::history(&history.into_inner().modifications))
         }
         Command::Tx(TxCommand::Get { tx_id }) => {
             let client = connect(&cli, "client").await?;
-            let request = GetTransactionRequest { tx_id: tx_id.clone() };
+            let request =
+                GetTransactionRequest { tx_id: tx_id.clone(), channel: client.channel().into() };
             let tx = client.ledger.clone().get_transaction(request).await?;
             output::print(&output::transaction(&tx.into_inner()))
         }
@@ -705,7 +724,11 @@ async fn dev(cli: &Cli, net: &DevNetwork, listen: SocketAddr, transport: Transpo
     let endpoint = endpoint_of(&config, node.local_addr());
     let result = async {
         let admin = connect_to(net, &endpoint, net.identity("admin")?).await?;
-        let listed = admin.admin.clone().list_contracts(ListContractsRequest {}).await?;
+        let listed = admin
+            .admin
+            .clone()
+            .list_contracts(ListContractsRequest { channel: admin.channel().into() })
+            .await?;
         let defined: Vec<String> =
             listed.into_inner().contracts.into_iter().map(|d| d.name).collect();
         for (name, wasm) in SAMPLES {
@@ -833,8 +856,12 @@ async fn connect(cli: &Cli, default_role: &str) -> Result<Client> {
         format!("no key of {org}'s {name} in {}: run `weft init` or pass --dir", cli.dir.display())
     })?;
     let endpoint = resolve_endpoint(cli)?;
-    connect_to(&net, &endpoint, identity).await.with_context(|| {
+    let client = connect_to(&net, &endpoint, identity).await.with_context(|| {
         format!("connecting to the node at {endpoint} (is `weft node start` running?)")
+    })?;
+    Ok(match &cli.channel {
+        Some(channel) => client.on_channel(channel),
+        None => client,
     })
 }
 

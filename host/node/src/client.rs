@@ -178,9 +178,17 @@ impl Client {
         })
     }
 
-    /// The channel the node serves.
+    /// The channel this client addresses: the node's default channel unless
+    /// [`Client::on_channel`] chose another.
     pub fn channel(&self) -> &str {
         &self.channel
+    }
+
+    /// The same client, addressing `channel`: its proposals name it and its requests ask
+    /// for it (a node that has not joined it answers `NOT_FOUND`).
+    pub fn on_channel(mut self, channel: &str) -> Client {
+        self.channel = channel.to_string();
+        self
     }
 
     /// The signing identity.
@@ -437,11 +445,17 @@ impl Client {
         use weft_ledger::block::{data_hash, header_hash};
         use weft_proto::v1::{GetBlockRequest, GetChainInfoRequest, get_block_request::By};
         let mut ledger = self.ledger.clone();
-        let info = ledger.get_chain_info(GetChainInfoRequest {}).await?.into_inner();
+        let info = ledger
+            .get_chain_info(GetChainInfoRequest { channel: self.channel.clone() })
+            .await?
+            .into_inner();
         let mut previous = Vec::new();
         for number in 0..info.height {
             let block = ledger
-                .get_block(GetBlockRequest { by: Some(By::Number(number)) })
+                .get_block(GetBlockRequest {
+                    by: Some(By::Number(number)),
+                    channel: self.channel.clone(),
+                })
                 .await?
                 .into_inner();
             let broken = |why: &str| Status::data_loss(format!("block {number}: {why}"));

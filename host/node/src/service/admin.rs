@@ -48,9 +48,9 @@ impl Admin for AdminService {
 
     async fn list_contracts(
         &self,
-        _request: Request<ListContractsRequest>,
+        request: Request<ListContractsRequest>,
     ) -> Result<Response<ListContractsResponse>, Status> {
-        let channel = self.shared.ledger.channel();
+        let channel = super::joined(&self.shared, &request.into_inner().channel)?.channel();
         let contracts = channel.contracts().into_iter().cloned().collect();
         Ok(Response::new(ListContractsResponse { contracts }))
     }
@@ -60,9 +60,11 @@ impl Admin for AdminService {
         _request: Request<HealthRequest>,
     ) -> Result<Response<HealthResponse>, Status> {
         let ledger = &self.shared.ledger;
+        let name = ledger.channel().name().to_string();
         Ok(Response::new(HealthResponse {
-            channel: ledger.channel().name().to_string(),
+            channel: name.clone(),
             height: ledger.chain_info().height,
+            channels: vec![name],
         }))
     }
 }

@@ -68,7 +68,7 @@ impl Gateway for GatewayService {
     ) -> Result<Response<Self::ChaincodeEventsStream>, Status> {
         let request = request.into_inner();
         let contract = super::contract(request.contract)?;
-        let ledger = &self.shared.ledger;
+        let ledger = super::joined(&self.shared, &request.channel)?;
         let channel = ledger.channel();
         if channel.contract(&contract).is_none() {
             return Err(Error::NotFound(format!(
@@ -144,7 +144,9 @@ impl Gateway for GatewayService {
         &self,
         request: Request<CommitStatusRequest>,
     ) -> Result<Response<CommitStatusResponse>, Status> {
-        let tx_id = tx_id(request.into_inner().tx_id, "tx_id")?;
+        let request = request.into_inner();
+        super::joined(&self.shared, &request.channel)?;
+        let tx_id = tx_id(request.tx_id, "tx_id")?;
         let status = self.shared.notifier.wait(&tx_id).await?;
         Ok(Response::new(status_response(status)))
     }

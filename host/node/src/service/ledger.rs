@@ -39,7 +39,8 @@ impl LedgerQuery for LedgerService {
         &self,
         request: Request<BlocksRequest>,
     ) -> Result<Response<Self::BlocksStream>, Status> {
-        let BlocksRequest { start_block, filtered: only_codes } = request.into_inner();
+        let BlocksRequest { start_block, filtered: only_codes, channel } = request.into_inner();
+        super::joined(&self.shared, &channel)?;
         let stream = follow(self.shared.clone(), start_block, move |block| {
             let kind =
                 if only_codes { Kind::FilteredBlock(filtered(&block)) } else { Kind::Block(block) };
@@ -50,9 +51,9 @@ impl LedgerQuery for LedgerService {
 
     async fn get_chain_info(
         &self,
-        _request: Request<GetChainInfoRequest>,
+        request: Request<GetChainInfoRequest>,
     ) -> Result<Response<ChainInfoResponse>, Status> {
-        let info = self.shared.ledger.chain_info();
+        let info = super::joined(&self.shared, &request.into_inner().channel)?.chain_info();
         Ok(Response::new(ChainInfoResponse {
             height: info.height,
             current_hash: info.current_hash,
@@ -65,8 +66,9 @@ impl LedgerQuery for LedgerService {
         &self,
         request: Request<GetBlockRequest>,
     ) -> Result<Response<Block>, Status> {
-        let ledger = &self.shared.ledger;
-        let block = match required(request.into_inner().by, "block number or hash")? {
+        let request = request.into_inner();
+        let ledger = super::joined(&self.shared, &request.channel)?;
+        let block = match required(request.by, "block number or hash")? {
             By::Number(n) => ledger.block(n).map_err(Error::from)?.ok_or_else(|| {
                 let height = ledger.chain_info().height;
                 Error::NotFound(format!("no block {n}: the chain has {height} blocks"))
@@ -90,9 +92,9 @@ impl LedgerQuery for LedgerService {
         &self,
         request: Request<GetKeyHistoryRequest>,
     ) -> Result<Response<GetKeyHistoryResponse>, Status> {
-        let GetKeyHistoryRequest { contract, key } = request.into_inner();
+        let GetKeyHistoryRequest { contract, key, channel } = request.into_inner();
         let contract = super::contract(contract)?;
-        let ledger = &self.shared.ledger;
+        let ledger = super::joined(&self.shared, &channel)?;
         if ledger.channel().contract(&contract).is_none() {
             return Err(
                 Error::NotFound(format!("contract {} is not defined", quote(&contract))).into()
@@ -128,8 +130,9 @@ impl LedgerQuery for LedgerService {
         &self,
         request: Request<GetTransactionRequest>,
     ) -> Result<Response<GetTransactionResponse>, Status> {
-        let tx_id = tx_id(request.into_inner().tx_id, "tx_id")?;
-        let ledger = &self.shared.ledger;
+        let request = request.into_inner();
+        let ledger = super::joined(&self.shared, &request.channel)?;
+        let tx_id = tx_id(request.tx_id, "tx_id")?;
         let record = ledger.transaction(&tx_id).map_err(Error::from)?.ok_or_else(|| {
             Error::NotFound(format!("no committed transaction {}", quote(&tx_id)))
         })?;

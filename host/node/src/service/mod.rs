@@ -7,9 +7,28 @@ pub(crate) mod edge;
 pub mod gateway;
 pub mod ledger;
 
+use std::sync::Arc;
+
+use weft_ledger::Ledger;
 use weft_proto::quote::quote;
 
 use crate::error::Error;
+use crate::node::Shared;
+
+/// The ledger of the channel a request names: an empty name means the node's only channel;
+/// a channel this node has not joined is `NOT_FOUND`, naming it and the ones it has.
+pub(crate) fn joined<'a>(shared: &'a Shared, channel: &str) -> Result<&'a Arc<Ledger>, Error> {
+    let ledger = &shared.ledger;
+    let served = ledger.channel();
+    if channel.is_empty() || channel == served.name() {
+        return Ok(ledger);
+    }
+    Err(Error::NotFound(format!(
+        "this node has not joined channel {} (it serves {})",
+        quote(channel),
+        quote(served.name())
+    )))
+}
 
 /// A required message field, or a clear error naming it.
 pub(crate) fn required<T>(field: Option<T>, name: &str) -> Result<T, Error> {
