@@ -398,7 +398,7 @@ async fn requests_name_their_channel() {
     let done = net.deploy_asset_transfer().await;
     let served = net.client.channel().to_string();
     let health = net.client.admin.clone().health(weft_proto::v1::HealthRequest {}).await;
-    assert_eq!(health.unwrap().into_inner().channels, [served.clone()]);
+    assert_eq!(health.unwrap().into_inner().channels, vec![served.clone()]);
     for channel in ["", served.as_str()] {
         let request = GetTransactionRequest { tx_id: done.tx_id.clone(), channel: channel.into() };
         assert!(net.client.ledger.clone().get_transaction(request).await.is_ok(), "{channel:?}");
