@@ -282,7 +282,7 @@ impl Chain {
                 let window = self.lock();
                 if number < window.first {
                     drop(window);
-                    return self.from_source(number).map(Some);
+                    return self.read_source(number).map(Some);
                 }
                 if number < window.height() {
                     return Ok(Some(window.blocks[(number - window.first) as usize].clone()));
@@ -300,7 +300,7 @@ impl Chain {
         }
     }
 
-    fn from_source(&self, number: u64) -> Result<Block> {
+    fn read_source(&self, number: u64) -> Result<Block> {
         let block = self.source.block(number).map_err(|cause| Error::Source { number, cause })?;
         let mut block = block.ok_or(Error::Missing(number))?;
         block.metadata = Some(BlockMetadata::default());
