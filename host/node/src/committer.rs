@@ -417,6 +417,25 @@ mod tests {
     }
 
     #[test]
+    fn a_committer_ahead_of_its_orderer_stops_naming_both_heights() {
+        let f = fixture();
+        // The ledger has two blocks the orderer (started on the empty ledger) never cut.
+        for i in 0..2 {
+            let block = f.ledger.next_block(vec![format!("e{i}").into_bytes()]);
+            f.ledger.append(block).unwrap();
+        }
+        let (committer, reported) = f.committer();
+        match committer.join().unwrap() {
+            Err(Error::Orderer(weft_orderer::Error::BeyondTip { from: 2, height: 0 })) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(reported.lock().unwrap().is_empty());
+        assert!(f.notifier.subscribe().is_none(), "waiters are told the node stops");
+        f.orderer.close();
+        f.orderer_thread.join().unwrap();
+    }
+
+    #[test]
     fn a_committer_on_a_ledger_at_height_h_asks_for_and_receives_blocks_from_h() {
         let f = fixture();
         let ids: Vec<String> = (0..5).map(|i| f.submit(&format!("k{i}"))).collect();

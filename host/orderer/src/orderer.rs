@@ -33,8 +33,14 @@ pub trait Orderer: Send + Sync + std::fmt::Debug {
 
     /// The blocks from number `from` on: those already cut at once, then each new one as
     /// it is cut, until the orderer closes. `from` may be any height up to the orderer's
-    /// (`from` equal to its height waits for the next block); beyond it, the stream's
-    /// first item is [`Error::BeyondTip`](crate::Error::BeyondTip).
+    /// (`from` equal to its height waits for the next block). Beyond it, an orderer that
+    /// will never deliver `from` in order (the solo orderer, always) yields
+    /// [`Error::BeyondTip`](crate::Error::BeyondTip) as the stream's first item; one whose
+    /// own copy of a replicated log is still catching up may wait instead.
+    ///
+    /// The stream must not need an async runtime's context to be polled: the committer
+    /// polls it from a thread of its own. (An orderer whose blocks come from network
+    /// I/O feeds the stream from a task of its own, through a channel.)
     fn deliver(&self, from: u64) -> BlockStream;
 
     /// Stops accepting envelopes; what is pending is cut into a last block, and every
