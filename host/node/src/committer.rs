@@ -1,17 +1,21 @@
-//! The committer: consumes the orderer's blocks on a thread of its own, commits them with
-//! one long-running call of the ledger's pipelined [`Ledger::append_all`] over the orderer's
-//! stream, and tells whoever waits for a transaction (commit status) how it ended.
+//! The committer: follows the orderer from the ledger's height on a thread of its own
+//! ([`run`]), commits its blocks with one long-running call of the ledger's pipelined
+//! [`Ledger::append_all`], and tells whoever waits for a transaction (commit status) how it
+//! ended. [`LedgerBlocks`] lends the ledger's block store to the orderer, which reads there
+//! the blocks it no longer keeps.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
+use prost::Message;
 use tokio::sync::{oneshot, watch};
 use weft_ledger::{CommittedBlock, Ledger};
-use weft_proto::v1::{Conflict, TxValidationCode};
+use weft_orderer::{BlockSource, BlockStream, Orderer};
+use weft_proto::v1::{Block, Conflict, Envelope, Proposal, Transaction, TxValidationCode};
 
 use crate::error::{Error, Result};
-use crate::orderer::CutBlock;
 
 /// How a committed transaction ended.
 #[derive(Clone, Debug, PartialEq)]
@@ -154,41 +158,70 @@ pub const HALT_POLL: std::time::Duration = std::time::Duration::from_millis(250)
 /// Observes every committed block (metrics, logs).
 pub type OnBlock = Box<dyn FnMut(&CommittedBlock) + Send>;
 
-/// Commits `blocks` until the orderer drops its sink (or a storage failure), notifying
-/// waiters. Runs on the calling thread.
+/// The ledger's block store as the orderer's [`BlockSource`]: the blocks it committed.
+#[derive(Debug)]
+pub struct LedgerBlocks(pub Arc<Ledger>);
+
+impl BlockSource for LedgerBlocks {
+    fn height(&self) -> u64 {
+        self.0.chain_info().height
+    }
+
+    fn block(
+        &self,
+        number: u64,
+    ) -> std::result::Result<Option<Block>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(self.0.block(number)?)
+    }
+}
+
+/// Follows `orderer` from the ledger's height and commits what it delivers until the
+/// orderer closes (or a ledger or orderer failure), notifying waiters. Runs on the calling
+/// thread, which must not be an async runtime's worker.
 ///
-/// The orderer's stream goes through one [`Ledger::append_all`] pipeline for as long as the
-/// node runs: the stateless checks of one block overlap the previous block's MVCC checks and
-/// sync, and a block is reported (its waiters notified) as soon as it is durable, whether or
-/// not the next block has arrived. When the orderer closes (graceful shutdown), the stream
-/// ends after the last block it cut, which is committed before this returns. After a ledger
-/// failure the pipeline returns once its stream yields or ends: at the next block, or within
-/// [`HALT_POLL`] if the ledger halted (a failed write or sync), and then waiters are told the
-/// node is shutting down.
+/// It asks for `deliver(height)` with the ledger's own height, so a node that restarts, or
+/// whose ledger is behind its orderer, catches up on the blocks it misses by the same path
+/// it follows new ones. The stream goes through one [`Ledger::append_all`] pipeline for as
+/// long as the node runs: the stateless checks of one block overlap the previous block's
+/// MVCC checks and sync, and a block is reported (its waiters notified) as soon as it is
+/// durable, whether or not the next block has arrived. When the orderer closes (graceful
+/// shutdown), the stream ends after the last block it cut, which is committed before this
+/// returns. After a ledger failure the pipeline returns once its stream yields or ends: at
+/// the next block, or within [`HALT_POLL`] if the ledger halted (a failed write or sync),
+/// and then waiters are told the node is shutting down. A stream that fails stops the
+/// committer the same way, with the orderer's error.
 pub fn run(
     ledger: &Ledger,
-    blocks: Receiver<CutBlock>,
+    orderer: &dyn Orderer,
     notifier: &CommitNotifier,
     mut on_block: OnBlock,
 ) -> Result<()> {
+    let from = ledger.chain_info().height;
+    tracing::debug!(from, "the committer follows the orderer");
+    let mut blocks = orderer.deliver(from);
+    let failed = Mutex::new(None::<weft_orderer::Error>);
     // The ids of each block go from the checking thread, which takes blocks off the stream,
     // to the calling thread, which reports them; blocks are reported in stream order.
     let (ids_of, ids) = std::sync::mpsc::channel::<(u64, Vec<String>)>();
     // An idle stream looks up now and then whether the ledger halted, and then ends, so that
     // the pipeline returns and waiters hear at once rather than at the next block.
-    let stream = std::iter::from_fn(move || {
+    let stream = std::iter::from_fn(|| {
         loop {
-            match blocks.recv_timeout(HALT_POLL) {
-                Ok(cut) => return Some(cut),
-                Err(RecvTimeoutError::Timeout) if !ledger.is_halted() => {}
-                Err(_) => return None,
+            match next_within(&mut blocks, HALT_POLL) {
+                Some(Some(Ok(block))) => return Some(block),
+                Some(Some(Err(e))) => {
+                    *failed.lock().expect("failure lock") = Some(e);
+                    return None;
+                }
+                Some(None) => return None,
+                None if !ledger.is_halted() => {}
+                None => return None,
             }
         }
     })
-    .map(move |cut| {
-        let number = cut.block.header.as_ref().map_or(0, |h| h.number);
-        let _ = ids_of.send((number, cut.tx_ids));
-        cut.block
+    .inspect(move |block| {
+        let number = block.header.as_ref().map_or(0, |h| h.number);
+        let _ = ids_of.send((number, tx_ids(block)));
     });
     let result = ledger.append_all(stream, |committed| {
         let tx_ids = ids
@@ -209,63 +242,225 @@ pub fn run(
     if let Err(e) = &result {
         tracing::error!(error = %e, "the committer stopped: the ledger failed");
     }
-    Ok(result?)
+    result?;
+    if let Some(e) = failed.into_inner().expect("failure lock") {
+        tracing::error!(error = %e, "the committer stopped: the orderer's stream failed");
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+/// Wakes the committer's thread when the stream it polls can go on.
+struct Unpark(std::thread::Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// The next item of `blocks`, waiting at most `timeout` on this thread: `None` if none came
+/// in time, `Some(None)` at the stream's end.
+fn next_within(
+    blocks: &mut BlockStream,
+    timeout: Duration,
+) -> Option<Option<weft_orderer::Result<Block>>> {
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Poll::Ready(item) = blocks.as_mut().poll_next(&mut context) {
+            return Some(item);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        // Woken early (or spuriously): poll again.
+        std::thread::park_timeout(left);
+    }
+}
+
+/// The transaction id of each envelope of `block` (empty for one that does not decode;
+/// the validator marks it invalid, and nobody waits for it).
+fn tx_ids(block: &Block) -> Vec<String> {
+    let envelopes = block.data.as_ref().map(|d| d.envelopes.as_slice()).unwrap_or_default();
+    envelopes
+        .iter()
+        .map(|bytes| {
+            let envelope = Envelope::decode(bytes.as_slice()).ok()?;
+            let tx = Transaction::decode(envelope.payload.as_slice()).ok()?;
+            Some(Proposal::decode(tx.proposal.as_slice()).ok()?.tx_id)
+        })
+        .map(Option::unwrap_or_default)
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
-    use weft_ledger::block::{header_hash, new_block};
     use weft_ledger::policy;
     use weft_ledger::testing::{TestNetwork, TxSpec};
+    use weft_orderer::{BatchConfig, Broadcast, SoloConfig, SoloOrderer};
     use weft_proto::v1::{KvWrite, NsReadWriteSet};
 
     use super::*;
 
-    #[test]
-    fn waiters_hear_of_a_block_while_the_orderer_is_idle_and_of_the_last_one_at_close() {
+    /// An orderer that records the heights asked for and the blocks delivered.
+    #[derive(Debug)]
+    struct Recording {
+        inner: SoloOrderer,
+        asked: Mutex<Vec<u64>>,
+        delivered: Arc<Mutex<Vec<u64>>>,
+    }
+
+    impl Orderer for Recording {
+        fn broadcast(&self, envelope: Vec<u8>) -> Broadcast<'_> {
+            self.inner.broadcast(envelope)
+        }
+
+        fn deliver(&self, from: u64) -> BlockStream {
+            self.asked.lock().unwrap().push(from);
+            let delivered = self.delivered.clone();
+            Box::pin(tokio_stream::StreamExt::map(self.inner.deliver(from), move |block| {
+                if let Ok(block) = &block {
+                    delivered.lock().unwrap().push(block.header.as_ref().unwrap().number);
+                }
+                block
+            }))
+        }
+
+        fn close(&self) {
+            self.inner.close();
+        }
+    }
+
+    struct Fixture {
+        net: TestNetwork,
+        ledger: Arc<Ledger>,
+        notifier: Arc<CommitNotifier>,
+        orderer: Arc<Recording>,
+        orderer_thread: std::thread::JoinHandle<()>,
+        runtime: tokio::runtime::Runtime,
+        _dir: tempfile::TempDir,
+    }
+
+    /// A ledger and a solo orderer over it that cuts one block per envelope.
+    fn fixture() -> Fixture {
         let net = TestNetwork::new("ch1", 1, &[("kv", policy::peer("Org1"))]);
         let dir = tempfile::tempdir().unwrap();
         let ledger = Arc::new(Ledger::open(dir.path(), net.config.clone()).unwrap());
         let notifier = Arc::new(CommitNotifier::new(ledger.clone()));
-        let (sink, blocks) = std::sync::mpsc::sync_channel(8);
-        let committer = {
-            let (ledger, notifier) = (ledger.clone(), notifier.clone());
-            std::thread::spawn(move || run(&ledger, blocks, &notifier, Box::new(|_| {})))
-        };
+        let batch = BatchConfig { max_txs: 1, ..BatchConfig::default() };
+        let info = ledger.chain_info();
+        let source = Arc::new(LedgerBlocks(ledger.clone()));
+        let (inner, orderer_thread) =
+            SoloOrderer::start(SoloConfig::new(batch), info.height, info.current_hash, source)
+                .unwrap();
+        let orderer =
+            Arc::new(Recording { inner, asked: Mutex::default(), delivered: Arc::default() });
         let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-        let (mut height, mut tip) = (0, Vec::new());
-        let mut cut = |nonce: &str| {
-            let org = net.org(0);
+        Fixture { net, ledger, notifier, orderer, orderer_thread, runtime, _dir: dir }
+    }
+
+    impl Fixture {
+        /// Broadcasts a transaction writing `key` and returns its id.
+        fn submit(&self, key: &str) -> String {
+            let org = self.net.org(0);
             let rwset = NsReadWriteSet {
                 namespace: "kv".into(),
-                writes: vec![KvWrite { key: nonce.into(), is_delete: false, value: b"v".to_vec() }],
+                writes: vec![KvWrite { key: key.into(), is_delete: false, value: b"v".to_vec() }],
                 ..Default::default()
             };
-            let spec = TxSpec::new(&org.client, "kv", nonce, rwset, vec![&org.peer]);
-            let (tx_id, envelope) = net.envelope(spec);
-            notifier.submitting(&tx_id).unwrap();
-            let block = new_block(height, std::mem::take(&mut tip), vec![envelope]);
-            tip = header_hash(block.header.as_ref().unwrap()).to_vec();
-            height += 1;
-            sink.send(CutBlock { block, tx_ids: vec![tx_id.clone()] }).unwrap();
+            let spec = TxSpec::new(&org.client, "kv", key, rwset, vec![&org.peer]);
+            let (tx_id, envelope) = self.net.envelope(spec);
+            self.notifier.submitting(&tx_id).unwrap();
+            self.runtime.block_on(self.orderer.broadcast(envelope)).unwrap();
             tx_id
-        };
-        // One block, then the orderer is idle (its sink stays open): the waiter still hears.
-        let first = cut("first");
-        let waited = runtime.block_on(async {
-            tokio::time::timeout(Duration::from_secs(5), notifier.wait(&first)).await
-        });
-        let status = waited.expect("no status while the orderer was idle").unwrap();
+        }
+
+        /// Runs the committer on a thread; returns it and the numbers it reported.
+        fn committer(&self) -> (std::thread::JoinHandle<Result<()>>, Arc<Mutex<Vec<u64>>>) {
+            let reported = Arc::new(Mutex::new(Vec::new()));
+            let (ledger, orderer, notifier) =
+                (self.ledger.clone(), self.orderer.clone(), self.notifier.clone());
+            let seen = reported.clone();
+            let on_block: OnBlock = Box::new(move |b| seen.lock().unwrap().push(b.number));
+            let thread = std::thread::spawn(move || run(&ledger, &*orderer, &notifier, on_block));
+            (thread, reported)
+        }
+
+        fn wait(&self, tx_id: &str) -> TxStatus {
+            let waited = self.runtime.block_on(async {
+                tokio::time::timeout(Duration::from_secs(20), self.notifier.wait(tx_id)).await
+            });
+            waited.expect("no status came").unwrap()
+        }
+    }
+
+    #[test]
+    fn waiters_hear_of_a_block_while_the_orderer_is_idle_and_of_the_last_one_at_close() {
+        let f = fixture();
+        let (committer, _) = f.committer();
+        // One block, then the orderer is idle (its streams stay open): the waiter still hears.
+        let first = f.submit("first");
+        let status = f.wait(&first);
         assert_eq!((status.code, status.block_number), (TxValidationCode::Valid, 0));
         // The orderer cuts its last block and closes: it is committed before `run` returns.
-        let last = cut("last");
-        drop(sink);
+        let last = f.submit("last");
+        f.orderer.close();
         committer.join().unwrap().unwrap();
-        let status = notifier.committed_status(&last).unwrap().expect("the last block commits");
+        let status = f.notifier.committed_status(&last).unwrap().expect("the last block commits");
         assert_eq!(status.block_number, 1);
-        assert_eq!(ledger.chain_info().height, 2);
-        assert!(notifier.subscribe().is_none(), "the notifier stops with the committer");
+        assert_eq!(f.ledger.chain_info().height, 2);
+        assert!(f.notifier.subscribe().is_none(), "the notifier stops with the committer");
+        f.orderer_thread.join().unwrap();
+    }
+
+    #[test]
+    fn a_committer_ahead_of_its_orderer_stops_naming_both_heights() {
+        let f = fixture();
+        // The ledger has two blocks the orderer (started on the empty ledger) never cut.
+        for i in 0..2 {
+            let block = f.ledger.next_block(vec![format!("e{i}").into_bytes()]);
+            f.ledger.append(block).unwrap();
+        }
+        let (committer, reported) = f.committer();
+        match committer.join().unwrap() {
+            Err(Error::Orderer(weft_orderer::Error::BeyondTip { from: 2, height: 0 })) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(reported.lock().unwrap().is_empty());
+        assert!(f.notifier.subscribe().is_none(), "waiters are told the node stops");
+        f.orderer.close();
+        f.orderer_thread.join().unwrap();
+    }
+
+    #[test]
+    fn a_committer_on_a_ledger_at_height_h_asks_for_and_receives_blocks_from_h() {
+        let f = fixture();
+        let ids: Vec<String> = (0..5).map(|i| f.submit(&format!("k{i}"))).collect();
+        // The ledger gets the first two blocks by itself (as a node that stopped after
+        // block 1 would have them); the orderer has cut five.
+        f.runtime.block_on(async {
+            let mut stream = f.orderer.inner.deliver(0);
+            for _ in 0..2 {
+                let block = tokio_stream::StreamExt::next(&mut stream).await.unwrap().unwrap();
+                f.ledger.append(block).unwrap();
+            }
+        });
+        let (committer, reported) = f.committer();
+        let status = f.wait(&ids[4]);
+        assert_eq!((status.code, status.block_number), (TxValidationCode::Valid, 4));
+        f.orderer.close();
+        committer.join().unwrap().unwrap();
+        assert_eq!(*f.orderer.asked.lock().unwrap(), [2], "it asks from its own height");
+        assert_eq!(*f.orderer.delivered.lock().unwrap(), [2, 3, 4]);
+        assert_eq!(*reported.lock().unwrap(), [2, 3, 4]);
+        assert_eq!(f.ledger.chain_info().height, 5);
+        for (i, id) in ids.iter().enumerate() {
+            let status = f.notifier.committed_status(id).unwrap().unwrap();
+            assert_eq!(status.block_number, i as u64, "{id}");
+        }
+        f.orderer_thread.join().unwrap();
     }
 }

@@ -184,34 +184,9 @@ impl PeerConfig {
     }
 }
 
-/// Fabric's `BatchSize` and `BatchTimeout`: a block is cut when it holds `max_txs`
-/// transactions, when adding one more would pass `max_bytes`, or `batch_timeout_ms` after
-/// its first transaction arrived.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
-pub struct BatchConfig {
-    /// Most transactions per block.
-    pub max_txs: usize,
-    /// Most bytes of envelopes per block (a single larger envelope gets a block of its own).
-    pub max_bytes: usize,
-    /// Longest wait from a block's first transaction to its cut, in milliseconds.
-    pub batch_timeout_ms: u64,
-    /// Envelopes waiting for ordering before submissions are refused (load shedding).
-    pub queue: usize,
-}
-
-impl Default for BatchConfig {
-    fn default() -> Self {
-        BatchConfig { max_txs: 500, max_bytes: 4 << 20, batch_timeout_ms: 20, queue: 10_000 }
-    }
-}
-
-impl BatchConfig {
-    /// The batch timeout.
-    pub fn timeout(&self) -> Duration {
-        Duration::from_millis(self.batch_timeout_ms)
-    }
-}
+/// Block cutting, the `[orderer]` section: Fabric's `BatchSize` and `BatchTimeout` (see
+/// [`weft_orderer::cutter`]).
+pub use weft_orderer::BatchConfig;
 
 /// Limits of the gRPC server. tonic's defaults (no limit on outgoing messages or concurrent
 /// streams, no timeout) are not safe for a public endpoint.

@@ -44,9 +44,10 @@ pub enum Error {
     /// No such block or transaction.
     #[error("{0}")]
     NotFound(String),
-    /// The ordering queue is full: try again later.
-    #[error("ordering is overloaded: {0}")]
-    Overloaded(String),
+    /// Ordering refused the envelope (overloaded, too large, shutting down) or cannot
+    /// deliver blocks.
+    #[error(transparent)]
+    Orderer(#[from] weft_orderer::Error),
     /// The node already serves `grpc.max_concurrent_requests` requests (the number): this
     /// one was shed, not queued.
     #[error(

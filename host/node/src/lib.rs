@@ -13,10 +13,13 @@
 //! * [`lifecycle`]: install per peer (admins), define per channel through the `_lifecycle`
 //!   contract, so definitions are on chain; Fabric's init-required check, run by the
 //!   endorser before every contract invocation.
-//! * [`orderer`]: the [`orderer::Orderer`] trait and the embedded [`orderer::SoloOrderer`]
-//!   (BatchSize / BatchTimeout), the seam where Raft ordering plugs in.
-//! * [`committer`]: commits the orderer's blocks with the ledger's pipeline and answers
-//!   commit-status waiters; [`deliver`] streams committed blocks and contract events.
+//! * [`admission`]: Fabric's broadcast filter (decodes, this channel, the creator's
+//!   signature), run by Submit before the envelope goes to the orderer: a
+//!   [`weft_orderer::Orderer`], the embedded [`weft_orderer::SoloOrderer`] today, the seam
+//!   where replicated ordering plugs in.
+//! * [`committer`]: follows the orderer from the ledger's height (`deliver(height)`),
+//!   commits its blocks with the ledger's pipeline and answers commit-status waiters;
+//!   [`deliver`] streams committed blocks and contract events to clients.
 //! * [`node`]: wiring and graceful shutdown; [`config`]: TOML and key files; [`metrics`]:
 //!   Prometheus text; [`client`]: a signing client for the CLI and tests; [`devnet`]: the
 //!   one-organization development network `weft init` writes.
@@ -30,6 +33,7 @@
 //! # }
 //! ```
 
+pub mod admission;
 pub mod client;
 pub mod committer;
 pub mod config;
@@ -41,7 +45,6 @@ mod error;
 pub mod lifecycle;
 pub mod metrics;
 pub mod node;
-pub mod orderer;
 pub mod service;
 pub mod status;
 

@@ -12,18 +12,18 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tower::limit::GlobalConcurrencyLimitLayer;
 use weft_ledger::Ledger;
 use weft_ledger::identity::{Role, SigningIdentity, role_name};
+use weft_orderer::{Orderer, SoloConfig, SoloOrderer};
 use weft_proto::v1::admin_server::AdminServer;
 use weft_proto::v1::gateway_server::GatewayServer;
 use weft_proto::v1::ledger_query_server::LedgerQueryServer;
 use weft_runtime::{RuntimeConfig, Simulator};
 
-use crate::committer::{self, CommitNotifier};
+use crate::committer::{self, CommitNotifier, LedgerBlocks};
 use crate::config::{ClientAuth, NodeConfig, TlsConfig};
 use crate::contract_pool::ContractPool;
 use crate::endorser::Endorser;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::orderer::{Orderer, SoloOrderer};
 use crate::service::edge::{EdgeLayer, HTTP2_HEADER_HEADROOM};
 use crate::service::{admin::AdminService, gateway::GatewayService, ledger::LedgerService};
 
@@ -149,19 +149,27 @@ impl Node {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let pool = ContractPool::start(&sim, threads)?;
         let info = ledger.chain_info();
-        let (sink, blocks) = std::sync::mpsc::sync_channel(8);
+        // The largest envelope ordering accepts is the largest message the node accepts: a
+        // Submit request carries one envelope.
+        let ordering = SoloConfig {
+            absolute_max_bytes: config.grpc.max_message_bytes,
+            ..SoloConfig::new(config.orderer)
+        };
+        let source = Arc::new(LedgerBlocks(ledger.clone()));
         let (orderer, orderer_thread) =
-            SoloOrderer::start(config.orderer, info.height, info.current_hash, sink)?;
+            SoloOrderer::start(ordering, info.height, info.current_hash, source)?;
+        let orderer: Arc<dyn Orderer> = Arc::new(orderer);
         let notifier = Arc::new(CommitNotifier::new(ledger.clone()));
         let metrics = Arc::new(Metrics::default());
         let committer_thread = {
-            let (ledger, notifier, metrics) = (ledger.clone(), notifier.clone(), metrics.clone());
+            let (ledger, orderer, notifier, metrics) =
+                (ledger.clone(), orderer.clone(), notifier.clone(), metrics.clone());
             std::thread::Builder::new()
                 .name("weft-committer".into())
                 .spawn(move || {
                     committer::run(
                         &ledger,
-                        blocks,
+                        &*orderer,
                         &notifier,
                         Box::new(move |b| metrics.committed(b)),
                     )
@@ -170,15 +178,7 @@ impl Node {
         };
         let endorser = Endorser::new(ledger.clone(), sim.clone(), peer, config.peer.time_window())
             .also_endorsing_as(more_peers);
-        let shared = Arc::new(Shared {
-            ledger,
-            sim,
-            endorser,
-            pool,
-            orderer: Arc::new(orderer),
-            notifier,
-            metrics,
-        });
+        let shared = Arc::new(Shared { ledger, sim, endorser, pool, orderer, notifier, metrics });
 
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

@@ -7,6 +7,7 @@
 
 use tonic::{Code, Status};
 use weft_ledger::transaction::ProposalRejection;
+use weft_orderer::Error as OrdererError;
 use weft_proto::quote::truncate;
 use weft_runtime::{DeployError, FailureKind};
 
@@ -45,7 +46,16 @@ pub fn code_of(error: &Error) -> Code {
         Error::Deploy(DeployError::CompileBudget(_)) => Code::Unavailable,
         Error::Deploy(_) => Code::InvalidArgument,
         Error::NotFound(_) => Code::NotFound,
-        Error::Overloaded(_) | Error::TooManyRequests(_) => Code::ResourceExhausted,
+        Error::TooManyRequests(_) => Code::ResourceExhausted,
+        Error::Orderer(e) => match e {
+            OrdererError::Overloaded(_) => Code::ResourceExhausted,
+            OrdererError::ShuttingDown => Code::Unavailable,
+            OrdererError::TooLarge { .. } => Code::InvalidArgument,
+            OrdererError::BeyondTip { .. }
+            | OrdererError::Missing(_)
+            | OrdererError::Source { .. }
+            | OrdererError::Start(_) => Code::Internal,
+        },
         Error::ShuttingDown | Error::Busy(_) => Code::Unavailable,
         Error::Runtime(_)
         | Error::Ledger(_)
@@ -98,7 +108,10 @@ mod tests {
             (Error::PermissionDenied("p".into()), Code::PermissionDenied),
             (Error::DuplicateTx("t".into()), Code::AlreadyExists),
             (Error::Initialization("i".into()), Code::FailedPrecondition),
-            (Error::Overloaded("q".into()), Code::ResourceExhausted),
+            (OrdererError::Overloaded("q".into()).into(), Code::ResourceExhausted),
+            (OrdererError::ShuttingDown.into(), Code::Unavailable),
+            (OrdererError::TooLarge { size: 2, max: 1 }.into(), Code::InvalidArgument),
+            (OrdererError::BeyondTip { from: 2, height: 1 }.into(), Code::Internal),
             (Error::TooManyRequests(2), Code::ResourceExhausted),
             (Error::ShuttingDown, Code::Unavailable),
             (Error::Deploy(DeployError::CompileBudget(Duration::from_secs(10))), Code::Unavailable),

@@ -1,6 +1,6 @@
 //! Property tests of what a hostile client can send to ordering: arbitrary bytes, and arbitrary
 //! well-formed envelopes (any creator, any endorsers including clients, admins, strangers and
-//! tampered signatures, any read/write set), through admission (`orderer::admit`, as Submit
+//! tampered signatures, any read/write set), through admission (`admission::admit`, as Submit
 //! runs it) and the validator (`Ledger::append`, as the committer runs it).
 //!
 //! Asserts: nothing panics; a transaction commits VALID only when valid endorsements by peers
@@ -14,7 +14,7 @@ use prost::Message;
 use weft_ledger::identity::{Role, SigningIdentity};
 use weft_ledger::testing::TestNetwork;
 use weft_ledger::{Ledger, policy, transaction};
-use weft_node::orderer::admit;
+use weft_node::admission::admit;
 use weft_proto::v1::{
     Endorsement, EndorsementPolicy, Envelope, KvRead, KvWrite, NsReadWriteSet, Response,
     SignedProposal, Timestamp, TxReadWriteSet, TxValidationCode,

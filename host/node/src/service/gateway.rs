@@ -14,12 +14,12 @@ use weft_proto::v1::{
 };
 
 use super::{required, tx_id};
+use crate::admission::admit;
 use crate::committer::TxStatus;
 use crate::deliver::{Stream, events_of, follow};
 use crate::endorser::queue_of;
 use crate::error::Error;
 use crate::node::Shared;
-use crate::orderer::admit;
 
 /// Implements `weft.v1.Gateway`.
 #[derive(Debug, Clone)]
@@ -32,16 +32,16 @@ impl GatewayService {
         GatewayService { shared }
     }
 
-    fn submit_envelope(&self, request: SubmitRequest) -> Result<String, Error> {
+    async fn submit_envelope(&self, request: SubmitRequest) -> Result<String, Error> {
         let envelope = required(request.envelope, "envelope")?;
         let bytes = prost::Message::encode_to_vec(&envelope);
         let ledger = &self.shared.ledger;
         let tx = admit(&ledger.channel(), ledger.verified_signatures(), bytes)?;
-        let tx_id = tx.tx_id.clone();
+        let tx_id = tx.tx_id;
         self.shared.notifier.submitting(&tx_id)?;
-        if let Err(e) = self.shared.orderer.broadcast(tx) {
+        if let Err(e) = self.shared.orderer.broadcast(tx.envelope).await {
             self.shared.notifier.abandon(&tx_id);
-            return Err(e);
+            return Err(e.into());
         }
         self.shared.metrics.submitted();
         Ok(tx_id)
@@ -136,7 +136,7 @@ impl Gateway for GatewayService {
         &self,
         request: Request<SubmitRequest>,
     ) -> Result<Response<SubmitResponse>, Status> {
-        let tx_id = self.submit_envelope(request.into_inner())?;
+        let tx_id = self.submit_envelope(request.into_inner()).await?;
         Ok(Response::new(SubmitResponse { tx_id }))
     }
 
@@ -155,7 +155,7 @@ impl Gateway for GatewayService {
         &self,
         request: Request<SubmitRequest>,
     ) -> Result<Response<CommitStatusResponse>, Status> {
-        let tx_id = self.submit_envelope(request.into_inner())?;
+        let tx_id = self.submit_envelope(request.into_inner()).await?;
         let status = self.shared.notifier.wait(&tx_id).await?;
         Ok(Response::new(status_response(status)))
     }

@@ -1,0 +1,109 @@
+//! Admission (Fabric's broadcast filter): what the gateway checks before it hands an
+//! envelope to the orderer ([`weft_orderer::Orderer::broadcast`]).
+
+use prost::Message;
+use weft_ledger::VerifiedSignatures;
+use weft_ledger::channel::Channel;
+use weft_proto::quote::quote;
+use weft_proto::v1::{Envelope, Proposal, Transaction};
+
+use crate::error::{Error, Result};
+
+/// An envelope admitted for ordering, with its transaction id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderedTx {
+    /// The transaction id (from the proposal).
+    pub tx_id: String,
+    /// The encoded `Envelope`.
+    pub envelope: Vec<u8>,
+}
+
+/// Fabric's broadcast filter: the envelope decodes, is for this channel, and is signed by
+/// its creator, a member of the organization it names. Returns the transaction id. The
+/// signature checked is recorded in `verified`, so validation does not check it again.
+pub fn admit(
+    channel: &Channel,
+    verified: &VerifiedSignatures,
+    envelope_bytes: Vec<u8>,
+) -> Result<OrderedTx> {
+    let bad = |what: &str| Error::BadRequest(format!("the envelope's {what} does not decode"));
+    let envelope = Envelope::decode(envelope_bytes.as_slice()).map_err(|_| bad("bytes"))?;
+    let tx = Transaction::decode(envelope.payload.as_slice()).map_err(|_| bad("transaction"))?;
+    let proposal = Proposal::decode(tx.proposal.as_slice()).map_err(|_| bad("proposal"))?;
+    if proposal.channel != channel.name() {
+        return Err(Error::BadRequest(format!(
+            "the transaction is for channel {}, this node serves {}",
+            quote(&proposal.channel),
+            quote(channel.name())
+        )));
+    }
+    let creator = proposal.creator.as_ref().ok_or_else(|| bad("creator"))?;
+    // The id is checked here too: the in-flight set must not let anyone claim another
+    // client's id.
+    if weft_ledger::txid::derive_tx_id(&proposal.nonce, creator) != proposal.tx_id {
+        return Err(Error::BadRequest(
+            "the transaction id is not derived from the proposal's nonce and creator".into(),
+        ));
+    }
+    let member = channel.membership().resolve(creator).ok_or_else(|| {
+        Error::BadSignature(format!("the creator is not a member of {}", quote(&creator.msp_id)))
+    })?;
+    let signature = ed25519_dalek::Signature::from_slice(&envelope.signature).map_err(|_| {
+        Error::BadSignature("the envelope signature is missing or not 64 bytes".into())
+    })?;
+    if !verified.verify(&member.key, &envelope.payload, &signature) {
+        return Err(Error::BadSignature("the envelope signature does not verify".into()));
+    }
+    Ok(OrderedTx { tx_id: proposal.tx_id, envelope: envelope_bytes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admits_only_authentic_envelopes_of_this_channel() {
+        use weft_ledger::testing::{TestNetwork, TxSpec};
+        let net = TestNetwork::new("ch1", 1, &[("kv", weft_ledger::policy::peer("Org1"))]);
+        let channel = Channel::new(net.config.clone()).unwrap();
+        let org = net.org(0);
+        let spec = TxSpec::new(&org.client, "kv", "n1", Default::default(), vec![&org.peer]);
+        let (tx_id, bytes) = net.envelope(spec);
+        assert_eq!(
+            admit(&channel, &VerifiedSignatures::default(), bytes.clone()).unwrap().tx_id,
+            tx_id
+        );
+        assert!(matches!(
+            admit(&channel, &VerifiedSignatures::default(), b"junk".to_vec()),
+            Err(Error::BadRequest(_))
+        ));
+        // Re-signed by a stranger: not a member.
+        let mut envelope = Envelope::decode(bytes.as_slice()).unwrap();
+        let stranger = weft_ledger::identity::SigningIdentity::from_seed("Org1", "stranger");
+        envelope.signature = stranger.sign(&envelope.payload);
+        assert!(matches!(
+            admit(&channel, &VerifiedSignatures::default(), envelope.encode_to_vec()),
+            Err(Error::BadSignature(_))
+        ));
+        // A claimed id that is not derived from the nonce and creator.
+        let mut envelope = Envelope::decode(bytes.as_slice()).unwrap();
+        let mut tx = Transaction::decode(envelope.payload.as_slice()).unwrap();
+        let mut proposal = Proposal::decode(tx.proposal.as_slice()).unwrap();
+        proposal.tx_id = "someone-elses".into();
+        tx.proposal = proposal.encode_to_vec();
+        envelope.payload = tx.encode_to_vec();
+        envelope.signature = org.client.sign(&envelope.payload);
+        assert!(matches!(
+            admit(&channel, &VerifiedSignatures::default(), envelope.encode_to_vec()),
+            Err(Error::BadRequest(_))
+        ));
+        // Another channel.
+        let other = TestNetwork::new("ch2", 1, &[("kv", weft_ledger::policy::peer("Org1"))]);
+        let spec = TxSpec::new(&org.client, "kv", "n2", Default::default(), vec![&org.peer]);
+        let (_, elsewhere) = other.envelope(spec);
+        assert!(matches!(
+            admit(&channel, &VerifiedSignatures::default(), elsewhere),
+            Err(Error::BadRequest(_))
+        ));
+    }
+}
