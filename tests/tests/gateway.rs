@@ -5,12 +5,12 @@
 use prost::Message;
 use tonic::Code;
 use weft_e2e::{TestNet, args};
-use weft_ledger::policy;
 use weft_node::client::Deploy;
 use weft_proto::v1::{
     CommitStatusRequest, EndorseRequest, EvaluateRequest, GetBlockRequest, GetTransactionRequest,
     ListContractsRequest, SubmitRequest, TxValidationCode, get_block_request::By,
 };
+use weft_protocol::policy;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_invoke_query_read_the_block_and_restart() {

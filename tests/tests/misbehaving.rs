@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use tonic::Code;
 use weft_e2e::{TestNet, args};
-use weft_ledger::policy;
 use weft_node::client::Deploy;
 use weft_proto::v1::TxValidationCode;
+use weft_protocol::policy;
 
 #[test]
 fn misbehaving_contracts_fail_alone_and_the_node_keeps_serving() {

@@ -14,7 +14,6 @@ use tonic::client::GrpcService;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 use weft_e2e::TestNet;
-use weft_ledger::transaction::{self, Invocation};
 use weft_node::client::Client;
 use weft_proto::v1::chaincode_events_request::Start;
 use weft_proto::v1::get_block_request::By;
@@ -24,6 +23,7 @@ use weft_proto::v1::{
     GetTransactionRequest, HealthRequest, Identity, InstallRequest, ListContractsRequest,
     SignedProposal, SubmitRequest, Timestamp, Transaction,
 };
+use weft_protocol::transaction::{self, Invocation};
 
 /// Every RPC of every service.
 const RPCS: [&str; 14] = [

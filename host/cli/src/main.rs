@@ -14,7 +14,6 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use weft_ledger::policy;
 use weft_node::client::{Client, Deploy, Deployed};
 use weft_node::config::{NodeConfig, decode_hex};
 use weft_node::devnet::{DevNetwork, Transport};
@@ -22,6 +21,7 @@ use weft_proto::v1::{
     GetBlockRequest, GetKeyHistoryRequest, GetTransactionRequest, ListContractsRequest,
     get_block_request::By,
 };
+use weft_protocol::policy;
 
 include!(concat!(env!("OUT_DIR"), "/samples.rs"));
 
@@ -743,7 +743,7 @@ fn sample_init(name: &str) -> Option<(&'static str, &'static [&'static str])> {
 
 /// The deploy or upgrade `define` asks for.
 fn define_request(define: &DefineArgs, version: &str, upgrade: bool) -> Result<Deploy> {
-    weft_ledger::names::check(&define.name, version)?;
+    weft_protocol::names::check(&define.name, version)?;
     let wasm = std::fs::read(&define.wasm)
         .with_context(|| format!("reading the contract {}", define.wasm.display()))?;
     let policy = match &define.policy {
@@ -864,7 +864,7 @@ fn endpoint_of(config: &NodeConfig, addr: SocketAddr) -> String {
 async fn connect_to(
     net: &DevNetwork,
     endpoint: &str,
-    identity: weft_ledger::identity::SigningIdentity,
+    identity: weft_protocol::identity::SigningIdentity,
 ) -> Result<Client> {
     if endpoint.starts_with("https://") {
         let tls = net.tls_options()?;

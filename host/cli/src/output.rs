@@ -143,7 +143,7 @@ pub(crate) fn contracts(defs: &[ContractDefinition]) -> Value {
                 "name": d.name,
                 "version": d.version,
                 "init_required": d.init_required,
-                "policy": d.policy.as_ref().map(weft_ledger::policy::describe),
+                "policy": d.policy.as_ref().map(weft_protocol::policy::describe),
                 "code_hash": hex(&d.code_hash),
             })
         })
@@ -213,7 +213,7 @@ pub(crate) fn block(b: &Block) -> Value {
         .collect();
     json!({
         "number": header.number,
-        "hash": hex(&weft_ledger::block::header_hash(&header)),
+        "hash": hex(&weft_protocol::block::header_hash(&header)),
         "previous_hash": hex(&header.previous_hash),
         "data_hash": hex(&header.data_hash),
         "commit_hash": hex(&metadata.commit_hash),

@@ -16,11 +16,12 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use prost::Message;
 use weft_proto::v1::{Block, BlockMetadata, ChannelConfig, Conflict, TxValidationCode};
+use weft_protocol::VerifiedSignatures;
+use weft_protocol::block::{block_hash, data_hash, header_hash};
+use weft_protocol::channel::{Channel, LIFECYCLE};
 use weft_rwset::{HistoryIter, StateError, StateIter, VersionedValue};
 
-use crate::block::{block_hash, data_hash, header_hash};
 use crate::blockstore::{BlockStore, TxLocation};
-use crate::channel::{Channel, LIFECYCLE};
 use crate::commit::{codes_of, commit_hash, stored_updates};
 use crate::error::{Error, Result};
 use crate::statedb::{self, NamespaceState, StateDb};
@@ -28,7 +29,6 @@ use crate::validator::{
     CommittedState, Prechecked as StatelessOutcome, check_envelopes, validate_block,
     validate_prechecked,
 };
-use crate::verified::VerifiedSignatures;
 
 /// A block with the outcome of its stateless checks and their time.
 /// With the channel (contract definitions) they were checked against.
@@ -441,7 +441,7 @@ impl Ledger {
     }
 
     /// The channel this ledger belongs to, with the contract definitions of its genesis
-    /// configuration and of every committed block (see [`crate::channel`]).
+    /// configuration and of every committed block (see [`weft_protocol::channel`]).
     pub fn channel(&self) -> Arc<Channel> {
         self.channel.read().expect("channel lock").clone()
     }
@@ -480,7 +480,7 @@ impl Ledger {
     /// tests; a real orderer tracks its own chain).
     pub fn next_block(&self, envelopes: Vec<Vec<u8>>) -> Block {
         let info = self.chain_info();
-        crate::block::new_block(info.height, info.current_hash, envelopes)
+        weft_protocol::block::new_block(info.height, info.current_hash, envelopes)
     }
 
     /// Validates `block` and commits it: its state updates, validation codes, conflicts,
@@ -839,7 +839,7 @@ impl Ledger {
             .blocks
             .block_header_and_metadata(location.block_number)?
             .ok_or_else(|| Error::corrupt("indexed block missing"))?;
-        let block_hash = crate::block::header_hash(&block.header.unwrap_or_default());
+        let block_hash = weft_protocol::block::header_hash(&block.header.unwrap_or_default());
         let conflicts = block
             .metadata
             .unwrap_or_default()

@@ -10,11 +10,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
 use prost::Message;
-use weft_ledger::{Footprint, Usage, policy};
+use weft_ledger::{Footprint, Usage};
 use weft_node::Node;
 use weft_node::client::{Client, Deploy};
 use weft_node::devnet::{DevNetwork, Transport};
 use weft_proto::v1::{Envelope, Proposal, ProposalResponsePayload, Transaction, TxValidationCode};
+use weft_protocol::policy;
 
 /// The name `weft dev` deploys the sample under, as `weft bench` expects it.
 const CONTRACT: &str = "asset-transfer";

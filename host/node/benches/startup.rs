@@ -20,14 +20,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use prost::Message;
-use weft_ledger::channel::LIFECYCLE;
-use weft_ledger::policy;
 use weft_node::Node;
 use weft_node::client::{Client, Deploy, Submitted};
 use weft_node::config::NodeConfig;
 use weft_node::devnet::{DevNetwork, Transport};
 use weft_node::lifecycle::DEPLOY;
 use weft_proto::v1::{ContractDefinition, TxValidationCode};
+use weft_protocol::channel::LIFECYCLE;
+use weft_protocol::policy;
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();

@@ -7,10 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use prost::Message;
 use tonic::Status;
 use tonic::transport::{Channel, Endpoint};
-use weft_ledger::channel::LIFECYCLE;
-use weft_ledger::identity::SigningIdentity;
-use weft_ledger::names;
-use weft_ledger::transaction::{self, Invocation};
 use weft_proto::v1::admin_client::AdminClient;
 use weft_proto::v1::gateway_client::GatewayClient;
 use weft_proto::v1::ledger_query_client::LedgerQueryClient;
@@ -19,6 +15,10 @@ use weft_proto::v1::{
     EvaluateRequest, HealthRequest, InstallRequest, Response, SignedProposal, SubmitRequest,
     Timestamp, TxValidationCode,
 };
+use weft_protocol::channel::LIFECYCLE;
+use weft_protocol::identity::SigningIdentity;
+use weft_protocol::names;
+use weft_protocol::transaction::{self, Invocation};
 
 use crate::lifecycle::{DEPLOY, UPGRADE, install_message};
 
@@ -434,8 +434,8 @@ impl Client {
     /// to the previous block, each data hash, and that the last hash is the node's current
     /// hash. Returns the height.
     pub async fn verify_chain(&self) -> Result<u64, Status> {
-        use weft_ledger::block::{data_hash, header_hash};
         use weft_proto::v1::{GetBlockRequest, GetChainInfoRequest, get_block_request::By};
+        use weft_protocol::block::{data_hash, header_hash};
         let mut ledger = self.ledger.clone();
         let info = ledger.get_chain_info(GetChainInfoRequest {}).await?.into_inner();
         let mut previous = Vec::new();

@@ -216,10 +216,10 @@ pub fn run(
 mod tests {
     use std::time::Duration;
 
-    use weft_ledger::block::{header_hash, new_block};
-    use weft_ledger::policy;
-    use weft_ledger::testing::{TestNetwork, TxSpec};
     use weft_proto::v1::{KvWrite, NsReadWriteSet};
+    use weft_protocol::block::{header_hash, new_block};
+    use weft_protocol::policy;
+    use weft_protocol::testing::{TestNetwork, TxSpec};
 
     use super::*;
 

@@ -3,7 +3,7 @@
 //! the channel by a transaction of the built-in `_lifecycle` contract (functions [`DEPLOY`],
 //! [`UPGRADE`] or [`DEFINE`], one argument: an encoded `ContractDefinition` carrying the
 //! code hash), which goes through endorsement, ordering and validation like any other. The
-//! ledger learns definitions from committed `_lifecycle` state (`weft_ledger::channel`), so
+//! ledger learns definitions from committed `_lifecycle` state (`weft_protocol::channel`), so
 //! every peer replaying the chain reaches the same definitions. An upgrade is a new
 //! definition of the same name; transactions endorsed on the old version before it commits
 //! still validate (their read/write sets are checked, not their code).
@@ -16,11 +16,11 @@
 //! read/write set, so two racing inits conflict at validation (MVCC).
 use prost::Message;
 use weft_ledger::Ledger;
-use weft_ledger::channel::{Channel, LIFECYCLE};
-use weft_ledger::identity::{Role, role_name};
-use weft_ledger::names;
 use weft_proto::quote::quote;
 use weft_proto::v1::{ContractDefinition, Identity, NsReadWriteSet, Proposal, Response};
+use weft_protocol::channel::{Channel, LIFECYCLE};
+use weft_protocol::identity::{Role, role_name};
+use weft_protocol::names;
 use weft_runtime::{CodeHash, Simulator};
 use weft_rwset::{Mode, SimError, StateView, TxSimulator};
 

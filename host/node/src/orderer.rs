@@ -14,11 +14,11 @@ use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::Instant;
 
 use prost::Message;
-use weft_ledger::VerifiedSignatures;
-use weft_ledger::block::{header_hash, new_block};
-use weft_ledger::channel::Channel;
 use weft_proto::quote::quote;
 use weft_proto::v1::{Block, Envelope, Proposal, Transaction};
+use weft_protocol::VerifiedSignatures;
+use weft_protocol::block::{header_hash, new_block};
+use weft_protocol::channel::Channel;
 
 use crate::config::BatchConfig;
 use crate::error::{Error, Result};
@@ -77,7 +77,7 @@ pub fn admit(
     let creator = proposal.creator.as_ref().ok_or_else(|| bad("creator"))?;
     // The id is checked here too: the in-flight set must not let anyone claim another
     // client's id.
-    if weft_ledger::txid::derive_tx_id(&proposal.nonce, creator) != proposal.tx_id {
+    if weft_protocol::txid::derive_tx_id(&proposal.nonce, creator) != proposal.tx_id {
         return Err(Error::BadRequest(
             "the transaction id is not derived from the proposal's nonce and creator".into(),
         ));
@@ -247,8 +247,8 @@ mod tests {
 
     #[test]
     fn admits_only_authentic_envelopes_of_this_channel() {
-        use weft_ledger::testing::{TestNetwork, TxSpec};
-        let net = TestNetwork::new("ch1", 1, &[("kv", weft_ledger::policy::peer("Org1"))]);
+        use weft_protocol::testing::{TestNetwork, TxSpec};
+        let net = TestNetwork::new("ch1", 1, &[("kv", weft_protocol::policy::peer("Org1"))]);
         let channel = Channel::new(net.config.clone()).unwrap();
         let org = net.org(0);
         let spec = TxSpec::new(&org.client, "kv", "n1", Default::default(), vec![&org.peer]);
@@ -263,7 +263,7 @@ mod tests {
         ));
         // Re-signed by a stranger: not a member.
         let mut envelope = Envelope::decode(bytes.as_slice()).unwrap();
-        let stranger = weft_ledger::identity::SigningIdentity::from_seed("Org1", "stranger");
+        let stranger = weft_protocol::identity::SigningIdentity::from_seed("Org1", "stranger");
         envelope.signature = stranger.sign(&envelope.payload);
         assert!(matches!(
             admit(&channel, &VerifiedSignatures::default(), envelope.encode_to_vec()),
@@ -282,7 +282,7 @@ mod tests {
             Err(Error::BadRequest(_))
         ));
         // Another channel.
-        let other = TestNetwork::new("ch2", 1, &[("kv", weft_ledger::policy::peer("Org1"))]);
+        let other = TestNetwork::new("ch2", 1, &[("kv", weft_protocol::policy::peer("Org1"))]);
         let spec = TxSpec::new(&org.client, "kv", "n2", Default::default(), vec![&org.peer]);
         let (_, elsewhere) = other.envelope(spec);
         assert!(matches!(

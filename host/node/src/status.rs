@@ -6,8 +6,8 @@
 //! logged with their method by `service::edge`, `INTERNAL` at error level.
 
 use tonic::{Code, Status};
-use weft_ledger::transaction::ProposalRejection;
 use weft_proto::quote::truncate;
+use weft_protocol::transaction::ProposalRejection;
 use weft_runtime::{DeployError, FailureKind};
 
 use crate::error::Error;
@@ -52,7 +52,7 @@ pub fn code_of(error: &Error) -> Code {
         | Error::State(_)
         | Error::Rwset(_)
         | Error::Io { .. } => Code::Internal,
-        Error::Config(_) => Code::FailedPrecondition,
+        Error::Config(_) | Error::Channel(_) => Code::FailedPrecondition,
     }
 }
 

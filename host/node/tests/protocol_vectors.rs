@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 
 use prost::Message;
-use weft_ledger::identity::SigningIdentity;
-use weft_ledger::transaction::{self, Invocation};
 use weft_proto::v1::{ContractEvent, KvWrite, NsReadWriteSet, Response, Timestamp, TxReadWriteSet};
+use weft_protocol::identity::SigningIdentity;
+use weft_protocol::transaction::{self, Invocation};
 
 /// The `name = value` lines of the fenced blocks under "## Test vectors".
 fn vectors() -> HashMap<String, String> {

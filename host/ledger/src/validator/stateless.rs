@@ -13,14 +13,13 @@ use weft_proto::v1::{
     Envelope, Proposal, ProposalResponsePayload, Timestamp, Transaction, TxReadWriteSet,
     TxValidationCode,
 };
+use weft_protocol::VerifiedSignatures;
+use weft_protocol::channel::{Channel, LIFECYCLE};
+use weft_protocol::identity::Role;
+use weft_protocol::policy;
+use weft_protocol::transaction::{endorsement_message, proposal_hash};
+use weft_protocol::txid::derive_tx_id;
 use weft_rwset::KeyRange;
-
-use crate::channel::{Channel, LIFECYCLE};
-use crate::identity::Role;
-use crate::policy;
-use crate::transaction::{endorsement_message, proposal_hash};
-use crate::txid::derive_tx_id;
-use crate::verified::VerifiedSignatures;
 
 /// Transactions per signature batch (and per unit of parallel work).
 const GROUP_TXS: usize = 64;
@@ -84,7 +83,7 @@ impl Pending {
 }
 
 /// Runs the stateless checks on every envelope of a block, in parallel. Signatures in
-/// `verified` are not checked again (see [`crate::VerifiedSignatures`]).
+/// `verified` are not checked again (see [`VerifiedSignatures`]).
 pub fn check_envelopes(
     channel: &Channel,
     envelopes: &[Vec<u8>],
