@@ -13,12 +13,12 @@ use std::sync::Mutex;
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::Instant;
 
-use prost::Message;
 use weft_proto::quote::quote;
-use weft_proto::v1::{Block, Envelope, Proposal, Transaction};
+use weft_proto::v1::Block;
 use weft_protocol::VerifiedSignatures;
 use weft_protocol::block::{header_hash, new_block};
 use weft_protocol::channel::Channel;
+use weft_protocol::decoded::DecodedTx;
 
 use crate::config::BatchConfig;
 use crate::error::{Error, Result};
@@ -63,21 +63,19 @@ pub fn admit(
     verified: &VerifiedSignatures,
     envelope_bytes: Vec<u8>,
 ) -> Result<OrderedTx> {
-    let bad = |what: &str| Error::BadRequest(format!("the envelope's {what} does not decode"));
-    let envelope = Envelope::decode(envelope_bytes.as_slice()).map_err(|_| bad("bytes"))?;
-    let tx = Transaction::decode(envelope.payload.as_slice()).map_err(|_| bad("transaction"))?;
-    let proposal = Proposal::decode(tx.proposal.as_slice()).map_err(|_| bad("proposal"))?;
-    if proposal.channel != channel.name() {
+    let decoded =
+        DecodedTx::decode(&envelope_bytes).map_err(|e| Error::BadRequest(e.to_string()))?;
+    if decoded.channel() != channel.name() {
         return Err(Error::BadRequest(format!(
             "the transaction is for channel {}, this node serves {}",
-            quote(&proposal.channel),
+            quote(decoded.channel()),
             quote(channel.name())
         )));
     }
-    let creator = proposal.creator.as_ref().ok_or_else(|| bad("creator"))?;
+    let creator = decoded.creator();
     // The id is checked here too: the in-flight set must not let anyone claim another
     // client's id.
-    if weft_protocol::txid::derive_tx_id(&proposal.nonce, creator) != proposal.tx_id {
+    if !decoded.tx_id_is_derived() {
         return Err(Error::BadRequest(
             "the transaction id is not derived from the proposal's nonce and creator".into(),
         ));
@@ -85,13 +83,14 @@ pub fn admit(
     let member = channel.membership().resolve(creator).ok_or_else(|| {
         Error::BadSignature(format!("the creator is not a member of {}", quote(&creator.msp_id)))
     })?;
+    let envelope = decoded.envelope();
     let signature = ed25519_dalek::Signature::from_slice(&envelope.signature).map_err(|_| {
         Error::BadSignature("the envelope signature is missing or not 64 bytes".into())
     })?;
     if !verified.verify(&member.key, &envelope.payload, &signature) {
         return Err(Error::BadSignature("the envelope signature does not verify".into()));
     }
-    Ok(OrderedTx { tx_id: proposal.tx_id, envelope: envelope_bytes })
+    Ok(OrderedTx { tx_id: decoded.tx_id().to_owned(), envelope: envelope_bytes })
 }
 
 /// The embedded single-node orderer.
@@ -205,6 +204,9 @@ fn cut_blocks(
 
 #[cfg(test)]
 mod tests {
+    use prost::Message;
+    use weft_proto::v1::{Envelope, Proposal, Transaction};
+
     use super::*;
 
     fn tx(i: usize, size: usize) -> OrderedTx {

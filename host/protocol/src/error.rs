@@ -4,6 +4,8 @@
 //! * [`ConfigError`]: a channel configuration, organization, endorsement policy (or its
 //!   text) or contract definition that is not valid.
 //! * [`crate::transaction::ProposalRejection`]: why an endorser refuses a signed proposal.
+//! * [`crate::decoded::TxDecodeError`]: the layer of an ordered envelope that does not
+//!   decode.
 //! * [`crate::names::NameError`]: a contract name or version that breaks Fabric's rule.
 
 /// A channel configuration, or a part of one (an organization and its identities, an

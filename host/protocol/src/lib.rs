@@ -14,15 +14,20 @@
 //!   through the `_lifecycle` namespace ([`channel::LIFECYCLE`]); [`names`] is the rule for
 //!   contract names and versions (Fabric's).
 //! * [`txid`] derives transaction ids; [`transaction`] builds signed proposals,
-//!   endorsements and envelopes, and checks a signed proposal as an endorser does.
+//!   endorsements and envelopes, and checks a signed proposal as an endorser does
+//!   ([`transaction::DecodedProposal`]).
+//! * [`decoded`]: an ordered envelope decoded once into its envelope, transaction and
+//!   proposal ([`decoded::DecodedTx`]), for admission, validation, history, queries and
+//!   output alike; a failure names the layer that did not decode.
 //! * [`block`] builds blocks and hashes their headers and data (blake3).
 //! * [`VerifiedSignatures`]: signatures this process already verified (at admission) or
 //!   made (its own endorsements), so validation does not check them again.
 //! * [`testing`]: a deterministic test network and workload for tests and benchmarks.
 //!
 //! Errors are typed and name what is wrong: [`ConfigError`] for configurations and
-//! policies, [`transaction::ProposalRejection`] for refused proposals, [`names::NameError`]
-//! for contract names and versions.
+//! policies, [`transaction::ProposalRejection`] for refused proposals,
+//! [`decoded::TxDecodeError`] for envelopes that do not decode, [`names::NameError`] for
+//! contract names and versions.
 //!
 //! ```
 //! use weft_protocol::identity::{Role, SigningIdentity};
@@ -45,6 +50,7 @@
 
 pub mod block;
 pub mod channel;
+pub mod decoded;
 mod error;
 pub mod identity;
 pub mod names;

@@ -135,7 +135,8 @@ pub enum ProposalRejection {
 
 /// A signed proposal decoded once and not yet checked. The node decodes each proposal once:
 /// its contract names the queue it waits in for a contract thread ([`DecodedProposal::contract`]),
-/// then [`DecodedProposal::verify`] checks it on that thread.
+/// then [`DecodedProposal::verify`] checks it on that thread. Its counterpart for an ordered
+/// envelope is [`crate::decoded::DecodedTx`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct DecodedProposal {
     signed: SignedProposal,
