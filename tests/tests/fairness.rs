@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use weft_client::{Client, Deploy};
 use weft_e2e::{TestNet, args};
-use weft_node::client::{Client, Deploy};
 use weft_protocol::policy;
 
 #[test]

@@ -6,8 +6,8 @@
 
 use prost::Message;
 use tonic::Code;
+use weft_client::Deploy;
 use weft_e2e::{TestNet, args};
-use weft_node::client::Deploy;
 use weft_node::lifecycle::INITIALIZED_KEY;
 use weft_proto::v1::{
     ContractDefinition, EndorseRequest, EvaluateRequest, GetTransactionRequest,

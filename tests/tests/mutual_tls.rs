@@ -5,8 +5,8 @@
 //! not); signatures apply as before; TLS configuration mistakes name the file or key.
 
 use tonic::Code;
+use weft_client::{Client, TlsOptions};
 use weft_e2e::{TestNet, args};
-use weft_node::client::{Client, TlsOptions};
 use weft_node::config::ClientAuth;
 use weft_node::devnet::{DevNetwork, TLS_DOMAIN, Transport};
 use weft_proto::v1::TxValidationCode;

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use weft_client::Deploy;
 use weft_e2e::TestNet;
-use weft_node::client::Deploy;
 use weft_proto::v1::{GetBlockRequest, TxValidationCode, get_block_request::By};
 use weft_protocol::policy;
 

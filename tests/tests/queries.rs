@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use weft_client::Deploy;
 use weft_e2e::{TestNet, args};
-use weft_node::client::Deploy;
 use weft_proto::v1::TxValidationCode;
 use weft_protocol::policy;
 

@@ -2,8 +2,8 @@
 //! transactions, resumable after a transaction; filtered and full blocks; streams end when
 //! the node shuts down gracefully.
 
+use weft_client::Deploy;
 use weft_e2e::TestNet;
-use weft_node::client::Deploy;
 use weft_proto::v1::{
     BlocksRequest, ChaincodeEventsRequest, TxValidationCode, blocks_response::Kind,
     chaincode_events_request::Start,

@@ -4,8 +4,8 @@
 
 use prost::Message;
 use tonic::Code;
+use weft_client::Deploy;
 use weft_e2e::{TestNet, args};
-use weft_node::client::Deploy;
 use weft_proto::v1::TxValidationCode;
 use weft_protocol::policy;
 

@@ -5,8 +5,8 @@
 
 use prost::Message;
 use tonic::Code;
+use weft_client::Deploy;
 use weft_e2e::{TestNet, args};
-use weft_node::client::Deploy;
 use weft_proto::v1::{
     EndorseRequest, EvaluateRequest, GetBlockRequest, Proposal, SignedProposal, SubmitRequest,
     Timestamp, Transaction, TxValidationCode, get_block_request::By,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use weft_node::client::{Client, Deploy, Deployed};
+use weft_client::{Client, Deploy, Deployed};
 use weft_node::config::{NodeConfig, decode_hex};
 use weft_node::devnet::{DevNetwork, Transport};
 use weft_proto::v1::{
@@ -393,7 +393,7 @@ fn main() -> std::process::ExitCode {
 /// printed on stdout in the usual shape and the error names the status and message; any other
 /// failure is the node's status as it is.
 fn refused(contract: &str, status: tonic::Status) -> anyhow::Error {
-    match weft_node::client::contract_response(&status) {
+    match weft_client::contract_response(&status) {
         Some(response) => {
             let _ = output::print(&output::response(&response));
             anyhow::anyhow!(

@@ -14,7 +14,7 @@
 //! it), other bytes as `{"hex": "..."}`. `--raw` writes the payload bytes alone instead.
 
 use serde_json::{Value, json};
-use weft_node::client::{Deployed, Submitted};
+use weft_client::{Deployed, Submitted};
 use weft_node::config::hex;
 use weft_proto::v1::{
     Block, Conflict, ContractDefinition, ContractEvent, GetTransactionResponse, KeyModification,

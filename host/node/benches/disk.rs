@@ -10,9 +10,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
 use prost::Message;
+use weft_client::{Client, Deploy};
 use weft_ledger::{Footprint, Usage};
 use weft_node::Node;
-use weft_node::client::{Client, Deploy};
 use weft_node::devnet::{DevNetwork, Transport};
 use weft_proto::v1::TxValidationCode;
 use weft_protocol::decoded::DecodedTx;

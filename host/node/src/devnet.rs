@@ -29,12 +29,12 @@ use weft_proto::v1::{ChannelConfig, Organization};
 use weft_protocol::identity::{Role, SigningIdentity};
 use weft_rwset::dev_network;
 
-use crate::client::TlsOptions;
 use crate::config::{
     self, BatchConfig, ClientAuth, DurabilityConfig, GrpcLimits, LedgerConfig, NodeConfig,
     PeerConfig, PeerKey, TlsConfig,
 };
 use crate::error::{Error, Result};
+use weft_client::TlsOptions;
 
 /// The organization a development network's node is the peer of, and commands act for
 /// unless told otherwise.

@@ -136,7 +136,7 @@ fn the_documented_vectors_are_what_the_code_computes() {
 
     // An install request's signed message.
     let wasm = unhex(doc.get("wasm"));
-    let install = weft_node::lifecycle::install_message(&wasm);
+    let install = weft_protocol::lifecycle::install_message(&wasm);
     doc.check("install_message", &hex(&install), &mut checked);
     doc.check("install_signature", &hex(&client.sign(&install)), &mut checked);
 

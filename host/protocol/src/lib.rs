@@ -12,7 +12,8 @@
 //!   described, checked and evaluated.
 //! * [`channel`]: a checked channel configuration, with the contract definitions committed
 //!   through the `_lifecycle` namespace ([`channel::LIFECYCLE`]); [`names`] is the rule for
-//!   contract names and versions (Fabric's).
+//!   contract names and versions (Fabric's); [`lifecycle`] names the `_lifecycle`
+//!   functions and the message an admin signs to install code.
 //! * [`txid`] derives transaction ids; [`transaction`] builds signed proposals,
 //!   endorsements and envelopes, and checks a signed proposal as an endorser does
 //!   ([`transaction::DecodedProposal`]).
@@ -53,6 +54,7 @@ pub mod channel;
 pub mod decoded;
 mod error;
 pub mod identity;
+pub mod lifecycle;
 pub mod names;
 pub mod policy;
 pub mod testing;

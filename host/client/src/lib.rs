@@ -1,6 +1,31 @@
-//! A client that signs as one identity and talks to a node over gRPC: what the `weft` CLI
-//! and the end-to-end tests use. Proposals and transactions are signed here, never by the
-//! node.
+//! # weft-client: sign as one identity, talk to a node over gRPC
+//!
+//! What the `weft` CLI, the end-to-end tests and the benchmarks use to reach a node.
+//! Proposals and transactions are signed here, never by the node: a [`Client`] holds a
+//! signing identity (`weft_protocol::identity::SigningIdentity`) and the node's three
+//! services (Gateway, Admin, LedgerQuery). It depends on the messages (`weft-proto`) and the
+//! protocol (`weft-protocol`) only, not on the node or the ledger, so an application links
+//! no storage and no contract runtime.
+//!
+//! * [`Client::connect`] / [`Client::connect_tls`] ([`TlsOptions`], mutual TLS too) learn
+//!   the channel's name from the node.
+//! * [`Client::evaluate`] runs a query; [`Client::submit`] endorses, signs the transaction,
+//!   submits it and waits for its commit ([`Submitted`]).
+//! * [`Client::deploy`] installs code and defines (or upgrades) a contract through the
+//!   `_lifecycle` contract, then runs its init if asked ([`Deploy`], [`Deployed`]).
+//! * [`Client::verify_chain`] re-checks the chain's hashes client-side;
+//!   [`contract_response`] reads a contract's own error response from a refusal.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), tonic::Status> {
+//! use weft_protocol::identity::SigningIdentity;
+//! let me = SigningIdentity::from_seed("Org1", "client");
+//! let client = weft_client::Client::connect("http://127.0.0.1:7051", me).await?;
+//! let done = client.submit("kv", "put", vec![b"k".to_vec(), b"v".to_vec()]).await?;
+//! println!("{} committed as {:?}", done.tx_id, done.status.code());
+//! # Ok(())
+//! # }
+//! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -17,10 +42,9 @@ use weft_proto::v1::{
 };
 use weft_protocol::channel::LIFECYCLE;
 use weft_protocol::identity::SigningIdentity;
+use weft_protocol::lifecycle::{DEPLOY, UPGRADE, install_message};
 use weft_protocol::names;
 use weft_protocol::transaction::{self, Invocation};
-
-use crate::lifecycle::{DEPLOY, UPGRADE, install_message};
 
 /// Largest message the client accepts (blocks can be large).
 const MAX_MESSAGE: usize = 64 << 20;
