@@ -23,7 +23,7 @@ use weft_proto::v1::{
     GetTransactionRequest, HealthRequest, Identity, InstallRequest, ListContractsRequest,
     SignedProposal, SubmitRequest, Timestamp, Transaction,
 };
-use weft_protocol::transaction::{self, Invocation};
+use weft_protocol::transaction::{self, ProposalSpec};
 
 /// Every RPC of every service.
 const RPCS: [&str; 14] = [
@@ -102,7 +102,7 @@ fn calling(
     contract: &str,
     function: &str,
 ) -> SignedProposal {
-    let invocation = Invocation {
+    let invocation = ProposalSpec {
         channel: channel.into(),
         contract: contract.into(),
         function: function.into(),

@@ -347,10 +347,10 @@ mod tests {
     fn transactions_name_the_layer_that_does_not_decode() {
         use prost::Message;
         use weft_protocol::identity::SigningIdentity;
-        use weft_protocol::transaction::{self, Invocation};
+        use weft_protocol::transaction::{self, ProposalSpec};
 
         let client = SigningIdentity::from_seed("Org1", "client");
-        let invocation = Invocation {
+        let invocation = ProposalSpec {
             channel: "ch1".into(),
             contract: "kv".into(),
             function: "put".into(),

@@ -44,7 +44,7 @@ use weft_protocol::channel::LIFECYCLE;
 use weft_protocol::identity::SigningIdentity;
 use weft_protocol::lifecycle::{DEPLOY, UPGRADE, install_message};
 use weft_protocol::names;
-use weft_protocol::transaction::{self, Invocation};
+use weft_protocol::transaction::{self, ProposalSpec};
 
 /// Largest message the client accepts (blocks can be large).
 const MAX_MESSAGE: usize = 64 << 20;
@@ -228,7 +228,7 @@ impl Client {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let mut proposal = transaction::new_proposal(
             self.identity.identity(),
-            Invocation {
+            ProposalSpec {
                 channel: self.channel.clone(),
                 contract: contract.to_string(),
                 function: function.to_string(),

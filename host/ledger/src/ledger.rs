@@ -91,9 +91,11 @@ pub struct ChainInfo {
     pub commit_hash: Vec<u8>,
 }
 
-/// What committing a block decided.
+/// What committing a block decided ([`Ledger::append`]); [`TxOutcome`] is one transaction's.
+/// (`weft_rwset::report::CommittedBlock` is the offline counterpart the SDK's `MockStub` and
+/// the runtime's `Harness` return.)
 #[derive(Clone, Debug, PartialEq)]
-pub struct CommittedBlock {
+pub struct BlockOutcome {
     /// The block's number.
     pub number: u64,
     /// The block's header hash.
@@ -122,9 +124,9 @@ pub struct CommitTimings {
     pub sync: std::time::Duration,
 }
 
-/// A committed transaction: where it is, its code and its envelope.
+/// A committed transaction: where it is, its code and its envelope ([`Ledger::transaction`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TxRecord {
+pub struct CommittedTx {
     /// Location and code.
     pub location: TxLocation,
     /// The encoded envelope as ordered.
@@ -490,7 +492,7 @@ impl Ledger {
     /// Errors: the block does not extend the chain ([`Error::WrongBlockNumber`],
     /// [`Error::BadBlock`]: nothing written), or storage failed. After a storage failure the
     /// ledger refuses further blocks; reopen it to recover.
-    pub fn append(&self, block: Block) -> Result<CommittedBlock> {
+    pub fn append(&self, block: Block) -> Result<BlockOutcome> {
         let _commit = self.commit_lock.lock().expect("commit lock");
         let (mut committed, tip) = self.apply_locked(block, &self.chain_info(), None)?;
         let applied = std::time::Instant::now();
@@ -519,9 +521,9 @@ impl Ledger {
     where
         I: IntoIterator<Item = Block>,
         I::IntoIter: Send,
-        F: FnMut(CommittedBlock),
+        F: FnMut(BlockOutcome),
     {
-        type Applied = (CommittedBlock, ChainInfo, std::time::Instant);
+        type Applied = (BlockOutcome, ChainInfo, std::time::Instant);
         /// What wakes the calling thread.
         enum Event {
             /// The checking thread's next block.
@@ -636,7 +638,7 @@ impl Ledger {
         block: Block,
         tip: &ChainInfo,
         checked: Option<Checked>,
-    ) -> Result<(CommittedBlock, ChainInfo)> {
+    ) -> Result<(BlockOutcome, ChainInfo)> {
         let channel = self.channel();
         let checked = checked.filter(|(_, _, used)| Arc::ptr_eq(used, &channel));
         if self.halted.load(Ordering::SeqCst) {
@@ -730,7 +732,7 @@ impl Ledger {
             previous_hash: header.previous_hash,
             commit_hash: commit.to_vec(),
         };
-        let committed = CommittedBlock {
+        let committed = BlockOutcome {
             number,
             hash,
             codes: validation.codes,
@@ -811,13 +813,13 @@ impl Ledger {
     }
 
     /// Transaction `tx_id`: location, validation code and envelope.
-    pub fn transaction(&self, tx_id: &str) -> Result<Option<TxRecord>> {
+    pub fn transaction(&self, tx_id: &str) -> Result<Option<CommittedTx>> {
         let Some(location) = self.blocks.tx_location(tx_id)? else { return Ok(None) };
         let envelope = self
             .blocks
             .envelope(location.block_number, location.tx_index)?
             .ok_or_else(|| Error::corrupt(format!("envelope of {tx_id} missing")))?;
-        Ok(Some(TxRecord { location, envelope }))
+        Ok(Some(CommittedTx { location, envelope }))
     }
 
     /// Whether `tx_id` is committed (valid or not): endorsers refuse such proposals.

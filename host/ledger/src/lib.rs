@@ -54,7 +54,7 @@
 //!     sim.put(b"greeting", b"hello").unwrap();
 //!     sim.finish().unwrap()
 //! };
-//! let invocation = transaction::Invocation {
+//! let invocation = transaction::ProposalSpec {
 //!     channel: "ch1".into(), contract: "kv".into(), function: "set".into(),
 //!     nonce: b"nonce-1".to_vec(), ..Default::default()
 //! };
@@ -88,6 +88,6 @@ pub mod validator;
 pub use commit::commit_hash;
 pub use error::{Error, Result};
 pub use ledger::{
-    ChainInfo, CommitTimings, CommittedBlock, Durability, Footprint, Ledger, LedgerOptions,
-    StateSnapshot, TxOutcome, TxRecord, Usage,
+    BlockOutcome, ChainInfo, CommitTimings, CommittedTx, Durability, Footprint, Ledger,
+    LedgerOptions, StateSnapshot, TxOutcome, Usage,
 };

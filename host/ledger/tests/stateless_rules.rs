@@ -60,7 +60,7 @@ fn parts<'a>(net: &'a TestNetwork, contract: &str, nonce: &str) -> Parts<'a> {
     let client = &net.org(0).client;
     let proposal = transaction::new_proposal(
         client.identity(),
-        transaction::Invocation {
+        transaction::ProposalSpec {
             channel: "ch1".into(),
             contract: contract.into(),
             function: "f".into(),

@@ -7,7 +7,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{oneshot, watch};
-use weft_ledger::{CommittedBlock, Ledger};
+use weft_ledger::{BlockOutcome, Ledger};
 use weft_proto::v1::{Conflict, TxValidationCode};
 
 use crate::error::{Error, Result};
@@ -110,7 +110,7 @@ impl CommitNotifier {
         }))
     }
 
-    fn committed(&self, block: &CommittedBlock, tx_ids: &[String]) {
+    fn committed(&self, block: &BlockOutcome, tx_ids: &[String]) {
         if let Some(height) = self.height.lock().expect("height lock").as_ref() {
             height.send_replace(block.number + 1);
         }
@@ -152,7 +152,7 @@ impl CommitNotifier {
 pub const HALT_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Observes every committed block (metrics, logs).
-pub type OnBlock = Box<dyn FnMut(&CommittedBlock) + Send>;
+pub type OnBlock = Box<dyn FnMut(&BlockOutcome) + Send>;
 
 /// Commits `blocks` until the orderer drops its sink (or a storage failure), notifying
 /// waiters. Runs on the calling thread.

@@ -174,7 +174,7 @@ fn build(
     let creator = signer(net, stranger, case.creator);
     let proposal = transaction::new_proposal(
         creator.identity(),
-        transaction::Invocation {
+        transaction::ProposalSpec {
             channel: "ch1".into(),
             contract: CONTRACTS[case.contract].into(),
             function: "f".into(),

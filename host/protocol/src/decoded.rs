@@ -145,7 +145,7 @@ mod tests {
 
     use super::*;
     use crate::identity::SigningIdentity;
-    use crate::transaction::{self, Invocation};
+    use crate::transaction::{self, ProposalSpec};
 
     fn envelope_of(proposal: &Proposal, response_payload: Vec<u8>) -> Envelope {
         let client = SigningIdentity::from_seed("Org1", "client");
@@ -155,7 +155,7 @@ mod tests {
     #[test]
     fn decodes_every_layer_once_and_names_the_one_that_fails() {
         let client = SigningIdentity::from_seed("Org1", "client");
-        let invocation = Invocation {
+        let invocation = ProposalSpec {
             channel: "ch1".into(),
             contract: "kv".into(),
             function: "put".into(),

@@ -36,7 +36,7 @@
 //!
 //! let client = SigningIdentity::from_seed("Org1", "client");
 //! let peer = SigningIdentity::from_seed("Org1", "peer0");
-//! let invocation = transaction::Invocation {
+//! let invocation = transaction::ProposalSpec {
 //!     channel: "ch1".into(), contract: "kv".into(), function: "set".into(),
 //!     nonce: b"nonce-1".to_vec(), ..Default::default()
 //! };
