@@ -4,12 +4,12 @@
 //! node on `127.0.0.1:0` and connects an admin and a client over gRPC. Tests live in
 //! `tests/tests/`.
 
-use weft_ledger::policy;
-use weft_node::client::{Client, Deploy, Submitted};
+use weft_client::{Client, Deploy, Submitted};
 use weft_node::config::NodeConfig;
 use weft_node::devnet::{DevNetwork, Transport};
 use weft_node::{Node, Result};
 use weft_proto::v1::TxValidationCode;
+use weft_protocol::policy;
 
 /// A running development node and two connected identities.
 #[derive(Debug)]

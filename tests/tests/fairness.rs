@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use weft_client::{Client, Deploy};
 use weft_e2e::{TestNet, args};
-use weft_ledger::policy;
-use weft_node::client::{Client, Deploy};
+use weft_protocol::policy;
 
 #[test]
 fn another_contract_is_served_while_a_runaway_one_saturates_the_node() {

@@ -4,13 +4,13 @@
 
 use prost::Message;
 use tonic::Code;
+use weft_client::Deploy;
 use weft_e2e::{TestNet, args};
-use weft_ledger::policy;
-use weft_node::client::Deploy;
 use weft_proto::v1::{
     CommitStatusRequest, EndorseRequest, EvaluateRequest, GetBlockRequest, GetTransactionRequest,
     ListContractsRequest, SubmitRequest, TxValidationCode, get_block_request::By,
 };
+use weft_protocol::policy;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_invoke_query_read_the_block_and_restart() {
@@ -372,16 +372,16 @@ async fn serves_tls() {
     );
     // A plaintext client gets nowhere.
     let url = format!("http://{}", net.node.local_addr());
-    let plain = weft_node::client::Client::connect(&url, net.net.identity("client").unwrap()).await;
+    let plain = weft_client::Client::connect(&url, net.net.identity("client").unwrap()).await;
     assert!(plain.is_err());
     // Nor does a client that does not trust the dev CA.
     let url = format!("https://{}", net.node.local_addr());
     let stranger =
         weft_node::config::NodeConfig::load(&net.net.config_path()).unwrap().tls.unwrap();
     let wrong_ca = std::fs::read(stranger.cert).unwrap(); // the leaf, not the CA
-    let untrusted = weft_node::client::Client::connect_tls(
+    let untrusted = weft_client::Client::connect_tls(
         &url,
-        &weft_node::client::TlsOptions::new(wrong_ca, "localhost"),
+        &weft_client::TlsOptions::new(wrong_ca, "localhost"),
         net.net.identity("client").unwrap(),
     )
     .await;

@@ -5,15 +5,15 @@
 
 use prost::Message;
 use tonic::Code;
+use weft_client::Deploy;
 use weft_e2e::{TestNet, args};
-use weft_ledger::channel::LIFECYCLE;
-use weft_ledger::names::{NAME_RULE, VERSION_RULE};
-use weft_ledger::policy;
-use weft_node::client::Deploy;
 use weft_proto::v1::{
     ContractDefinition, ListContractsRequest, ProposalResponsePayload, Transaction,
     TxValidationCode,
 };
+use weft_protocol::channel::LIFECYCLE;
+use weft_protocol::names::{NAME_RULE, VERSION_RULE};
+use weft_protocol::policy;
 
 /// Files in the node's contract directory (each installed module leaves two).
 fn installed(net: &TestNet) -> usize {

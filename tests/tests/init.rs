@@ -6,14 +6,14 @@
 
 use prost::Message;
 use tonic::Code;
+use weft_client::Deploy;
 use weft_e2e::{TestNet, args};
-use weft_ledger::policy;
-use weft_node::client::Deploy;
 use weft_node::lifecycle::INITIALIZED_KEY;
 use weft_proto::v1::{
     ContractDefinition, EndorseRequest, EvaluateRequest, GetTransactionRequest,
     ProposalResponsePayload, SubmitRequest, Transaction, TxValidationCode,
 };
+use weft_protocol::policy;
 
 fn abstore() -> Vec<u8> {
     std::fs::read(weft_contract_artifacts::ABSTORE).expect("sample built")

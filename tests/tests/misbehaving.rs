@@ -8,10 +8,10 @@
 use std::time::Instant;
 
 use tonic::Code;
+use weft_client::Deploy;
 use weft_e2e::{TestNet, args};
-use weft_ledger::policy;
-use weft_node::client::Deploy;
 use weft_proto::v1::TxValidationCode;
+use weft_protocol::policy;
 
 /// The wall-clock backstop, made short enough to fire before the fuel runs out: the caller is
 /// told the node is overloaded and to retry (UNAVAILABLE), never INTERNAL and never a result;
@@ -91,7 +91,7 @@ async fn scenario() {
     // while an ordinary query is answered: it finishes first. A transaction submitted
     // meanwhile commits once the loops are done: a commit waits for the queries running
     // (each holds the state still, as under a Fabric peer's read lock), and fuel bounds them.
-    let spin = |client: weft_node::client::Client| async move {
+    let spin = |client: weft_client::Client| async move {
         let result = client.evaluate("spin", "Spin", vec![]).await;
         (result.expect_err("out of fuel").message().to_string(), Instant::now())
     };

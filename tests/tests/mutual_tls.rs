@@ -5,12 +5,12 @@
 //! not); signatures apply as before; TLS configuration mistakes name the file or key.
 
 use tonic::Code;
+use weft_client::{Client, TlsOptions};
 use weft_e2e::{TestNet, args};
-use weft_ledger::identity::SigningIdentity;
-use weft_node::client::{Client, TlsOptions};
 use weft_node::config::ClientAuth;
 use weft_node::devnet::{DevNetwork, TLS_DOMAIN, Transport};
 use weft_proto::v1::TxValidationCode;
+use weft_protocol::identity::SigningIdentity;
 
 /// TLS options of `net` that trust its CA and present no client certificate.
 fn without_certificate(net: &DevNetwork) -> TlsOptions {

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use weft_client::Deploy;
 use weft_e2e::TestNet;
-use weft_ledger::policy;
-use weft_node::client::Deploy;
 use weft_proto::v1::{GetBlockRequest, TxValidationCode, get_block_request::By};
+use weft_protocol::policy;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the repository").to_path_buf()
@@ -139,7 +139,7 @@ async fn the_python_client_evaluates_endorses_submits_and_reads_events() {
         .await
         .expect("the block")
         .into_inner();
-    let hash = weft_ledger::block::header_hash(&block.header.expect("header"));
+    let hash = weft_protocol::block::header_hash(&block.header.expect("header"));
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(words[4..], ["hash", hex.as_str()], "{out}");
 

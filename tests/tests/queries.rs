@@ -5,10 +5,10 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use weft_client::Deploy;
 use weft_e2e::{TestNet, args};
-use weft_ledger::policy;
-use weft_node::client::Deploy;
 use weft_proto::v1::TxValidationCode;
+use weft_protocol::policy;
 
 const MARBLES: usize = 60;
 const ROUNDS: usize = 60;

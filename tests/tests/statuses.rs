@@ -13,9 +13,8 @@ use prost::Message;
 use tonic::client::GrpcService;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
+use weft_client::Client;
 use weft_e2e::TestNet;
-use weft_ledger::transaction::{self, Invocation};
-use weft_node::client::Client;
 use weft_proto::v1::chaincode_events_request::Start;
 use weft_proto::v1::get_block_request::By;
 use weft_proto::v1::{
@@ -24,6 +23,7 @@ use weft_proto::v1::{
     GetTransactionRequest, HealthRequest, Identity, InstallRequest, ListContractsRequest,
     SignedProposal, SubmitRequest, Timestamp, Transaction,
 };
+use weft_protocol::transaction::{self, ProposalSpec};
 
 /// Every RPC of every service.
 const RPCS: [&str; 14] = [
@@ -102,7 +102,7 @@ fn calling(
     contract: &str,
     function: &str,
 ) -> SignedProposal {
-    let invocation = Invocation {
+    let invocation = ProposalSpec {
         channel: channel.into(),
         contract: contract.into(),
         function: function.into(),
@@ -140,7 +140,7 @@ type RawCase<'a> = (&'a str, Vec<u8>, &'a [(&'a str, &'a str)], Code, &'a str);
 
 /// An install of `wasm` signed by `client`, as `weft contract deploy` signs it.
 fn signed_install(client: &Client, wasm: Vec<u8>) -> InstallRequest {
-    let signature = client.identity().sign(&weft_node::lifecycle::install_message(&wasm));
+    let signature = client.identity().sign(&weft_protocol::lifecycle::install_message(&wasm));
     InstallRequest { signer: Some(client.identity().identity().clone()), wasm, signature }
 }
 

@@ -2,13 +2,13 @@
 //! transactions, resumable after a transaction; filtered and full blocks; streams end when
 //! the node shuts down gracefully.
 
+use weft_client::Deploy;
 use weft_e2e::TestNet;
-use weft_ledger::policy;
-use weft_node::client::Deploy;
 use weft_proto::v1::{
     BlocksRequest, ChaincodeEventsRequest, TxValidationCode, blocks_response::Kind,
     chaincode_events_request::Start,
 };
+use weft_protocol::policy;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_and_blocks_stream_and_resume() {

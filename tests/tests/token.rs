@@ -4,10 +4,10 @@
 
 use prost::Message;
 use tonic::Code;
+use weft_client::Deploy;
 use weft_e2e::{TestNet, args};
-use weft_ledger::policy;
-use weft_node::client::Deploy;
 use weft_proto::v1::TxValidationCode;
+use weft_protocol::policy;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn minting_is_for_org1_clients_and_tokens_cross_organizations() {

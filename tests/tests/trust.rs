@@ -5,13 +5,13 @@
 
 use prost::Message;
 use tonic::Code;
+use weft_client::Deploy;
 use weft_e2e::{TestNet, args};
-use weft_ledger::{policy, transaction};
-use weft_node::client::Deploy;
 use weft_proto::v1::{
     EndorseRequest, EvaluateRequest, GetBlockRequest, Proposal, SignedProposal, SubmitRequest,
     Timestamp, Transaction, TxValidationCode, get_block_request::By,
 };
+use weft_protocol::{policy, transaction};
 
 /// The owner of asset1 as the ledger says.
 async fn owner(net: &TestNet) -> String {
@@ -162,7 +162,7 @@ async fn a_commit_status_names_its_block_by_number_and_hash() {
         .await
         .unwrap()
         .into_inner();
-    let hash = weft_ledger::block::header_hash(block.header.as_ref().unwrap());
+    let hash = weft_protocol::block::header_hash(block.header.as_ref().unwrap());
     assert_eq!(init.status.block_hash, hash.to_vec());
     let by_hash = net
         .client

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
-use weft_node::client::Client;
+use weft_client::Client;
 use weft_proto::v1::{EndorseRequest, TxValidationCode};
 
 /// The sample contract the benchmark drives.

@@ -14,14 +14,14 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use weft_ledger::policy;
-use weft_node::client::{Client, Deploy, Deployed};
+use weft_client::{Client, Deploy, Deployed};
 use weft_node::config::{NodeConfig, decode_hex};
 use weft_node::devnet::{DevNetwork, Transport};
 use weft_proto::v1::{
     GetBlockRequest, GetKeyHistoryRequest, GetTransactionRequest, ListContractsRequest,
     get_block_request::By,
 };
+use weft_protocol::policy;
 
 include!(concat!(env!("OUT_DIR"), "/samples.rs"));
 
@@ -396,7 +396,7 @@ fn main() -> std::process::ExitCode {
 /// printed on stdout in the usual shape and the error names the status and message; any other
 /// failure is the node's status as it is.
 fn refused(contract: &str, status: tonic::Status) -> anyhow::Error {
-    match weft_node::client::contract_response(&status) {
+    match weft_client::contract_response(&status) {
         Some(response) => {
             let _ = output::print(&output::response(&response));
             anyhow::anyhow!(
@@ -766,7 +766,7 @@ fn sample_init(name: &str) -> Option<(&'static str, &'static [&'static str])> {
 
 /// The deploy or upgrade `define` asks for.
 fn define_request(define: &DefineArgs, version: &str, upgrade: bool) -> Result<Deploy> {
-    weft_ledger::names::check(&define.name, version)?;
+    weft_protocol::names::check(&define.name, version)?;
     let wasm = std::fs::read(&define.wasm)
         .with_context(|| format!("reading the contract {}", define.wasm.display()))?;
     let policy = match &define.policy {
@@ -891,7 +891,7 @@ fn endpoint_of(config: &NodeConfig, addr: SocketAddr) -> String {
 async fn connect_to(
     net: &DevNetwork,
     endpoint: &str,
-    identity: weft_ledger::identity::SigningIdentity,
+    identity: weft_protocol::identity::SigningIdentity,
 ) -> Result<Client> {
     if endpoint.starts_with("https://") {
         let tls = net.tls_options()?;

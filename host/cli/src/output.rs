@@ -13,14 +13,14 @@
 //! string (a token named "100" stays the string "100"; a JSON document stays a string holding
 //! it), other bytes as `{"hex": "..."}`. `--raw` writes the payload bytes alone instead.
 
-use prost::Message;
 use serde_json::{Value, json};
-use weft_node::client::{Deployed, Submitted};
+use weft_client::{Deployed, Submitted};
 use weft_node::config::hex;
 use weft_proto::v1::{
-    Block, Conflict, ContractDefinition, ContractEvent, Envelope, GetTransactionResponse,
-    KeyModification, Proposal, ProposalResponsePayload, Response, Transaction, TxValidationCode,
+    Block, Conflict, ContractDefinition, ContractEvent, GetTransactionResponse, KeyModification,
+    Proposal, Response, Transaction, TxValidationCode,
 };
+use weft_protocol::decoded::{DecodedTx, TxDecodeError};
 use weft_rwset::text::is_unsafe;
 
 /// Prints `value` as pretty JSON on stdout, [terminal-safe](terminal_safe).
@@ -143,7 +143,7 @@ pub(crate) fn contracts(defs: &[ContractDefinition]) -> Value {
                 "name": d.name,
                 "version": d.version,
                 "init_required": d.init_required,
-                "policy": d.policy.as_ref().map(weft_ledger::policy::describe),
+                "policy": d.policy.as_ref().map(weft_protocol::policy::describe),
                 "code_hash": hex(&d.code_hash),
             })
         })
@@ -178,12 +178,20 @@ fn timestamp(seconds: i64, nanos: u32) -> Value {
     }
 }
 
-fn envelope(bytes_or: &Envelope) -> Value {
-    let tx = Transaction::decode(bytes_or.payload.as_slice()).unwrap_or_default();
-    let proposal = Proposal::decode(tx.proposal.as_slice()).unwrap_or_default();
-    let result =
-        ProposalResponsePayload::decode(tx.response_payload.as_slice()).unwrap_or_default();
-    json!({
+/// A transaction as JSON, with `"malformed"` naming the layer that did not decode if one did
+/// not: its fields are then empty, or, when only the response payload does not decode, the
+/// response is null.
+fn envelope(decoded: Result<DecodedTx, TxDecodeError>) -> Value {
+    let (tx, proposal, result, malformed) = match decoded {
+        Ok(decoded) => {
+            let result = decoded.response_payload();
+            let (_, tx, proposal) = decoded.into_parts();
+            let malformed = result.as_ref().err().copied();
+            (tx, proposal, result.unwrap_or_default(), malformed)
+        }
+        Err(e) => (Transaction::default(), Proposal::default(), Default::default(), Some(e)),
+    };
+    let mut value = json!({
         "tx_id": proposal.tx_id,
         "contract": proposal.contract,
         "function": proposal.function,
@@ -192,7 +200,11 @@ fn envelope(bytes_or: &Envelope) -> Value {
         "creator": proposal.creator.map(|c| json!({ "msp_id": c.msp_id, "public_key": hex(&c.public_key) })),
         "response": result.response.as_ref().map(response),
         "endorsers": tx.endorsements.iter().filter_map(|e| e.endorser.as_ref().map(|i| i.msp_id.clone())).collect::<Vec<_>>(),
-    })
+    });
+    if let Some(e) = malformed {
+        value["malformed"] = json!(e.to_string());
+    }
+    value
 }
 
 pub(crate) fn block(b: &Block) -> Value {
@@ -206,14 +218,14 @@ pub(crate) fn block(b: &Block) -> Value {
         .iter()
         .enumerate()
         .map(|(i, bytes)| {
-            let mut tx = envelope(&Envelope::decode(bytes.as_slice()).unwrap_or_default());
+            let mut tx = envelope(DecodedTx::decode(bytes));
             tx["code"] = json!(metadata.validation_codes.get(i).map(|c| code_name(*c)));
             tx
         })
         .collect();
     json!({
         "number": header.number,
-        "hash": hex(&weft_ledger::block::header_hash(&header)),
+        "hash": hex(&weft_protocol::block::header_hash(&header)),
         "previous_hash": hex(&header.previous_hash),
         "data_hash": hex(&header.data_hash),
         "commit_hash": hex(&metadata.commit_hash),
@@ -223,7 +235,10 @@ pub(crate) fn block(b: &Block) -> Value {
 }
 
 pub(crate) fn transaction(t: &GetTransactionResponse) -> Value {
-    let mut value = t.envelope.as_ref().map(envelope).unwrap_or(Value::Null);
+    let mut value = match &t.envelope {
+        Some(e) => envelope(DecodedTx::from_envelope(e.clone())),
+        None => Value::Null,
+    };
     value["code"] = json!(code_name(t.code));
     value["block"] = json!(t.block_number);
     value["tx_index"] = json!(t.tx_index);
@@ -326,5 +341,51 @@ mod tests {
         assert_eq!((out[0]["block"].as_u64(), out[0]["tx"].as_u64()), (Some(3), Some(1)));
         assert_eq!(out[1]["value"], json!({ "hex": "ff00" }));
         assert_eq!((out[2]["value"].is_null(), &out[2]["is_delete"]), (true, &json!(true)));
+    }
+
+    #[test]
+    fn transactions_name_the_layer_that_does_not_decode() {
+        use prost::Message;
+        use weft_protocol::identity::SigningIdentity;
+        use weft_protocol::transaction::{self, ProposalSpec};
+
+        let client = SigningIdentity::from_seed("Org1", "client");
+        let invocation = ProposalSpec {
+            channel: "ch1".into(),
+            contract: "kv".into(),
+            function: "put".into(),
+            args: vec![b"k".to_vec()],
+            nonce: b"n".to_vec(),
+            ..Default::default()
+        };
+        let proposal = transaction::new_proposal(client.identity(), invocation);
+        let proposal_bytes = proposal.encode_to_vec();
+        let payload = transaction::response_payload(
+            &proposal_bytes,
+            Response { status: 200, message: String::new(), payload: b"ok".to_vec() },
+            Default::default(),
+            vec![],
+            "1",
+        );
+        let good = transaction::envelope(&client, proposal_bytes.clone(), payload, vec![]);
+        let value = envelope(DecodedTx::from_envelope(good.clone()));
+        assert_eq!((&value["tx_id"], &value["function"]), (&json!(proposal.tx_id), &json!("put")));
+        assert_eq!(value["response"]["payload"], "ok");
+        assert!(value.get("malformed").is_none(), "{value}");
+        let block = Block {
+            data: Some(weft_proto::v1::BlockData { envelopes: vec![good.encode_to_vec()] }),
+            ..Default::default()
+        };
+        assert_eq!(self::block(&block)["transactions"][0]["tx_id"], json!(proposal.tx_id));
+
+        let unreadable = transaction::envelope(&client, proposal_bytes, vec![0xff; 4], vec![]);
+        let value = envelope(DecodedTx::from_envelope(unreadable));
+        assert_eq!((&value["function"], &value["response"]), (&json!("put"), &Value::Null));
+        assert_eq!(value["malformed"], "the envelope's response payload does not decode");
+        let junk = envelope(DecodedTx::decode(b"\x0a\xff"));
+        assert_eq!(
+            (&junk["tx_id"], &junk["malformed"]),
+            (&json!(""), &json!("the envelope does not decode"))
+        );
     }
 }

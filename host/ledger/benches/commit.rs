@@ -10,10 +10,11 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use weft_ledger::testing::{TestNetwork, TxSpec};
+use weft_ledger::Ledger;
 use weft_ledger::validator::check_envelopes;
-use weft_ledger::{Ledger, channel::Channel, policy};
 use weft_proto::v1::{Block, KvRead, KvWrite, NsReadWriteSet, TxValidationCode, Version};
+use weft_protocol::testing::{TestNetwork, TxSpec};
+use weft_protocol::{channel::Channel, policy};
 
 const TXS: usize = 500;
 
@@ -111,7 +112,7 @@ fn main() -> anyhow::Result<()> {
     for envelopes in prepared.iter().take(10) {
         let t = Instant::now();
         let checked =
-            check_envelopes(&channel, envelopes, &weft_ledger::VerifiedSignatures::default());
+            check_envelopes(&channel, envelopes, &weft_protocol::VerifiedSignatures::default());
         stateless.push(t.elapsed());
         anyhow::ensure!(checked.iter().all(|c| c.result.is_ok()));
     }
@@ -125,7 +126,7 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let cpu = cpu_time();
     for (b, envelopes) in serial.into_iter().enumerate() {
-        let block = weft_ledger::block::new_block(first + b as u64, previous_hash, envelopes);
+        let block = weft_protocol::block::new_block(first + b as u64, previous_hash, envelopes);
         let t = Instant::now();
         let committed = ledger.append(block)?;
         serial_latencies.push(t.elapsed());
@@ -140,8 +141,8 @@ fn main() -> anyhow::Result<()> {
     let first = first + blocks as u64;
     let mut blocks_in: Vec<Block> = Vec::with_capacity(blocks);
     for (b, envelopes) in pipelined.into_iter().enumerate() {
-        let block = weft_ledger::block::new_block(first + b as u64, previous_hash, envelopes);
-        previous_hash = weft_ledger::block::block_hash(&block).to_vec();
+        let block = weft_protocol::block::new_block(first + b as u64, previous_hash, envelopes);
+        previous_hash = weft_protocol::block::block_hash(&block).to_vec();
         blocks_in.push(block);
     }
     let mut phases: Vec<weft_ledger::CommitTimings> = Vec::with_capacity(blocks);

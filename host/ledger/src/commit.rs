@@ -1,10 +1,8 @@
 //! The commit hash, and the state updates of a stored block (for replay and chain
 //! verification).
 
-use prost::Message;
-use weft_proto::v1::{
-    Block, BlockMetadata, Envelope, ProposalResponsePayload, Transaction, TxValidationCode,
-};
+use weft_proto::v1::{Block, BlockMetadata, TxValidationCode};
+use weft_protocol::decoded::DecodedTx;
 
 use crate::error::{Error, Result};
 use crate::validator::BlockUpdates;
@@ -63,10 +61,8 @@ pub(crate) fn stored_updates(block: &Block) -> Result<BlockUpdates> {
             continue;
         }
         let corrupt = |what: &str| Error::corrupt(format!("block {number} tx {index}: {what}"));
-        let envelope = Envelope::decode(bytes.as_slice()).map_err(|_| corrupt("envelope"))?;
-        let tx = Transaction::decode(envelope.payload.as_slice()).map_err(|_| corrupt("tx"))?;
-        let payload = ProposalResponsePayload::decode(tx.response_payload.as_slice())
-            .map_err(|_| corrupt("response payload"))?;
+        let decoded = DecodedTx::decode(bytes).map_err(|e| corrupt(&e.to_string()))?;
+        let payload = decoded.response_payload().map_err(|e| corrupt(&e.to_string()))?;
         updates.apply(number, index as u32, &payload.rwset.unwrap_or_default());
     }
     Ok(updates)

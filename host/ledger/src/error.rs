@@ -67,10 +67,13 @@ pub enum Error {
         /// What failed.
         reason: String,
     },
-    /// The channel configuration is invalid or differs from the one the ledger was created
-    /// with.
+    /// The channel configuration differs from the one the ledger was created with.
     #[error("channel configuration: {0}")]
     Config(String),
+    /// The channel configuration, or a contract definition committed in the `_lifecycle`
+    /// namespace, is not valid.
+    #[error(transparent)]
+    Channel(#[from] weft_protocol::ConfigError),
 }
 
 /// Result of ledger operations.

@@ -16,11 +16,12 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use prost::Message;
 use weft_proto::v1::{Block, BlockMetadata, ChannelConfig, Conflict, TxValidationCode};
+use weft_protocol::VerifiedSignatures;
+use weft_protocol::block::{block_hash, data_hash, header_hash};
+use weft_protocol::channel::{Channel, LIFECYCLE};
 use weft_rwset::{HistoryIter, StateError, StateIter, VersionedValue};
 
-use crate::block::{block_hash, data_hash, header_hash};
 use crate::blockstore::{BlockStore, TxLocation};
-use crate::channel::{Channel, LIFECYCLE};
 use crate::commit::{codes_of, commit_hash, stored_updates};
 use crate::error::{Error, Result};
 use crate::statedb::{self, NamespaceState, StateDb};
@@ -28,7 +29,6 @@ use crate::validator::{
     CommittedState, Prechecked as StatelessOutcome, check_envelopes, validate_block,
     validate_prechecked,
 };
-use crate::verified::VerifiedSignatures;
 
 /// A block with the outcome of its stateless checks and their time.
 /// With the channel (contract definitions) they were checked against.
@@ -91,9 +91,11 @@ pub struct ChainInfo {
     pub commit_hash: Vec<u8>,
 }
 
-/// What committing a block decided.
+/// What committing a block decided ([`Ledger::append`]); [`TxOutcome`] is one transaction's.
+/// (`weft_rwset::report::CommittedBlock` is the offline counterpart the SDK's `MockStub` and
+/// the runtime's `Harness` return.)
 #[derive(Clone, Debug, PartialEq)]
-pub struct CommittedBlock {
+pub struct BlockOutcome {
     /// The block's number.
     pub number: u64,
     /// The block's header hash.
@@ -122,9 +124,9 @@ pub struct CommitTimings {
     pub sync: std::time::Duration,
 }
 
-/// A committed transaction: where it is, its code and its envelope.
+/// A committed transaction: where it is, its code and its envelope ([`Ledger::transaction`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TxRecord {
+pub struct CommittedTx {
     /// Location and code.
     pub location: TxLocation,
     /// The encoded envelope as ordered.
@@ -441,7 +443,7 @@ impl Ledger {
     }
 
     /// The channel this ledger belongs to, with the contract definitions of its genesis
-    /// configuration and of every committed block (see [`crate::channel`]).
+    /// configuration and of every committed block (see [`weft_protocol::channel`]).
     pub fn channel(&self) -> Arc<Channel> {
         self.channel.read().expect("channel lock").clone()
     }
@@ -480,7 +482,7 @@ impl Ledger {
     /// tests; a real orderer tracks its own chain).
     pub fn next_block(&self, envelopes: Vec<Vec<u8>>) -> Block {
         let info = self.chain_info();
-        crate::block::new_block(info.height, info.current_hash, envelopes)
+        weft_protocol::block::new_block(info.height, info.current_hash, envelopes)
     }
 
     /// Validates `block` and commits it: its state updates, validation codes, conflicts,
@@ -490,7 +492,7 @@ impl Ledger {
     /// Errors: the block does not extend the chain ([`Error::WrongBlockNumber`],
     /// [`Error::BadBlock`]: nothing written), or storage failed. After a storage failure the
     /// ledger refuses further blocks; reopen it to recover.
-    pub fn append(&self, block: Block) -> Result<CommittedBlock> {
+    pub fn append(&self, block: Block) -> Result<BlockOutcome> {
         let _commit = self.commit_lock.lock().expect("commit lock");
         let (mut committed, tip) = self.apply_locked(block, &self.chain_info(), None)?;
         let applied = std::time::Instant::now();
@@ -519,9 +521,9 @@ impl Ledger {
     where
         I: IntoIterator<Item = Block>,
         I::IntoIter: Send,
-        F: FnMut(CommittedBlock),
+        F: FnMut(BlockOutcome),
     {
-        type Applied = (CommittedBlock, ChainInfo, std::time::Instant);
+        type Applied = (BlockOutcome, ChainInfo, std::time::Instant);
         /// What wakes the calling thread.
         enum Event {
             /// The checking thread's next block.
@@ -636,7 +638,7 @@ impl Ledger {
         block: Block,
         tip: &ChainInfo,
         checked: Option<Checked>,
-    ) -> Result<(CommittedBlock, ChainInfo)> {
+    ) -> Result<(BlockOutcome, ChainInfo)> {
         let channel = self.channel();
         let checked = checked.filter(|(_, _, used)| Arc::ptr_eq(used, &channel));
         if self.halted.load(Ordering::SeqCst) {
@@ -730,7 +732,7 @@ impl Ledger {
             previous_hash: header.previous_hash,
             commit_hash: commit.to_vec(),
         };
-        let committed = CommittedBlock {
+        let committed = BlockOutcome {
             number,
             hash,
             codes: validation.codes,
@@ -811,13 +813,13 @@ impl Ledger {
     }
 
     /// Transaction `tx_id`: location, validation code and envelope.
-    pub fn transaction(&self, tx_id: &str) -> Result<Option<TxRecord>> {
+    pub fn transaction(&self, tx_id: &str) -> Result<Option<CommittedTx>> {
         let Some(location) = self.blocks.tx_location(tx_id)? else { return Ok(None) };
         let envelope = self
             .blocks
             .envelope(location.block_number, location.tx_index)?
             .ok_or_else(|| Error::corrupt(format!("envelope of {tx_id} missing")))?;
-        Ok(Some(TxRecord { location, envelope }))
+        Ok(Some(CommittedTx { location, envelope }))
     }
 
     /// Whether `tx_id` is committed (valid or not): endorsers refuse such proposals.
@@ -839,7 +841,7 @@ impl Ledger {
             .blocks
             .block_header_and_metadata(location.block_number)?
             .ok_or_else(|| Error::corrupt("indexed block missing"))?;
-        let block_hash = crate::block::header_hash(&block.header.unwrap_or_default());
+        let block_hash = weft_protocol::block::header_hash(&block.header.unwrap_or_default());
         let conflicts = block
             .metadata
             .unwrap_or_default()

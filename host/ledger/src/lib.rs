@@ -1,27 +1,26 @@
 //! # weft-ledger: blocks, the validator and the state database
 //!
 //! A peer's ledger of one channel, with Hyperledger Fabric's validation rules
-//! (`docs/semantics.md`):
+//! (`docs/semantics.md`). What every party agrees on (identities, policies, the channel's
+//! configuration, transaction ids, signed proposals and envelopes, block hashes) is the
+//! protocol, in `weft-protocol`; this crate stores, validates and commits.
 //!
-//! * [`transaction`] builds signed proposals, endorsements and envelopes; [`txid`] derives
-//!   transaction ids; [`identity`], [`policy`] and [`channel`] hold keys, organizations and
-//!   endorsement policies from the channel's genesis configuration and from contract
-//!   definitions committed in the `_lifecycle` namespace ([`channel::LIFECYCLE`]); [`names`]
-//!   is the rule for contract names and versions (Fabric's).
-//! * [`block`] builds and hashes blake3-chained blocks.
 //! * [`validator`] decides each transaction's code: stateless checks batched over all cores,
 //!   then MVCC and phantom checks in block order, recording which key conflicted.
-//!   [`VerifiedSignatures`] lets it skip signatures the same process already verified (at
-//!   admission) or made (its own endorsements).
+//!   `weft_protocol::VerifiedSignatures` lets it skip signatures the same process already
+//!   verified (at admission) or made (its own endorsements).
 //! * [`Ledger`] commits a block (state, history, codes, indexes, height) as one atomic sled
 //!   batch, durably ([`Ledger::append`], or [`Ledger::append_all`] which overlaps each
 //!   block's fsync with the next block's validation), and replays from its block store at
 //!   start. [`statedb`] and [`blockstore`] describe the storage layout.
-//! * [`testing`] has a deterministic test network and workload for tests and benchmarks.
 //! * [`report`] answers "which of these would conflict?" offline.
 //!
+//! An [`Error`] is a storage or chain failure: the node cannot go on. A configuration that
+//! is not valid is the protocol's `ConfigError`, carried as [`Error::Channel`].
+//!
 //! ```
-//! use weft_ledger::{Ledger, identity::{Role, SigningIdentity}, policy, transaction};
+//! use weft_ledger::Ledger;
+//! use weft_protocol::{identity::{Role, SigningIdentity}, policy, transaction};
 //! use weft_proto::v1::{ChannelConfig, ContractDefinition, Organization, Response, TxValidationCode};
 //! use weft_rwset::{Mode, TxSimulator};
 //!
@@ -55,7 +54,7 @@
 //!     sim.put(b"greeting", b"hello").unwrap();
 //!     sim.finish().unwrap()
 //! };
-//! let invocation = transaction::Invocation {
+//! let invocation = transaction::ProposalSpec {
 //!     channel: "ch1".into(), contract: "kv".into(), function: "set".into(),
 //!     nonce: b"nonce-1".to_vec(), ..Default::default()
 //! };
@@ -78,27 +77,17 @@
 //! ledger.verify_chain().unwrap();
 //! ```
 
-pub mod block;
 pub mod blockstore;
-pub mod channel;
 mod commit;
 mod error;
-pub mod identity;
 mod ledger;
-pub mod names;
-pub mod policy;
 pub use weft_rwset::report;
 pub mod statedb;
-pub mod testing;
-pub mod transaction;
-pub mod txid;
 pub mod validator;
-mod verified;
 
 pub use commit::commit_hash;
 pub use error::{Error, Result};
 pub use ledger::{
-    ChainInfo, CommitTimings, CommittedBlock, Durability, Footprint, Ledger, LedgerOptions,
-    StateSnapshot, TxOutcome, TxRecord, Usage,
+    BlockOutcome, ChainInfo, CommitTimings, CommittedTx, Durability, Footprint, Ledger,
+    LedgerOptions, StateSnapshot, TxOutcome, Usage,
 };
-pub use verified::VerifiedSignatures;

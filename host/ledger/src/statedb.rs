@@ -14,9 +14,8 @@
 //! key; its id, timestamp and value are read from that transaction in the block store when
 //! the history is queried, so a commit writes a few bytes per key for history.
 
-use prost::Message;
 use std::borrow::Borrow;
-use weft_proto::v1::{Envelope, Proposal, ProposalResponsePayload, Transaction};
+use weft_protocol::decoded::DecodedTx;
 use weft_rwset::{
     HistoryEntry, HistoryIter, HistoryView, StateError, StateIter, StateView, Version,
     VersionedValue,
@@ -116,11 +115,8 @@ fn history_entry(
         .map_err(StateError::new)?
         .ok_or_else(|| corrupt("transaction missing from the block store"))?;
     let source_bytes = envelope.len();
-    let envelope = Envelope::decode(envelope.as_slice()).map_err(|_| corrupt("envelope"))?;
-    let tx = Transaction::decode(envelope.payload.as_slice()).map_err(|_| corrupt("tx"))?;
-    let proposal = Proposal::decode(tx.proposal.as_slice()).map_err(|_| corrupt("proposal"))?;
-    let payload = ProposalResponsePayload::decode(tx.response_payload.as_slice())
-        .map_err(|_| corrupt("payload"))?;
+    let decoded = DecodedTx::decode(&envelope).map_err(|e| corrupt(&e.to_string()))?;
+    let payload = decoded.response_payload().map_err(|e| corrupt(&e.to_string()))?;
     let value = payload
         .rwset
         .unwrap_or_default()
@@ -131,9 +127,9 @@ fn history_entry(
         .find(|w| w.key == key)
         .ok_or_else(|| corrupt("write missing from its transaction"))?
         .value;
-    let ts = proposal.timestamp.unwrap_or_default();
+    let ts = decoded.timestamp();
     Ok(HistoryEntry {
-        tx_id: proposal.tx_id,
+        tx_id: decoded.tx_id().to_owned(),
         version: Version { block_num: number, tx_num },
         timestamp: weft_abi::Timestamp { seconds: ts.seconds, nanos: ts.nanos, reserved: 0 },
         is_delete,

@@ -11,8 +11,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use weft_ledger::testing::{TestNetwork, TxSpec, Workload};
-use weft_ledger::{Ledger, policy};
+use weft_ledger::Ledger;
+use weft_protocol::policy;
+use weft_protocol::testing::{TestNetwork, TxSpec, Workload};
 
 const CHILD_DIR: &str = "WEFT_CRASH_CHILD_DIR";
 
@@ -57,8 +58,8 @@ fn crash_child() {
                 })
                 .collect()
         };
-        let block = weft_ledger::block::new_block(height, previous_hash.clone(), envelopes);
-        previous_hash = weft_ledger::block::block_hash(&block).to_vec();
+        let block = weft_protocol::block::new_block(height, previous_hash.clone(), envelopes);
+        previous_hash = weft_protocol::block::block_hash(&block).to_vec();
         height += 1;
         Some(block)
     });

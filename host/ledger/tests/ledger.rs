@@ -1,9 +1,10 @@
 //! The ledger on sled: block store and indexes, state and history, atomic commit, recovery
 //! (replay, refusal when state is ahead), chain verification and determinism.
 
-use weft_ledger::testing::{TestNetwork, TxSpec, Workload};
-use weft_ledger::{Durability, Error, Ledger, LedgerOptions, block, policy};
+use weft_ledger::{Durability, Error, Ledger, LedgerOptions};
 use weft_proto::v1::{Block, KvRead, KvWrite, NsReadWriteSet, TxValidationCode as Code, Version};
+use weft_protocol::testing::{TestNetwork, TxSpec, Workload};
+use weft_protocol::{block, policy};
 use weft_rwset::{HistoryView, StateView};
 
 fn network() -> TestNetwork {
@@ -28,7 +29,7 @@ fn env(net: &TestNetwork, contract: &str, nonce: &str, rwset: NsReadWriteSet) ->
 }
 
 fn id(net: &TestNetwork, nonce: &str) -> String {
-    weft_ledger::txid::derive_tx_id(nonce.as_bytes(), net.org(0).client.identity())
+    weft_protocol::txid::derive_tx_id(nonce.as_bytes(), net.org(0).client.identity())
 }
 
 #[test]
@@ -404,7 +405,7 @@ impl weft_ledger::validator::CommittedState for BrokenState {
 #[test]
 fn a_storage_error_during_validation_halts_instead_of_invalidating() {
     let net = network();
-    let channel = weft_ledger::channel::Channel::new(net.config.clone()).unwrap();
+    let channel = weft_protocol::channel::Channel::new(net.config.clone()).unwrap();
     let read = NsReadWriteSet {
         namespace: "kv".into(),
         reads: vec![KvRead { key: b"a".to_vec(), version: None }],
@@ -579,7 +580,7 @@ fn signatures_verified_earlier_are_skipped_and_never_stretch_to_other_bytes() {
         let tx = Transaction::decode(envelope.payload.as_slice()).unwrap();
         let endorsement = &tx.endorsements[0];
         let peer = endorsement.endorser.as_ref().unwrap();
-        let message = weft_ledger::transaction::endorsement_message(&tx.response_payload, peer);
+        let message = weft_protocol::transaction::endorsement_message(&tx.response_payload, peer);
         let signature = endorsement.signature.as_slice().try_into().unwrap();
         ledger.verified_signatures().made(&member(peer).to_bytes(), &message, &signature);
     };

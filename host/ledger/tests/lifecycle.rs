@@ -3,10 +3,11 @@
 //! and restored when the ledger reopens.
 
 use prost::Message;
-use weft_ledger::channel::LIFECYCLE;
-use weft_ledger::testing::{TestNetwork, TxSpec};
-use weft_ledger::{Ledger, policy};
+use weft_ledger::Ledger;
 use weft_proto::v1::{ContractDefinition, KvWrite, NsReadWriteSet, TxValidationCode};
+use weft_protocol::channel::LIFECYCLE;
+use weft_protocol::policy;
+use weft_protocol::testing::{TestNetwork, TxSpec};
 
 use TxValidationCode::{IllegalWriteset, InvalidChaincode, Valid};
 
@@ -67,8 +68,8 @@ fn definitions_commit_through_lifecycle_and_survive_reopen() {
         let mut codes = Vec::new();
         if pipelined {
             let b0 = ledger.next_block(block0);
-            let hash = weft_ledger::block::header_hash(b0.header.as_ref().unwrap());
-            let b1 = weft_ledger::block::new_block(1, hash.to_vec(), block1);
+            let hash = weft_protocol::block::header_hash(b0.header.as_ref().unwrap());
+            let b1 = weft_protocol::block::new_block(1, hash.to_vec(), block1);
             ledger.append_all([b0, b1], |c| codes.push(c.codes)).unwrap();
         } else {
             codes.push(ledger.append(ledger.next_block(block0)).unwrap().codes);

@@ -9,9 +9,10 @@
 use std::collections::{BTreeMap, HashSet};
 
 use proptest::prelude::*;
-use weft_ledger::testing::{TestNetwork, TxSpec, Workload};
-use weft_ledger::{Durability, Ledger, LedgerOptions, policy};
+use weft_ledger::{Durability, Ledger, LedgerOptions};
 use weft_proto::v1::{NsReadWriteSet, TxValidationCode as Code, Version};
+use weft_protocol::policy;
+use weft_protocol::testing::{TestNetwork, TxSpec, Workload};
 use weft_rwset::{KeyRange, StateView};
 
 #[derive(Clone, Debug)]

@@ -3,14 +3,15 @@
 //! endorser signatures and endorsement policies, and duplicate transaction ids.
 
 use prost::Message;
-use weft_ledger::identity::SigningIdentity;
-use weft_ledger::testing::TestNetwork;
-use weft_ledger::{Ledger, policy, transaction};
+use weft_ledger::Ledger;
 use weft_proto::v1::{
     Endorsement, Envelope, Identity, KvRead, KvWrite, NsReadWriteSet, Proposal,
     ProposalResponsePayload, RangeQueryInfo, Response, TxReadWriteSet, TxValidationCode as Code,
     Version,
 };
+use weft_protocol::identity::SigningIdentity;
+use weft_protocol::testing::TestNetwork;
+use weft_protocol::{policy, transaction};
 
 fn network() -> TestNetwork {
     TestNetwork::new(
@@ -59,7 +60,7 @@ fn parts<'a>(net: &'a TestNetwork, contract: &str, nonce: &str) -> Parts<'a> {
     let client = &net.org(0).client;
     let proposal = transaction::new_proposal(
         client.identity(),
-        transaction::Invocation {
+        transaction::ProposalSpec {
             channel: "ch1".into(),
             contract: contract.into(),
             function: "f".into(),
@@ -144,7 +145,7 @@ fn well_formedness_signatures_contract_rwset_and_status() {
                 msp_id: "Org2".into(),
                 public_key: p.signer.public_key().to_vec(),
             });
-            p.proposal.tx_id = weft_ledger::txid::derive_tx_id(
+            p.proposal.tx_id = weft_protocol::txid::derive_tx_id(
                 &p.proposal.nonce,
                 p.proposal.creator.as_ref().unwrap(),
             );
@@ -296,7 +297,7 @@ fn duplicate_transaction_ids() {
         build(p)
     };
     let id = |nonce: &str| {
-        weft_ledger::txid::derive_tx_id(nonce.as_bytes(), net.org(0).client.identity())
+        weft_protocol::txid::derive_tx_id(nonce.as_bytes(), net.org(0).client.identity())
     };
 
     // Block 0: committed valid and committed invalid ids; in-block duplicates.

@@ -10,11 +10,13 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
 use prost::Message;
-use weft_ledger::{Footprint, Usage, policy};
+use weft_client::{Client, Deploy};
+use weft_ledger::{Footprint, Usage};
 use weft_node::Node;
-use weft_node::client::{Client, Deploy};
 use weft_node::devnet::{DevNetwork, Transport};
-use weft_proto::v1::{Envelope, Proposal, ProposalResponsePayload, Transaction, TxValidationCode};
+use weft_proto::v1::TxValidationCode;
+use weft_protocol::decoded::DecodedTx;
+use weft_protocol::policy;
 
 /// The name `weft dev` deploys the sample under, as `weft bench` expects it.
 const CONTRACT: &str = "asset-transfer";
@@ -95,10 +97,9 @@ async fn main() -> Result<()> {
     // One transaction, taken apart.
     let sample = sample.context("no transaction")?;
     let record = ledger.transaction(&sample)?.context("sample transaction")?;
-    let envelope = Envelope::decode(record.envelope.as_slice())?;
-    let tx = Transaction::decode(envelope.payload.as_slice())?;
-    let proposal = Proposal::decode(tx.proposal.as_slice())?;
-    let payload = ProposalResponsePayload::decode(tx.response_payload.as_slice())?;
+    let decoded = DecodedTx::decode(&record.envelope)?;
+    let payload = decoded.response_payload()?;
+    let (envelope, tx, proposal) = decoded.into_parts();
     drop(ledger);
     node.shutdown().await?;
     // sled writes its last buffers when the database closes.

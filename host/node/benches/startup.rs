@@ -1,6 +1,6 @@
 //! Deploy to first invoke, and restart to serving, through the real path: a node started with
 //! `Node::start` on a `weft init` network (default configuration: 20 ms batch timeout, durable
-//! commits), driven over gRPC by `weft_node::client::Client`.
+//! commits), driven over gRPC by `weft_client::Client`.
 //!
 //! * deploy: from `Client::deploy` of the `asset-transfer` sample (~110 KiB: install, then the
 //!   `_lifecycle` definition submitted and committed) to its first VALID committed invoke
@@ -20,14 +20,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use prost::Message;
-use weft_ledger::channel::LIFECYCLE;
-use weft_ledger::policy;
+use weft_client::{Client, Deploy, Submitted};
 use weft_node::Node;
-use weft_node::client::{Client, Deploy, Submitted};
 use weft_node::config::NodeConfig;
 use weft_node::devnet::{DevNetwork, Transport};
-use weft_node::lifecycle::DEPLOY;
 use weft_proto::v1::{ContractDefinition, TxValidationCode};
+use weft_protocol::channel::LIFECYCLE;
+use weft_protocol::lifecycle::DEPLOY;
+use weft_protocol::policy;
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();

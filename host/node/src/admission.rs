@@ -1,11 +1,10 @@
 //! Admission (Fabric's broadcast filter): what the gateway checks before it hands an
 //! envelope to the orderer ([`weft_orderer::Orderer::broadcast`]).
 
-use prost::Message;
-use weft_ledger::VerifiedSignatures;
-use weft_ledger::channel::Channel;
 use weft_proto::quote::quote;
-use weft_proto::v1::{Envelope, Proposal, Transaction};
+use weft_protocol::VerifiedSignatures;
+use weft_protocol::channel::Channel;
+use weft_protocol::decoded::DecodedTx;
 
 use crate::error::{Error, Result};
 
@@ -26,21 +25,19 @@ pub fn admit(
     verified: &VerifiedSignatures,
     envelope_bytes: Vec<u8>,
 ) -> Result<OrderedTx> {
-    let bad = |what: &str| Error::BadRequest(format!("the envelope's {what} does not decode"));
-    let envelope = Envelope::decode(envelope_bytes.as_slice()).map_err(|_| bad("bytes"))?;
-    let tx = Transaction::decode(envelope.payload.as_slice()).map_err(|_| bad("transaction"))?;
-    let proposal = Proposal::decode(tx.proposal.as_slice()).map_err(|_| bad("proposal"))?;
-    if proposal.channel != channel.name() {
+    let decoded =
+        DecodedTx::decode(&envelope_bytes).map_err(|e| Error::BadRequest(e.to_string()))?;
+    if decoded.channel() != channel.name() {
         return Err(Error::BadRequest(format!(
             "the transaction is for channel {}, this node serves {}",
-            quote(&proposal.channel),
+            quote(decoded.channel()),
             quote(channel.name())
         )));
     }
-    let creator = proposal.creator.as_ref().ok_or_else(|| bad("creator"))?;
+    let creator = decoded.creator();
     // The id is checked here too: the in-flight set must not let anyone claim another
     // client's id.
-    if weft_ledger::txid::derive_tx_id(&proposal.nonce, creator) != proposal.tx_id {
+    if !decoded.tx_id_is_derived() {
         return Err(Error::BadRequest(
             "the transaction id is not derived from the proposal's nonce and creator".into(),
         ));
@@ -48,23 +45,27 @@ pub fn admit(
     let member = channel.membership().resolve(creator).ok_or_else(|| {
         Error::BadSignature(format!("the creator is not a member of {}", quote(&creator.msp_id)))
     })?;
+    let envelope = decoded.envelope();
     let signature = ed25519_dalek::Signature::from_slice(&envelope.signature).map_err(|_| {
         Error::BadSignature("the envelope signature is missing or not 64 bytes".into())
     })?;
     if !verified.verify(&member.key, &envelope.payload, &signature) {
         return Err(Error::BadSignature("the envelope signature does not verify".into()));
     }
-    Ok(OrderedTx { tx_id: proposal.tx_id, envelope: envelope_bytes })
+    Ok(OrderedTx { tx_id: decoded.tx_id().to_owned(), envelope: envelope_bytes })
 }
 
 #[cfg(test)]
 mod tests {
+    use prost::Message;
+    use weft_proto::v1::{Envelope, Proposal, Transaction};
+
     use super::*;
 
     #[test]
     fn admits_only_authentic_envelopes_of_this_channel() {
-        use weft_ledger::testing::{TestNetwork, TxSpec};
-        let net = TestNetwork::new("ch1", 1, &[("kv", weft_ledger::policy::peer("Org1"))]);
+        use weft_protocol::testing::{TestNetwork, TxSpec};
+        let net = TestNetwork::new("ch1", 1, &[("kv", weft_protocol::policy::peer("Org1"))]);
         let channel = Channel::new(net.config.clone()).unwrap();
         let org = net.org(0);
         let spec = TxSpec::new(&org.client, "kv", "n1", Default::default(), vec![&org.peer]);
@@ -79,7 +80,7 @@ mod tests {
         ));
         // Re-signed by a stranger: not a member.
         let mut envelope = Envelope::decode(bytes.as_slice()).unwrap();
-        let stranger = weft_ledger::identity::SigningIdentity::from_seed("Org1", "stranger");
+        let stranger = weft_protocol::identity::SigningIdentity::from_seed("Org1", "stranger");
         envelope.signature = stranger.sign(&envelope.payload);
         assert!(matches!(
             admit(&channel, &VerifiedSignatures::default(), envelope.encode_to_vec()),
@@ -98,7 +99,7 @@ mod tests {
             Err(Error::BadRequest(_))
         ));
         // Another channel.
-        let other = TestNetwork::new("ch2", 1, &[("kv", weft_ledger::policy::peer("Org1"))]);
+        let other = TestNetwork::new("ch2", 1, &[("kv", weft_protocol::policy::peer("Org1"))]);
         let spec = TxSpec::new(&org.client, "kv", "n2", Default::default(), vec![&org.peer]);
         let (_, elsewhere) = other.envelope(spec);
         assert!(matches!(

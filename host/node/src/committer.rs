@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use prost::Message;
 use tokio::sync::{oneshot, watch};
-use weft_ledger::{CommittedBlock, Ledger};
+use weft_ledger::{BlockOutcome, Ledger};
 use weft_orderer::{BlockSource, BlockStream, Orderer};
-use weft_proto::v1::{Block, Conflict, Envelope, Proposal, Transaction, TxValidationCode};
+use weft_proto::v1::{Block, Conflict, TxValidationCode};
+use weft_protocol::decoded::DecodedTx;
 
 use crate::error::{Error, Result};
 
@@ -114,7 +114,7 @@ impl CommitNotifier {
         }))
     }
 
-    fn committed(&self, block: &CommittedBlock, tx_ids: &[String]) {
+    fn committed(&self, block: &BlockOutcome, tx_ids: &[String]) {
         if let Some(height) = self.height.lock().expect("height lock").as_ref() {
             height.send_replace(block.number + 1);
         }
@@ -156,7 +156,7 @@ impl CommitNotifier {
 pub const HALT_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Observes every committed block (metrics, logs).
-pub type OnBlock = Box<dyn FnMut(&CommittedBlock) + Send>;
+pub type OnBlock = Box<dyn FnMut(&BlockOutcome) + Send>;
 
 /// The ledger's block store as the orderer's [`BlockSource`]: the blocks it committed.
 #[derive(Debug)]
@@ -287,21 +287,17 @@ fn tx_ids(block: &Block) -> Vec<String> {
     let envelopes = block.data.as_ref().map(|d| d.envelopes.as_slice()).unwrap_or_default();
     envelopes
         .iter()
-        .map(|bytes| {
-            let envelope = Envelope::decode(bytes.as_slice()).ok()?;
-            let tx = Transaction::decode(envelope.payload.as_slice()).ok()?;
-            Some(Proposal::decode(tx.proposal.as_slice()).ok()?.tx_id)
-        })
-        .map(Option::unwrap_or_default)
+        .map(|bytes| DecodedTx::decode(bytes).map(|tx| tx.into_parts().2.tx_id))
+        .map(Result::unwrap_or_default)
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use weft_ledger::policy;
-    use weft_ledger::testing::{TestNetwork, TxSpec};
     use weft_orderer::{BatchConfig, Broadcast, SoloConfig, SoloOrderer};
     use weft_proto::v1::{KvWrite, NsReadWriteSet};
+    use weft_protocol::policy;
+    use weft_protocol::testing::{TestNetwork, TxSpec};
 
     use super::*;
 

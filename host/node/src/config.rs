@@ -42,9 +42,9 @@ use std::time::Duration;
 
 use prost::Message;
 use serde::{Deserialize, Serialize};
-use weft_ledger::identity::SigningIdentity;
 use weft_ledger::{Durability, LedgerOptions};
 use weft_proto::v1::ChannelConfig;
+use weft_protocol::identity::SigningIdentity;
 
 use crate::error::{Error, Result};
 

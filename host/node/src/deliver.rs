@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
-use prost::Message;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 use weft_proto::v1::{
-    Block, ContractEvent, Envelope, FilteredBlock, FilteredTransaction, Proposal,
-    ProposalResponsePayload, Transaction, TxValidationCode,
+    Block, ContractEvent, FilteredBlock, FilteredTransaction, ProposalResponsePayload,
+    TxValidationCode,
 };
+use weft_protocol::decoded::DecodedTx;
 
 use crate::error::Error;
 use crate::node::Shared;
@@ -54,22 +54,20 @@ where
     Ok(ReceiverStream::new(rx))
 }
 
-/// Each transaction of `block`: its proposal, response payload and code (undecodable
+/// Each transaction of `block`, decoded, with its response payload and code (undecodable
 /// transactions are left out).
-fn transactions(block: &Block) -> Vec<(Proposal, ProposalResponsePayload, TxValidationCode)> {
+fn transactions(block: &Block) -> Vec<(DecodedTx, ProposalResponsePayload, TxValidationCode)> {
     let codes = block.metadata.as_ref().map(|m| m.validation_codes.as_slice()).unwrap_or_default();
     let envelopes = block.data.as_ref().map(|d| d.envelopes.as_slice()).unwrap_or_default();
     envelopes
         .iter()
         .zip(codes)
         .filter_map(|(bytes, code)| {
-            let envelope = Envelope::decode(bytes.as_slice()).ok()?;
-            let tx = Transaction::decode(envelope.payload.as_slice()).ok()?;
-            let proposal = Proposal::decode(tx.proposal.as_slice()).ok()?;
-            let payload = ProposalResponsePayload::decode(tx.response_payload.as_slice()).ok()?;
+            let decoded = DecodedTx::decode(bytes).ok()?;
+            let payload = decoded.response_payload().ok()?;
             let code =
                 TxValidationCode::try_from(*code).unwrap_or(TxValidationCode::InvalidOtherReason);
-            Some((proposal, payload, code))
+            Some((decoded, payload, code))
         })
         .collect()
 }
@@ -80,7 +78,10 @@ pub(crate) fn filtered(block: &Block) -> FilteredBlock {
         number: block.header.as_ref().map_or(0, |h| h.number),
         transactions: transactions(block)
             .into_iter()
-            .map(|(p, _, code)| FilteredTransaction { tx_id: p.tx_id, code: code as i32 })
+            .map(|(tx, _, code)| FilteredTransaction {
+                tx_id: tx.tx_id().to_owned(),
+                code: code as i32,
+            })
             .collect(),
     }
 }
@@ -94,7 +95,7 @@ pub(crate) fn events_of(
 ) -> Vec<ContractEvent> {
     let txs = transactions(block);
     let skip = after_tx_id
-        .and_then(|id| txs.iter().position(|(p, _, _)| p.tx_id == id).map(|i| i + 1))
+        .and_then(|id| txs.iter().position(|(tx, _, _)| tx.tx_id() == id).map(|i| i + 1))
         .unwrap_or(0);
     txs.into_iter()
         .skip(skip)

@@ -25,16 +25,16 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use prost::Message;
-use weft_ledger::identity::{Role, SigningIdentity};
 use weft_proto::v1::{ChannelConfig, Organization};
+use weft_protocol::identity::{Role, SigningIdentity};
 use weft_rwset::dev_network;
 
-use crate::client::TlsOptions;
 use crate::config::{
     self, BatchConfig, ClientAuth, ContractsConfig, DurabilityConfig, GrpcLimits, LedgerConfig,
     NodeConfig, PeerConfig, PeerKey, TlsConfig,
 };
 use crate::error::{Error, Result};
+use weft_client::TlsOptions;
 
 /// The organization a development network's node is the peer of, and commands act for
 /// unless told otherwise.
@@ -168,7 +168,7 @@ impl DevNetwork {
         }
         let genesis =
             ChannelConfig { channel: channel.to_string(), organizations, contracts: vec![] };
-        weft_ledger::channel::Channel::new(genesis.clone())?;
+        weft_protocol::channel::Channel::new(genesis.clone())?;
         let genesis_path = self.dir.join("genesis.pb");
         std::fs::write(&genesis_path, genesis.encode_to_vec())
             .map_err(Error::io(format!("writing {}", genesis_path.display())))?;
@@ -342,7 +342,7 @@ mod tests {
         let config =
             net.create("dev", "127.0.0.1:0".parse().unwrap(), Transport::Plaintext).unwrap();
         let genesis = config.channel_config().unwrap();
-        let channel = weft_ledger::channel::Channel::new(genesis.clone()).unwrap();
+        let channel = weft_protocol::channel::Channel::new(genesis.clone()).unwrap();
         let orgs: Vec<&str> = genesis.organizations.iter().map(|o| o.msp_id.as_str()).collect();
         assert_eq!(orgs, dev_network::ORGANIZATIONS);
         for org in dev_network::ORGANIZATIONS {
@@ -351,7 +351,7 @@ mod tests {
                 let member = channel.membership().resolve(key.identity()).unwrap();
                 let mock = dev_network::creator(org, name).unwrap();
                 assert_eq!(member.id(), mock.id());
-                assert_eq!(weft_ledger::identity::role_name(member.role), role.name());
+                assert_eq!(weft_protocol::identity::role_name(member.role), role.name());
                 assert_eq!(member.attributes.len(), mock.attributes.len());
             }
         }

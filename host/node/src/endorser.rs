@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prost::Message;
-use weft_ledger::channel::LIFECYCLE;
-use weft_ledger::identity::{Member, Role, SigningIdentity};
-use weft_ledger::transaction::{self, DecodedProposal};
-use weft_ledger::{Ledger, channel::Channel};
+use weft_ledger::Ledger;
 use weft_proto::quote::quote;
 use weft_proto::v1::{Proposal, Response, SignedProposal, Timestamp, Transaction, TxReadWriteSet};
+use weft_protocol::channel::Channel;
+use weft_protocol::channel::LIFECYCLE;
+use weft_protocol::identity::{Member, Role, SigningIdentity};
+use weft_protocol::transaction::{self, DecodedProposal};
 use weft_runtime::{CodeHash, Creator, Invocation, Simulator};
 
 use crate::error::{Error, Result};
@@ -293,7 +294,7 @@ mod tests {
 
     #[test]
     fn member_roles_reach_the_contract_under_the_same_names() {
-        use weft_ledger::identity::role_name;
+        use weft_protocol::identity::role_name;
         for role in [Role::Client, Role::Peer, Role::Admin, Role::Orderer] {
             assert_eq!(abi_role(role).name(), role_name(role));
         }

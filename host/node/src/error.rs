@@ -1,7 +1,7 @@
 //! Errors of the node. [`crate::status`] maps each one to a gRPC status.
 
-use weft_ledger::transaction::ProposalRejection;
 use weft_proto::quote::quote;
+use weft_protocol::transaction::ProposalRejection;
 use weft_runtime::{ContractFailure, DeployError, NodeError};
 
 /// Why a request failed, or the node could not go on.
@@ -76,6 +76,9 @@ pub enum Error {
     /// bug or a broken host, never the caller's fault or a configuration mistake.
     #[error("internal failure: {0}")]
     Internal(String),
+    /// A channel configuration (genesis) is not valid.
+    #[error(transparent)]
+    Channel(#[from] weft_protocol::ConfigError),
     /// A file or socket operation failed.
     #[error("{context}: {cause}")]
     Io {

@@ -21,8 +21,11 @@
 //!   commits its blocks with the ledger's pipeline and answers commit-status waiters;
 //!   [`deliver`] streams committed blocks and contract events to clients.
 //! * [`node`]: wiring and graceful shutdown; [`config`]: TOML and key files; [`metrics`]:
-//!   Prometheus text; [`client`]: a signing client for the CLI and tests; [`devnet`]: the
-//!   one-organization development network `weft init` writes.
+//!   Prometheus text; [`devnet`]: the one-organization development network `weft init`
+//!   writes (and how a `weft_client::Client` connects to it).
+//!
+//! The protocol (identities, policies, the channel, signed proposals and envelopes, decoded
+//! once) is `weft-protocol`'s; the signing client the CLI and tests use is `weft-client`.
 //!
 //! ```no_run
 //! # async fn run() -> weft_node::Result<()> {
@@ -34,7 +37,6 @@
 //! ```
 
 pub mod admission;
-pub mod client;
 pub mod committer;
 pub mod config;
 pub mod contract_pool;

@@ -1,10 +1,11 @@
 //! Contract lifecycle on the node, as in Fabric: the `.wasm` is *installed* per peer (the
 //! runtime's cache, addressed by code hash; admins only), and the contract is *defined* on
 //! the channel by a transaction of the built-in `_lifecycle` contract (functions [`DEPLOY`],
-//! [`UPGRADE`] or [`DEFINE`], one argument: an encoded `ContractDefinition` carrying the
-//! code hash), which goes through endorsement, ordering and validation like any other. The
-//! ledger learns definitions from committed `_lifecycle` state (`weft_ledger::channel`), so
-//! every peer replaying the chain reaches the same definitions. An upgrade is a new
+//! [`UPGRADE`] or [`DEFINE`] of `weft_protocol::lifecycle`, one argument: an encoded
+//! `ContractDefinition` carrying the code hash), which goes through endorsement, ordering
+//! and validation like any other. The ledger learns definitions from committed `_lifecycle`
+//! state (`weft_protocol::channel`), so every peer replaying the chain reaches the same
+//! definitions. An upgrade is a new
 //! definition of the same name; transactions endorsed on the old version before it commits
 //! still validate (their read/write sets are checked, not their code).
 //!
@@ -16,37 +17,21 @@
 //! read/write set, so two racing inits conflict at validation (MVCC).
 use prost::Message;
 use weft_ledger::Ledger;
-use weft_ledger::channel::{Channel, LIFECYCLE};
-use weft_ledger::identity::{Role, role_name};
-use weft_ledger::names;
 use weft_proto::quote::quote;
 use weft_proto::v1::{ContractDefinition, Identity, NsReadWriteSet, Proposal, Response};
+use weft_protocol::channel::{Channel, LIFECYCLE};
+use weft_protocol::identity::{Role, role_name};
+use weft_protocol::lifecycle::{DEFINE, DEPLOY, UPGRADE, install_message};
+use weft_protocol::names;
 use weft_runtime::{CodeHash, Simulator};
 use weft_rwset::{Mode, SimError, StateView, TxSimulator};
 
 use crate::error::{Error, Result};
 
-/// The `_lifecycle` function that defines a new contract, or upgrades one to a new version.
-pub const DEFINE: &str = "define";
-
-/// The `_lifecycle` function that defines a new contract: refused if the name is defined.
-pub const DEPLOY: &str = "deploy";
-
-/// The `_lifecycle` function that upgrades a defined contract to a new version: refused if
-/// the name is not defined or the version is unchanged.
-pub const UPGRADE: &str = "upgrade";
-
 /// Fabric's `InitializedKeyName`: `"\x00" + U+10FFFF + "initialized"`, in the contract's own
 /// namespace, holding the version last initialized. No composite key or plain range query
 /// of the contract can reach it.
 pub const INITIALIZED_KEY: &[u8] = b"\x00\xf4\x8f\xbf\xbfinitialized";
-
-/// The message an admin signs to install `wasm`: a domain tag and the code hash.
-pub fn install_message(wasm: &[u8]) -> Vec<u8> {
-    let mut message = b"weft install v1".to_vec();
-    message.extend_from_slice(CodeHash::of(wasm).0.as_slice());
-    message
-}
 
 /// Checks that `signer` is an admin of a channel organization and signed
 /// [`install_message`] of `wasm`.

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use weft_ledger::CommittedBlock;
+use weft_ledger::BlockOutcome;
 use weft_proto::v1::TxValidationCode;
 
 /// The node's metrics.
@@ -47,7 +47,7 @@ impl Metrics {
         self.shed.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn committed(&self, block: &CommittedBlock) {
+    pub(crate) fn committed(&self, block: &BlockOutcome) {
         self.blocks.fetch_add(1, Ordering::Relaxed);
         let t = block.timings;
         let took = t.stateless + t.mvcc + t.write + t.sync;

@@ -11,11 +11,11 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tower::limit::GlobalConcurrencyLimitLayer;
 use weft_ledger::Ledger;
-use weft_ledger::identity::{Role, SigningIdentity, role_name};
 use weft_orderer::{Orderer, SoloConfig, SoloOrderer};
 use weft_proto::v1::admin_server::AdminServer;
 use weft_proto::v1::gateway_server::GatewayServer;
 use weft_proto::v1::ledger_query_server::LedgerQueryServer;
+use weft_protocol::identity::{Role, SigningIdentity, role_name};
 use weft_runtime::{RuntimeConfig, Simulator};
 
 use crate::committer::{self, CommitNotifier, LedgerBlocks};

@@ -6,9 +6,9 @@
 //! logged with their method by `service::edge`, `INTERNAL` at error level.
 
 use tonic::{Code, Status};
-use weft_ledger::transaction::ProposalRejection;
 use weft_orderer::Error as OrdererError;
 use weft_proto::quote::truncate;
+use weft_protocol::transaction::ProposalRejection;
 use weft_runtime::{DeployError, FailureKind};
 
 use crate::error::Error;
@@ -63,7 +63,7 @@ pub fn code_of(error: &Error) -> Code {
         | Error::Rwset(_)
         | Error::Io { .. }
         | Error::Internal(_) => Code::Internal,
-        Error::Config(_) => Code::FailedPrecondition,
+        Error::Config(_) | Error::Channel(_) => Code::FailedPrecondition,
     }
 }
 
@@ -122,7 +122,7 @@ mod tests {
             let status = Status::from(error);
             assert_eq!(status.code(), code, "{message}");
             assert_eq!(status.message(), message);
-            assert!(crate::client::contract_response(&status).is_none());
+            assert!(weft_client::contract_response(&status).is_none());
         }
     }
 
@@ -141,17 +141,16 @@ mod tests {
                 failure: failure(kind, payload),
             })
         };
-        let small =
-            crate::client::contract_response(&status(FailureKind::ErrorStatus, 100)).unwrap();
+        let small = weft_client::contract_response(&status(FailureKind::ErrorStatus, 100)).unwrap();
         assert_eq!(
             (small.payload.len(), small.message.len() <= MAX_MESSAGE_BYTES + 32),
             (100, true)
         );
         let large = status(FailureKind::ErrorStatus, 1 << 20);
         assert!(large.details().len() < 2 * MAX_MESSAGE_BYTES, "{}", large.details().len());
-        assert!(crate::client::contract_response(&large).unwrap().payload.is_empty());
+        assert!(weft_client::contract_response(&large).unwrap().payload.is_empty());
         for kind in [FailureKind::Panic, FailureKind::InvalidInput] {
-            assert!(crate::client::contract_response(&status(kind, 10)).is_none(), "{kind:?}");
+            assert!(weft_client::contract_response(&status(kind, 10)).is_none(), "{kind:?}");
         }
     }
 
@@ -193,7 +192,7 @@ mod tests {
         };
         let status = Status::from(Error::ContractFailed { contract: "c".into(), failure });
         assert_eq!(status.code(), Code::InvalidArgument);
-        let response = crate::client::contract_response(&status).unwrap();
+        let response = weft_client::contract_response(&status).unwrap();
         assert_eq!((response.status, response.message.as_str()), (403, "not yours"));
         assert_eq!(response.payload, b"p");
     }

@@ -11,14 +11,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 use prost::Message;
-use weft_ledger::identity::{Role, SigningIdentity};
-use weft_ledger::testing::TestNetwork;
-use weft_ledger::{Ledger, policy, transaction};
+use weft_ledger::Ledger;
 use weft_node::admission::admit;
 use weft_proto::v1::{
     Endorsement, EndorsementPolicy, Envelope, KvRead, KvWrite, NsReadWriteSet, Response,
     SignedProposal, Timestamp, TxReadWriteSet, TxValidationCode,
 };
+use weft_protocol::identity::{Role, SigningIdentity};
+use weft_protocol::testing::TestNetwork;
+use weft_protocol::{policy, transaction};
 
 const CONTRACTS: [&str; 3] = ["kv", "both", "nope"];
 
@@ -173,7 +174,7 @@ fn build(
     let creator = signer(net, stranger, case.creator);
     let proposal = transaction::new_proposal(
         creator.identity(),
-        transaction::Invocation {
+        transaction::ProposalSpec {
             channel: "ch1".into(),
             contract: CONTRACTS[case.contract].into(),
             function: "f".into(),

@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 
 use prost::Message;
-use weft_ledger::identity::SigningIdentity;
-use weft_ledger::transaction::{self, Invocation};
 use weft_proto::v1::{ContractEvent, KvWrite, NsReadWriteSet, Response, Timestamp, TxReadWriteSet};
+use weft_protocol::identity::SigningIdentity;
+use weft_protocol::transaction::{self, ProposalSpec};
 
 /// The `name = value` lines of the fenced blocks under "## Test vectors".
 fn vectors() -> HashMap<String, String> {
@@ -76,7 +76,7 @@ fn the_documented_vectors_are_what_the_code_computes() {
     let args = vec![doc.get("arg0").as_bytes().to_vec(), doc.get("arg1").as_bytes().to_vec()];
     let proposal = transaction::new_proposal(
         client.identity(),
-        Invocation {
+        ProposalSpec {
             channel: doc.get("channel").into(),
             contract: doc.get("contract").into(),
             function: doc.get("function").into(),
@@ -136,7 +136,7 @@ fn the_documented_vectors_are_what_the_code_computes() {
 
     // An install request's signed message.
     let wasm = unhex(doc.get("wasm"));
-    let install = weft_node::lifecycle::install_message(&wasm);
+    let install = weft_protocol::lifecycle::install_message(&wasm);
     doc.check("install_message", &hex(&install), &mut checked);
     doc.check("install_signature", &hex(&client.sign(&install)), &mut checked);
 

@@ -27,7 +27,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use weft_ledger::block::{header_hash, new_block};
+use weft_protocol::block::{header_hash, new_block};
 use weft_proto::v1::{Block, BlockMetadata};
 
 use crate::cutter::{Batch, BatchConfig, BlockCutter, check_size};

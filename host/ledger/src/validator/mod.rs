@@ -13,7 +13,6 @@
 mod parallel;
 mod stateless;
 
-use crate::verified::VerifiedSignatures;
 use std::collections::{HashMap, HashSet};
 
 pub use stateless::{CheckedTx, Prechecked, check_envelopes};
@@ -22,9 +21,10 @@ pub use weft_rwset::mvcc::{
 };
 
 use weft_proto::v1::{Conflict, Timestamp, TxValidationCode};
+use weft_protocol::VerifiedSignatures;
+use weft_protocol::channel::Channel;
 use weft_rwset::{StateError, StateIter, VersionedValue};
 
-use crate::channel::Channel;
 use crate::error::Result;
 
 /// Answers whether a transaction id is already committed.

@@ -7,20 +7,15 @@
 use std::collections::BTreeSet;
 
 use ed25519_dalek::{Signature, VerifyingKey};
-use prost::Message;
 use weft_abi::limits;
-use weft_proto::v1::{
-    Envelope, Proposal, ProposalResponsePayload, Timestamp, Transaction, TxReadWriteSet,
-    TxValidationCode,
-};
+use weft_proto::v1::{Timestamp, TxReadWriteSet, TxValidationCode};
+use weft_protocol::VerifiedSignatures;
+use weft_protocol::channel::{Channel, LIFECYCLE};
+use weft_protocol::decoded::DecodedTx;
+use weft_protocol::identity::Role;
+use weft_protocol::policy;
+use weft_protocol::transaction::{endorsement_message, proposal_hash};
 use weft_rwset::KeyRange;
-
-use crate::channel::{Channel, LIFECYCLE};
-use crate::identity::Role;
-use crate::policy;
-use crate::transaction::{endorsement_message, proposal_hash};
-use crate::txid::derive_tx_id;
-use crate::verified::VerifiedSignatures;
 
 /// Transactions per signature batch (and per unit of parallel work).
 const GROUP_TXS: usize = 64;
@@ -84,7 +79,7 @@ impl Pending {
 }
 
 /// Runs the stateless checks on every envelope of a block, in parallel. Signatures in
-/// `verified` are not checked again (see [`crate::VerifiedSignatures`]).
+/// `verified` are not checked again (see [`VerifiedSignatures`]).
 pub fn check_envelopes(
     channel: &Channel,
     envelopes: &[Vec<u8>],
@@ -155,16 +150,10 @@ fn check_group(
 /// Decodes one envelope and runs the checks that need no signature; queues its signatures.
 fn decode_and_check(channel: &Channel, bytes: &[u8], jobs: &mut Vec<SigJob>) -> Pending {
     use TxValidationCode::{BadPayload, BadProposalTxid, InvalidChaincode};
-    let Ok(envelope) = Envelope::decode(bytes) else { return Pending::failed(BadPayload) };
-    let Ok(tx) = Transaction::decode(envelope.payload.as_slice()) else {
-        return Pending::failed(BadPayload);
-    };
-    let Ok(proposal) = Proposal::decode(tx.proposal.as_slice()) else {
-        return Pending::failed(BadPayload);
-    };
-    let Ok(payload) = ProposalResponsePayload::decode(tx.response_payload.as_slice()) else {
-        return Pending::failed(BadPayload);
-    };
+    let Ok(decoded) = DecodedTx::decode(bytes) else { return Pending::failed(BadPayload) };
+    let Ok(payload) = decoded.response_payload() else { return Pending::failed(BadPayload) };
+    let tx_id_is_derived = decoded.tx_id_is_derived();
+    let (envelope, tx, proposal) = decoded.into_parts();
     let Some(creator) = proposal.creator.as_ref() else { return Pending::failed(BadPayload) };
     if proposal.channel != channel.name() || payload.proposal_hash != proposal_hash(&tx.proposal) {
         return Pending::failed(BadPayload);
@@ -179,7 +168,7 @@ fn decode_and_check(channel: &Channel, bytes: &[u8], jobs: &mut Vec<SigJob>) -> 
             }
             _ => None,
         };
-    if derive_tx_id(&proposal.nonce, creator) != proposal.tx_id {
+    if !tx_id_is_derived {
         pending.code = Some(BadProposalTxid);
         return pending;
     }

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
-use weft_ledger::transaction::DecodedProposal;
 use weft_proto::quote::quote;
 use weft_proto::v1::chaincode_events_request::Start;
 use weft_proto::v1::gateway_server::Gateway;
@@ -12,6 +11,7 @@ use weft_proto::v1::{
     EndorseRequest, EndorseResponse, EvaluateRequest, EvaluateResponse, SubmitRequest,
     SubmitResponse,
 };
+use weft_protocol::transaction::DecodedProposal;
 
 use super::{required, tx_id};
 use crate::admission::admit;

@@ -7,7 +7,7 @@ use weft_proto::v1::Identity;
 /// The transaction id of a proposal: lowercase hex of blake3(nonce || encoded creator).
 ///
 /// ```
-/// use weft_ledger::txid::derive_tx_id;
+/// use weft_protocol::txid::derive_tx_id;
 /// use weft_proto::v1::Identity;
 /// let alice = Identity { msp_id: "Org1".into(), public_key: vec![1; 32] };
 /// let bob = Identity { msp_id: "Org1".into(), public_key: vec![2; 32] };

@@ -22,7 +22,7 @@ pub fn block_hash(block: &Block) -> [u8; 32] {
 /// with empty metadata (the committing peer fills it).
 ///
 /// ```
-/// use weft_ledger::block::{block_hash, new_block};
+/// use weft_protocol::block::{block_hash, new_block};
 /// let b0 = new_block(0, Vec::new(), vec![b"tx".to_vec()]);
 /// let b1 = new_block(1, block_hash(&b0).to_vec(), vec![]);
 /// assert_eq!(b1.header.unwrap().previous_hash, block_hash(&b0).to_vec());

@@ -1,16 +1,37 @@
-//! A client that signs as one identity and talks to a node over gRPC: what the `weft` CLI
-//! and the end-to-end tests use. Proposals and transactions are signed here, never by the
-//! node.
+//! # weft-client: sign as one identity, talk to a node over gRPC
+//!
+//! What the `weft` CLI, the end-to-end tests and the benchmarks use to reach a node.
+//! Proposals and transactions are signed here, never by the node: a [`Client`] holds a
+//! signing identity (`weft_protocol::identity::SigningIdentity`) and the node's three
+//! services (Gateway, Admin, LedgerQuery). It depends on the messages (`weft-proto`) and the
+//! protocol (`weft-protocol`) only, not on the node or the ledger, so an application links
+//! no storage and no contract runtime.
+//!
+//! * [`Client::connect`] / [`Client::connect_tls`] ([`TlsOptions`], mutual TLS too) learn
+//!   the channel's name from the node.
+//! * [`Client::evaluate`] runs a query; [`Client::submit`] endorses, signs the transaction,
+//!   submits it and waits for its commit ([`Submitted`]).
+//! * [`Client::deploy`] installs code and defines (or upgrades) a contract through the
+//!   `_lifecycle` contract, then runs its init if asked ([`Deploy`], [`Deployed`]).
+//! * [`Client::verify_chain`] re-checks the chain's hashes client-side;
+//!   [`contract_response`] reads a contract's own error response from a refusal.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), tonic::Status> {
+//! use weft_protocol::identity::SigningIdentity;
+//! let me = SigningIdentity::from_seed("Org1", "client");
+//! let client = weft_client::Client::connect("http://127.0.0.1:7051", me).await?;
+//! let done = client.submit("kv", "put", vec![b"k".to_vec(), b"v".to_vec()]).await?;
+//! println!("{} committed as {:?}", done.tx_id, done.status.code());
+//! # Ok(())
+//! # }
+//! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use prost::Message;
 use tonic::Status;
 use tonic::transport::{Channel, Endpoint};
-use weft_ledger::channel::LIFECYCLE;
-use weft_ledger::identity::SigningIdentity;
-use weft_ledger::names;
-use weft_ledger::transaction::{self, Invocation};
 use weft_proto::v1::admin_client::AdminClient;
 use weft_proto::v1::gateway_client::GatewayClient;
 use weft_proto::v1::ledger_query_client::LedgerQueryClient;
@@ -19,8 +40,11 @@ use weft_proto::v1::{
     EvaluateRequest, HealthRequest, InstallRequest, Response, SignedProposal, SubmitRequest,
     Timestamp, TxValidationCode,
 };
-
-use crate::lifecycle::{DEPLOY, UPGRADE, install_message};
+use weft_protocol::channel::LIFECYCLE;
+use weft_protocol::identity::SigningIdentity;
+use weft_protocol::lifecycle::{DEPLOY, UPGRADE, install_message};
+use weft_protocol::names;
+use weft_protocol::transaction::{self, ProposalSpec};
 
 /// Largest message the client accepts (blocks can be large).
 const MAX_MESSAGE: usize = 64 << 20;
@@ -212,7 +236,7 @@ impl Client {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let mut proposal = transaction::new_proposal(
             self.identity.identity(),
-            Invocation {
+            ProposalSpec {
                 channel: self.channel.clone(),
                 contract: contract.to_string(),
                 function: function.to_string(),
@@ -442,8 +466,8 @@ impl Client {
     /// to the previous block, each data hash, and that the last hash is the node's current
     /// hash. Returns the height.
     pub async fn verify_chain(&self) -> Result<u64, Status> {
-        use weft_ledger::block::{data_hash, header_hash};
         use weft_proto::v1::{GetBlockRequest, GetChainInfoRequest, get_block_request::By};
+        use weft_protocol::block::{data_hash, header_hash};
         let mut ledger = self.ledger.clone();
         let info = ledger
             .get_chain_info(GetChainInfoRequest { channel: self.channel.clone() })

@@ -66,7 +66,7 @@ impl VerifiedSignatures {
 
     /// Whether this exact signature was recorded; forgets it if so (a signature is
     /// validated once).
-    pub(crate) fn take(&self, key: &VerifyingKey, message: &[u8], signature: &Signature) -> bool {
+    pub fn take(&self, key: &VerifyingKey, message: &[u8], signature: &Signature) -> bool {
         if self.capacity == 0 {
             return false;
         }

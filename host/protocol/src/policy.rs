@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use weft_proto::quote::quote;
 use weft_proto::v1::{EndorsementPolicy, NOutOf, Principal, endorsement_policy::Rule};
 
-use crate::error::{Error, Result};
+use crate::error::ConfigError;
 use crate::identity::{Role, parse_role, role_name};
 
 /// A policy satisfied by one valid endorsement from an identity of `msp_id` with `role`
@@ -60,8 +60,8 @@ pub fn majority_of_peers<'a>(orgs: impl IntoIterator<Item = &'a str>) -> Endorse
 ///
 /// ```
 /// use std::collections::BTreeSet;
-/// use weft_ledger::identity::Role;
-/// use weft_ledger::policy::{all, any, n_of, peer, satisfied};
+/// use weft_protocol::identity::Role;
+/// use weft_protocol::policy::{all, any, n_of, peer, satisfied};
 /// let p = all(vec![peer("Org1"), any(vec![peer("Org2"), peer("Org3")])]);
 /// let peers = |orgs: &[&'static str]| orgs.iter().map(|o| (*o, Role::Peer)).collect::<BTreeSet<_>>();
 /// assert!(satisfied(&p, &peers(&["Org1", "Org3"])));
@@ -89,26 +89,26 @@ pub fn satisfied(policy: &EndorsementPolicy, endorsed_by: &BTreeSet<(&str, Role)
 /// Checks that an endorsement policy is well-formed: every rule set, every `n` in
 /// `1..=rules`, every organization known, every principal a peer (`Org1.peer`) or a member
 /// (`Org1.member`, which only an organization's peers can meet, since only peers endorse).
-pub fn check(policy: &EndorsementPolicy, known_orgs: &BTreeSet<&str>) -> Result<()> {
+pub fn check(policy: &EndorsementPolicy, known_orgs: &BTreeSet<&str>) -> Result<(), ConfigError> {
     match &policy.rule {
-        None => Err(Error::Config("empty endorsement policy rule".into())),
+        None => Err(ConfigError("empty endorsement policy rule".into())),
         Some(Rule::SignedBy(principal)) => {
             if !known_orgs.contains(principal.msp_id.as_str()) {
-                return Err(Error::Config(format!(
+                return Err(ConfigError(format!(
                     "endorsement policy names unknown organization {}",
                     quote(&principal.msp_id)
                 )));
             }
             match Role::try_from(principal.role) {
                 Ok(Role::Peer | Role::Member) => Ok(()),
-                Ok(role) => Err(Error::Config(format!(
+                Ok(role) => Err(ConfigError(format!(
                     "endorsement policy names {}.{}: only peers endorse, so an endorsement \
                      policy names peers (e.g. {}.peer)",
                     principal.msp_id,
                     role_name(role),
                     principal.msp_id
                 ))),
-                Err(_) => Err(Error::Config(format!(
+                Err(_) => Err(ConfigError(format!(
                     "endorsement policy names an unknown role number {} of {}",
                     principal.role, principal.msp_id
                 ))),
@@ -116,7 +116,7 @@ pub fn check(policy: &EndorsementPolicy, known_orgs: &BTreeSet<&str>) -> Result<
         }
         Some(Rule::NOutOf(rule)) => {
             if rule.n == 0 || rule.n as usize > rule.rules.len() {
-                return Err(Error::Config(format!(
+                return Err(ConfigError(format!(
                     "endorsement policy needs {} of {} rules",
                     rule.n,
                     rule.rules.len()
@@ -130,7 +130,7 @@ pub fn check(policy: &EndorsementPolicy, known_orgs: &BTreeSet<&str>) -> Result<
 /// `policy` in the syntax [`parse`] reads: `Org1.peer`, `AND(...)`, `OR(...)`, `OutOf(n, ...)`.
 ///
 /// ```
-/// use weft_ledger::policy::{all, describe, parse, peer};
+/// use weft_protocol::policy::{all, describe, parse, peer};
 /// let p = all(vec![peer("Org1"), peer("Org2")]);
 /// assert_eq!(describe(&p), "AND('Org1.peer', 'Org2.peer')");
 /// assert_eq!(parse(&describe(&p)).unwrap(), p);
@@ -176,14 +176,14 @@ pub const MAX_POLICY_TEXT: usize = 4096;
 /// any case). The result is not [`check`]ed against a channel.
 ///
 /// ```
-/// use weft_ledger::policy::{n_of, parse, peer};
+/// use weft_protocol::policy::{n_of, parse, peer};
 /// let p = parse("OutOf(2, 'Org1.peer', \"Org2.peer\", Org3.peer)").unwrap();
 /// assert_eq!(p, n_of(2, vec![peer("Org1"), peer("Org2"), peer("Org3")]));
 /// assert!(parse("AND(Org1.peer,").unwrap_err().to_string().contains("at character 15"));
 /// ```
-pub fn parse(text: &str) -> Result<EndorsementPolicy> {
+pub fn parse(text: &str) -> Result<EndorsementPolicy, ConfigError> {
     if text.len() > MAX_POLICY_TEXT {
-        return Err(Error::Config(format!(
+        return Err(ConfigError(format!(
             "the policy is {} bytes; at most {MAX_POLICY_TEXT}",
             text.len()
         )));
@@ -204,8 +204,8 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
-    fn error(&self, what: &str) -> Error {
-        Error::Config(format!(
+    fn error(&self, what: &str) -> ConfigError {
+        ConfigError(format!(
             "bad endorsement policy at character {}: {what} (write e.g. \
              AND('Org1.peer', 'Org2.peer'), OR(...), OutOf(2, ...) or Org1.peer)",
             self.pos + 1
@@ -237,7 +237,7 @@ impl Parser<'_> {
         &rest[..len]
     }
 
-    fn policy(&mut self) -> Result<EndorsementPolicy> {
+    fn policy(&mut self) -> Result<EndorsementPolicy, ConfigError> {
         self.depth += 1;
         if self.depth > 16 {
             return Err(self.error("nested more than 16 deep"));
@@ -290,7 +290,7 @@ impl Parser<'_> {
         Ok(n_of(n, rules))
     }
 
-    fn principal(&mut self) -> Result<EndorsementPolicy> {
+    fn principal(&mut self) -> Result<EndorsementPolicy, ConfigError> {
         let word = self.word().to_string();
         let Some((org, role)) = word.rsplit_once('.') else {
             return Err(self.error(&format!("{} is not a principal ORG.ROLE", quote(&word))));

@@ -12,7 +12,7 @@ use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use weft_proto::quote::quote;
 use weft_proto::v1::{ChannelConfig, Identity, OrgIdentity};
 
-use crate::error::{Error, Result};
+use crate::error::ConfigError;
 
 /// A private key with the organization it belongs to: a client, a peer or an admin.
 #[derive(Clone, Debug)]
@@ -149,18 +149,18 @@ impl Membership {
     /// a malformed or repeated organization id, a malformed or weak key, a key listed twice,
     /// a role that is not client, peer, admin or orderer, a malformed or repeated name, or
     /// malformed or repeated attributes.
-    pub fn from_config(config: &ChannelConfig) -> Result<Membership> {
+    pub fn from_config(config: &ChannelConfig) -> Result<Membership, ConfigError> {
         let mut members = HashMap::new();
         let mut orgs = std::collections::BTreeSet::new();
         for org in &config.organizations {
             if !valid_name(&org.msp_id) || !orgs.insert(org.msp_id.as_str()) {
-                return Err(Error::Config(format!(
+                return Err(ConfigError(format!(
                     "organization id {} is malformed or repeated (1 to {MAX_NAME_LEN} of                      A-Z a-z 0-9 . - _ @, unique)",
                     quote(&org.msp_id)
                 )));
             }
             if org.identities.is_empty() {
-                return Err(Error::Config(format!(
+                return Err(ConfigError(format!(
                     "organization {} lists no identities (a genesis configuration written \
                      before identities had roles lists its keys in fields this version no \
                      longer reads: write it again, e.g. with `weft init` in a new directory)",
@@ -171,14 +171,14 @@ impl Membership {
             for identity in &org.identities {
                 let member = decode_identity(&org.msp_id, identity)?;
                 if !names.insert(member.name.clone()) {
-                    return Err(Error::Config(format!(
+                    return Err(ConfigError(format!(
                         "organization {}: two identities are named {}",
                         org.msp_id, member.name
                     )));
                 }
                 let key = (org.msp_id.clone(), member.key.to_bytes());
                 if members.insert(key, member).is_some() {
-                    return Err(Error::Config(format!(
+                    return Err(ConfigError(format!(
                         "organization {}: a key is listed twice (one key has one role)",
                         org.msp_id
                     )));
@@ -195,8 +195,8 @@ impl Membership {
     }
 }
 
-fn decode_identity(msp_id: &str, identity: &OrgIdentity) -> Result<Member> {
-    let bad = |what: String| Error::Config(format!("organization {msp_id}: {what}"));
+fn decode_identity(msp_id: &str, identity: &OrgIdentity) -> Result<Member, ConfigError> {
+    let bad = |what: String| ConfigError(format!("organization {msp_id}: {what}"));
     if !valid_name(&identity.name) {
         return Err(bad(format!(
             "identity name {} is malformed (1 to {MAX_NAME_LEN} of A-Z a-z 0-9 . - _ @)",

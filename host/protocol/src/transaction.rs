@@ -12,9 +12,12 @@ use weft_proto::v1::{
 use crate::identity::SigningIdentity;
 use crate::txid::derive_tx_id;
 
-/// What a client wants to invoke.
+/// What a client's proposal asks for: which contract function to call with which arguments,
+/// on which channel, with its nonce and timestamp ([`new_proposal`] adds the creator and the
+/// transaction id). Not `weft_rwset::Invocation`, which is a call as the contract runtime
+/// runs it (with the creator's role and attributes and the transient data).
 #[derive(Clone, Debug, Default)]
-pub struct Invocation {
+pub struct ProposalSpec {
     /// Channel name.
     pub channel: String,
     /// Contract name (its namespace).
@@ -30,16 +33,16 @@ pub struct Invocation {
 }
 
 /// A proposal by `creator`, with its transaction id derived from the nonce.
-pub fn new_proposal(creator: &Identity, invocation: Invocation) -> Proposal {
-    let tx_id = derive_tx_id(&invocation.nonce, creator);
+pub fn new_proposal(creator: &Identity, spec: ProposalSpec) -> Proposal {
+    let tx_id = derive_tx_id(&spec.nonce, creator);
     Proposal {
-        channel: invocation.channel,
-        contract: invocation.contract,
-        function: invocation.function,
-        args: invocation.args,
-        nonce: invocation.nonce,
+        channel: spec.channel,
+        contract: spec.contract,
+        function: spec.function,
+        args: spec.args,
+        nonce: spec.nonce,
         creator: Some(creator.clone()),
-        timestamp: Some(invocation.timestamp),
+        timestamp: Some(spec.timestamp),
         tx_id,
         is_init: false,
     }
@@ -135,7 +138,8 @@ pub enum ProposalRejection {
 
 /// A signed proposal decoded once and not yet checked. The node decodes each proposal once:
 /// its contract names the queue it waits in for a contract thread ([`DecodedProposal::contract`]),
-/// then [`DecodedProposal::verify`] checks it on that thread.
+/// then [`DecodedProposal::verify`] checks it on that thread. Its counterpart for an ordered
+/// envelope is [`crate::decoded::DecodedTx`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct DecodedProposal {
     signed: SignedProposal,
@@ -219,7 +223,7 @@ mod tests {
         let net = TestNetwork::new("ch1", 2, &[("kv", policy::peer("Org1"))]);
         let channel = Channel::new(net.config.clone()).unwrap();
         let client = &net.org(0).client;
-        let invocation = |contract: &str, channel: &str| Invocation {
+        let invocation = |contract: &str, channel: &str| ProposalSpec {
             channel: channel.into(),
             contract: contract.into(),
             nonce: b"n".to_vec(),

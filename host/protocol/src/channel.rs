@@ -16,7 +16,7 @@ use prost::Message;
 use weft_proto::quote::quote;
 use weft_proto::v1::{ChannelConfig, ContractDefinition};
 
-use crate::error::{Error, Result};
+use crate::error::ConfigError;
 use crate::identity::Membership;
 use crate::policy;
 
@@ -36,9 +36,9 @@ impl Channel {
     /// Checks `config`: a channel name, well-formed organizations and keys, contracts with
     /// unique non-empty names (no NUL byte, not starting with `_`, which is reserved for
     /// system namespaces) and well-formed policies naming known organizations.
-    pub fn new(config: ChannelConfig) -> Result<Channel> {
+    pub fn new(config: ChannelConfig) -> Result<Channel, ConfigError> {
         if config.channel.is_empty() {
-            return Err(Error::Config("the channel has no name".into()));
+            return Err(ConfigError("the channel has no name".into()));
         }
         let membership = Membership::from_config(&config)?;
         let orgs: BTreeSet<&str> = config.organizations.iter().map(|o| o.msp_id.as_str()).collect();
@@ -46,7 +46,7 @@ impl Channel {
         for def in &config.contracts {
             check_definition(def, &orgs)?;
             if contracts.insert(def.name.clone(), def.clone()).is_some() {
-                return Err(Error::Config(format!("contract {} defined twice", def.name)));
+                return Err(ConfigError(format!("contract {} defined twice", def.name)));
             }
         }
         let lifecycle = ContractDefinition {
@@ -91,20 +91,24 @@ impl Channel {
     /// Decodes and checks a definition as written to the [`LIFECYCLE`] namespace under
     /// `key`: the name equals the key, a non-empty version, a 32-byte code hash and a
     /// well-formed policy naming known organizations.
-    pub fn decode_definition(&self, key: &[u8], value: &[u8]) -> Result<ContractDefinition> {
+    pub fn decode_definition(
+        &self,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<ContractDefinition, ConfigError> {
         let def = ContractDefinition::decode(value)
-            .map_err(|e| Error::Config(format!("contract definition does not decode: {e}")))?;
+            .map_err(|e| ConfigError(format!("contract definition does not decode: {e}")))?;
         if def.name.as_bytes() != key {
-            return Err(Error::Config(format!(
+            return Err(ConfigError(format!(
                 "definition of {} is stored under another key",
                 quote(&def.name)
             )));
         }
         if def.version.is_empty() {
-            return Err(Error::Config(format!("contract {} has an empty version", def.name)));
+            return Err(ConfigError(format!("contract {} has an empty version", def.name)));
         }
         if def.code_hash.len() != 32 {
-            return Err(Error::Config(format!("contract {} has no 32-byte code hash", def.name)));
+            return Err(ConfigError(format!("contract {} has no 32-byte code hash", def.name)));
         }
         let orgs: BTreeSet<&str> =
             self.config.organizations.iter().map(|o| o.msp_id.as_str()).collect();
@@ -123,12 +127,12 @@ impl Channel {
     }
 }
 
-fn check_definition(def: &ContractDefinition, orgs: &BTreeSet<&str>) -> Result<()> {
-    crate::names::check(&def.name, &def.version).map_err(|e| Error::Config(e.to_string()))?;
+fn check_definition(def: &ContractDefinition, orgs: &BTreeSet<&str>) -> Result<(), ConfigError> {
+    crate::names::check(&def.name, &def.version).map_err(|e| ConfigError(e.to_string()))?;
     let policy = def
         .policy
         .as_ref()
-        .ok_or_else(|| Error::Config(format!("contract {} has no endorsement policy", def.name)))?;
+        .ok_or_else(|| ConfigError(format!("contract {} has no endorsement policy", def.name)))?;
     policy::check(policy, orgs)
 }
 

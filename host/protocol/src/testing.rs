@@ -9,7 +9,7 @@ use weft_proto::v1::{
 };
 
 use crate::identity::{Role, SigningIdentity};
-use crate::transaction::{self, Invocation};
+use crate::transaction::{self, ProposalSpec};
 
 /// One organization of a [`TestNetwork`].
 #[derive(Clone, Debug)]
@@ -84,7 +84,7 @@ impl TestNetwork {
     pub fn envelope(&self, spec: TxSpec<'_>) -> (String, Vec<u8>) {
         let proposal = transaction::new_proposal(
             spec.client.identity(),
-            Invocation {
+            ProposalSpec {
                 channel: self.config.channel.clone(),
                 contract: spec.contract.to_string(),
                 function: "invoke".into(),
