@@ -2,7 +2,7 @@
 
 use weft_proto::quote::quote;
 use weft_protocol::transaction::ProposalRejection;
-use weft_runtime::{ContractFailure, DeployError, NodeError};
+use weft_runtime::{ContractFailure, DeployError, RuntimeError};
 
 /// Why a request failed, or the node could not go on.
 #[derive(Debug, thiserror::Error)]
@@ -62,10 +62,10 @@ pub enum Error {
     /// contract's fuel ran out. Not a contract outcome (another peer, or this one later, gives
     /// the deterministic result): the client should retry.
     #[error("node overloaded, retry: {0}")]
-    Busy(NodeError),
+    Busy(RuntimeError),
     /// The contract runtime failed on this node (never the contract's fault).
     #[error("contract runtime failed: {0}")]
-    Runtime(NodeError),
+    Runtime(RuntimeError),
     /// The ledger failed.
     #[error("ledger failed: {0}")]
     Ledger(#[from] weft_ledger::Error),
@@ -95,10 +95,10 @@ pub enum Error {
     Rwset(#[from] weft_rwset::NamespaceMismatch),
 }
 
-impl From<NodeError> for Error {
-    fn from(error: NodeError) -> Error {
+impl From<RuntimeError> for Error {
+    fn from(error: RuntimeError) -> Error {
         match error {
-            NodeError::Deadline => Error::Busy(error),
+            RuntimeError::Deadline => Error::Busy(error),
             error => Error::Runtime(error),
         }
     }

@@ -115,7 +115,7 @@ mod tests {
             (Error::TooManyRequests(2), Code::ResourceExhausted),
             (Error::ShuttingDown, Code::Unavailable),
             (Error::Deploy(DeployError::CompileBudget(Duration::from_secs(10))), Code::Unavailable),
-            (Error::from(weft_runtime::NodeError::Deadline), Code::Unavailable),
+            (Error::from(weft_runtime::RuntimeError::Deadline), Code::Unavailable),
         ];
         for (error, code) in cases {
             let message = error.to_string();
@@ -174,10 +174,10 @@ mod tests {
 
     #[test]
     fn a_fired_wall_clock_guard_tells_the_client_to_retry_never_internal() {
-        let status = Status::from(Error::from(weft_runtime::NodeError::Deadline));
+        let status = Status::from(Error::from(weft_runtime::RuntimeError::Deadline));
         assert_eq!(status.code(), Code::Unavailable);
         assert!(status.message().starts_with("node overloaded, retry: "), "{}", status.message());
-        let other = Status::from(Error::from(weft_runtime::NodeError::WorkersGone));
+        let other = Status::from(Error::from(weft_runtime::RuntimeError::WorkersGone));
         assert_eq!(other.code(), Code::Internal);
     }
 

@@ -213,7 +213,7 @@ fn run(
     };
     let elapsed = started.elapsed();
     let outcome = match outcome {
-        Err(weft_runtime::NodeError::Deadline) => return Err(elapsed),
+        Err(weft_runtime::RuntimeError::Deadline) => return Err(elapsed),
         other => other.expect("no node failure"),
     };
     let failure = outcome.expect_err("the flood runs out of fuel");

@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 use cap_std::fs::Dir;
 use wasmtime::{Engine, InstancePre, Linker, Module, ModuleExport};
 
-use crate::error::NodeError;
+use crate::error::RuntimeError;
 use crate::host::StoreData;
 
 /// The blake3 hash of a module's bytes: its address in the cache.
@@ -68,14 +68,14 @@ impl LoadedContract {
     pub(crate) fn new(
         linker: &Linker<StoreData>,
         module: &Module,
-    ) -> Result<LoadedContract, NodeError> {
+    ) -> Result<LoadedContract, RuntimeError> {
         let export = |name: &str| {
             module
                 .get_export_index(name)
-                .ok_or_else(|| NodeError::Engine(format!("validated module lacks `{name}`")))
+                .ok_or_else(|| RuntimeError::Engine(format!("validated module lacks `{name}`")))
         };
         Ok(LoadedContract {
-            pre: linker.instantiate_pre(module).map_err(|e| NodeError::Engine(e.to_string()))?,
+            pre: linker.instantiate_pre(module).map_err(|e| RuntimeError::Engine(e.to_string()))?,
             init: export(weft_abi::export::INIT)?,
             invoke: export(weft_abi::export::INVOKE)?,
             memory: export(weft_abi::export::MEMORY)?,
@@ -88,9 +88,9 @@ const MAGIC: &[u8; 8] = b"WEFTCW02";
 /// covers the pre-compile rewrite), and the artifact's blake3.
 const HEADER: usize = MAGIC.len() + 4 + 32;
 
-fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> NodeError {
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError {
     let context = context.into();
-    move |source| NodeError::CacheIo { context, source }
+    move |source| RuntimeError::CacheIo { context, source }
 }
 
 /// The on-disk artifacts and the in-memory LRU of loaded modules.
@@ -125,7 +125,10 @@ impl Lru {
 
 impl ModuleCache {
     /// Opens (creating it if needed) the contract directory `path`.
-    pub(crate) fn open(path: &std::path::Path, capacity: usize) -> Result<ModuleCache, NodeError> {
+    pub(crate) fn open(
+        path: &std::path::Path,
+        capacity: usize,
+    ) -> Result<ModuleCache, RuntimeError> {
         std::fs::create_dir_all(path).map_err(io(format!("creating {}", path.display())))?;
         let dir = Dir::open_ambient_dir(path, cap_std::ambient_authority())
             .map_err(io(format!("opening {}", path.display())))?;
@@ -161,7 +164,7 @@ impl ModuleCache {
     }
 
     /// Hashes of every stored artifact.
-    pub(crate) fn stored(&self) -> Result<Vec<CodeHash>, NodeError> {
+    pub(crate) fn stored(&self) -> Result<Vec<CodeHash>, RuntimeError> {
         let mut out = Vec::new();
         for entry in self.dir.entries().map_err(io("listing the contract directory"))? {
             let entry = entry.map_err(io("listing the contract directory"))?;
@@ -182,7 +185,7 @@ impl ModuleCache {
         hash: &CodeHash,
         wasm: &[u8],
         artifact: &[u8],
-    ) -> Result<(), NodeError> {
+    ) -> Result<(), RuntimeError> {
         let mut framed = Vec::with_capacity(HEADER + artifact.len());
         framed.extend_from_slice(MAGIC);
         framed.extend_from_slice(&crate::engine::FUEL_PRICES_VERSION.to_le_bytes());
@@ -198,7 +201,7 @@ impl ModuleCache {
     }
 
     /// The deployed module bytes, if stored.
-    pub(crate) fn wasm(&self, hash: &CodeHash) -> Result<Option<Vec<u8>>, NodeError> {
+    pub(crate) fn wasm(&self, hash: &CodeHash) -> Result<Option<Vec<u8>>, RuntimeError> {
         match self.dir.read(format!("{hash}.wasm")) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -207,20 +210,20 @@ impl ModuleCache {
     }
 
     /// Loads a stored artifact without compiling. `Ok(None)` if there is none; a checksum
-    /// mismatch is [`NodeError::CorruptCache`]; an artifact built by another engine version or
+    /// mismatch is [`RuntimeError::CorruptCache`]; an artifact built by another engine version or
     /// configuration is reported as `Err(Stale)` so the caller can recompile from the module.
     pub(crate) fn load_artifact(
         &self,
         engine: &Engine,
         hash: &CodeHash,
-    ) -> Result<Option<Result<Module, String>>, NodeError> {
+    ) -> Result<Option<Result<Module, String>>, RuntimeError> {
         let name = format!("{hash}.cwasm");
         let framed = match self.dir.read(&name) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io(format!("reading {name}"))(e)),
         };
-        let corrupt = |reason: &str| NodeError::CorruptCache {
+        let corrupt = |reason: &str| RuntimeError::CorruptCache {
             hash: hash.to_hex(),
             reason: reason.to_owned(),
         };

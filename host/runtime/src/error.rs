@@ -3,10 +3,10 @@
 
 use crate::validate::ValidationError;
 
-/// A failure of the node, not of the contract: I/O, a corrupt cache, the engine refusing a
+/// A failure of the runtime on this node, not of the contract: I/O, a corrupt cache, the engine refusing a
 /// configuration, the wall-clock guard firing. The endorsement fails; nothing is signed.
 #[derive(Debug, thiserror::Error)]
-pub enum NodeError {
+pub enum RuntimeError {
     /// Reading committed state or history failed.
     #[error(transparent)]
     State(#[from] weft_rwset::StateError),
@@ -66,8 +66,8 @@ pub enum DeployError {
     Compile(String),
     /// The node failed while deploying.
     #[error(transparent)]
-    Node(#[from] NodeError),
+    Node(#[from] RuntimeError),
 }
 
 /// Result of node operations.
-pub type Result<T, E = NodeError> = std::result::Result<T, E>;
+pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;

@@ -23,7 +23,7 @@ use weft_rwset::{
 
 use crate::cache::CodeHash;
 use crate::engine::RuntimeConfig;
-use crate::error::{DeployError, NodeError, Result};
+use crate::error::{DeployError, Result, RuntimeError};
 use crate::outcome::{Outcome, Simulation};
 use crate::simulator::Simulator;
 use weft_rwset::{Creator, Invocation};
@@ -124,7 +124,7 @@ impl Harness {
     }
 
     fn contract(&self, name: &str) -> Result<&Deployed> {
-        self.contracts.get(name).ok_or_else(|| NodeError::UnknownContract(name.to_owned()))
+        self.contracts.get(name).ok_or_else(|| RuntimeError::UnknownContract(name.to_owned()))
     }
 
     /// The invocation the harness would send next for `function` and `args`.

@@ -8,7 +8,7 @@
 //! * `Ok(Ok(Simulation))`: the contract succeeded; endorse its read/write set;
 //! * `Ok(Err(ContractFailure))`: the contract failed deterministically (trap, out of fuel,
 //!   panic, status >= 400, ...), identically on every node; never endorse;
-//! * `Err(NodeError)`: this node failed (I/O, corrupt cache, deadline); never endorse.
+//! * `Err(RuntimeError)`: this node failed (I/O, corrupt cache, deadline); never endorse.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -62,7 +62,7 @@ pub use engine::{
     HOST_FUEL, HostFuel, MEMORY_GROW_FUEL, MEMORY_GROW_NOOP_FUEL, MEMORY_PAGE_FUEL, RuntimeConfig,
     build_config, operator_cost_of, operator_costs,
 };
-pub use error::{DeployError, NodeError, Result};
+pub use error::{DeployError, Result, RuntimeError};
 pub use harness::Harness;
 pub use outcome::{ContractFailure, FailureKind, Outcome, Simulation};
 pub use simulator::{Simulator, declare_contract_thread};

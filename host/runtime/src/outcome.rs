@@ -1,5 +1,5 @@
 //! What a simulation produces: a [`Simulation`] to endorse, or a [`ContractFailure`] that every
-//! node reproduces and nobody endorses. Node failures are [`crate::NodeError`]s, never these.
+//! node reproduces and nobody endorses. Node failures are [`crate::RuntimeError`]s, never these.
 
 use weft_proto::v1::{ContractEvent, NsReadWriteSet, Response};
 

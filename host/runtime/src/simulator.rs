@@ -16,7 +16,7 @@ use crate::engine::{
     EPOCH_TICK, HOST_FUEL, MEMORY_GROW_FUEL, MEMORY_GROW_NOOP_FUEL, MEMORY_PAGE_FUEL,
     RuntimeConfig, build_config,
 };
-use crate::error::{DeployError, NodeError, Result};
+use crate::error::{DeployError, Result, RuntimeError};
 use crate::host::{StoreData, linker};
 use crate::invocation::{HostStop, InvocationState};
 use crate::outcome::{ContractFailure, FailureKind, Outcome, Simulation};
@@ -75,8 +75,8 @@ impl std::fmt::Debug for Simulator {
     }
 }
 
-fn engine_err(e: impl std::fmt::Display) -> NodeError {
-    NodeError::Engine(e.to_string())
+fn engine_err(e: impl std::fmt::Display) -> RuntimeError {
+    RuntimeError::Engine(e.to_string())
 }
 
 impl Simulator {
@@ -206,15 +206,16 @@ impl Simulator {
             return Ok(c);
         }
         let module = match self.inner.cache.load_artifact(&self.inner.engine, hash)? {
-            None => return Err(NodeError::UnknownContract(hash.to_hex())),
+            None => return Err(RuntimeError::UnknownContract(hash.to_hex())),
             Some(Ok(module)) => module,
             Some(Err(stale)) => {
                 tracing::warn!(%hash, %stale, "cached artifact is stale; recompiling");
-                let wasm = self.inner.cache.wasm(hash)?.ok_or_else(|| NodeError::CorruptCache {
-                    hash: hash.to_hex(),
-                    reason: "stale artifact and no stored module".into(),
-                })?;
-                let module = self.compile(&wasm).map_err(|e| NodeError::CorruptCache {
+                let wasm =
+                    self.inner.cache.wasm(hash)?.ok_or_else(|| RuntimeError::CorruptCache {
+                        hash: hash.to_hex(),
+                        reason: "stale artifact and no stored module".into(),
+                    })?;
+                let module = self.compile(&wasm).map_err(|e| RuntimeError::CorruptCache {
                     hash: hash.to_hex(),
                     reason: e.to_string(),
                 })?;
@@ -321,14 +322,14 @@ impl Simulator {
         let (tx, rx) = mpsc::sync_channel(1);
         let sender = {
             let jobs = self.inner.jobs.lock().unwrap_or_else(|e| e.into_inner());
-            jobs.clone().ok_or(NodeError::WorkersGone)?
+            jobs.clone().ok_or(RuntimeError::WorkersGone)?
         };
         sender
             .send(Box::new(move || {
                 let _ = tx.send(job());
             }))
-            .map_err(|_| NodeError::WorkersGone)?;
-        rx.recv().map_err(|_| NodeError::WorkersGone)?
+            .map_err(|_| RuntimeError::WorkersGone)?;
+        rx.recv().map_err(|_| RuntimeError::WorkersGone)?
     }
 }
 
@@ -339,10 +340,10 @@ impl Drop for Inner {
     }
 }
 
-fn io_err(context: &'static str) -> impl FnOnce(std::io::Error) -> NodeError {
+fn io_err(context: &'static str) -> impl FnOnce(std::io::Error) -> RuntimeError {
     move |source| {
         tracing::error!(context, %source, "thread spawn failed");
-        NodeError::Thread(source)
+        RuntimeError::Thread(source)
     }
 }
 
@@ -481,7 +482,7 @@ fn completed(data: StoreData, code: i32, fuel_used: u64) -> Result<Outcome> {
     }
     let recorded = match data.inv.finish() {
         Ok(r) => r,
-        Err(HostStop::Node(e)) => return Err(NodeError::State(e)),
+        Err(HostStop::Node(e)) => return Err(RuntimeError::State(e)),
         Err(HostStop::Contract(kind, message)) => {
             return Ok(Err(ContractFailure::new(kind, message)));
         }
@@ -525,7 +526,7 @@ fn classify(
 ) -> Result<ContractFailure> {
     match stop {
         Some(HostStop::Contract(kind, message)) => return Ok(ContractFailure::new(kind, message)),
-        Some(HostStop::Node(e)) => return Err(NodeError::State(e)),
+        Some(HostStop::Node(e)) => return Err(RuntimeError::State(e)),
         None => {}
     }
     let Some(trap) = err.downcast_ref::<Trap>().copied() else {
@@ -536,7 +537,7 @@ fn classify(
     };
     let (kind, message) = match trap {
         Trap::OutOfFuel => (FailureKind::OutOfFuel, "out of fuel"),
-        Trap::Interrupt => return Err(NodeError::Deadline),
+        Trap::Interrupt => return Err(RuntimeError::Deadline),
         Trap::StackOverflow => (FailureKind::StackOverflow, "stack limit exceeded"),
         _ if limit_hit => (FailureKind::MemoryLimit, "memory limit exceeded"),
         Trap::MemoryOutOfBounds => (FailureKind::Trap, "out-of-bounds memory access"),

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use weft_runtime::{
-    CodeHash, DeployError, NodeError, RuntimeConfig, Simulator, ValidationError, ValidationLimits,
+    CodeHash, DeployError, RuntimeConfig, RuntimeError, Simulator, ValidationError,
+    ValidationLimits,
 };
 
 #[test]
@@ -56,9 +57,12 @@ fn a_corrupt_artifact_is_a_node_error() {
     std::fs::write(&path, bytes).unwrap();
     let sim = Simulator::open(dir.path(), RuntimeConfig::default()).unwrap();
     let err = sim.load(&hash).unwrap_err();
-    assert!(matches!(err, NodeError::CorruptCache { .. }), "{err}");
+    assert!(matches!(err, RuntimeError::CorruptCache { .. }), "{err}");
     let inv = weft_runtime::Invocation::new("kv", "get", &["a"]);
-    assert!(matches!(sim.invoke(&hash, &inv, state(), None), Err(NodeError::CorruptCache { .. })));
+    assert!(matches!(
+        sim.invoke(&hash, &inv, state(), None),
+        Err(RuntimeError::CorruptCache { .. })
+    ));
 }
 
 #[test]
@@ -83,7 +87,7 @@ fn an_unknown_contract_is_a_node_error() {
     let (sim, _dir) = simulator();
     let inv = weft_runtime::Invocation::new("kv", "get", &["a"]);
     let err = sim.invoke(&CodeHash([7; 32]), &inv, state(), None).unwrap_err();
-    assert!(matches!(err, NodeError::UnknownContract(_)));
+    assert!(matches!(err, RuntimeError::UnknownContract(_)));
 }
 
 #[test]

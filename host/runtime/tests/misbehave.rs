@@ -382,7 +382,7 @@ fn the_wall_clock_guard_is_a_node_error_not_a_result() {
         .unwrap();
     let inv = Invocation::new("kv", "go", &[""; 0]);
     let err = sim.invoke(&code, &inv, state(), None).unwrap_err();
-    assert!(matches!(err, weft_runtime::NodeError::Deadline), "{err}");
+    assert!(matches!(err, weft_runtime::RuntimeError::Deadline), "{err}");
     normal_contract_still_works(&sim);
 }
 
