@@ -3,8 +3,9 @@
 
 use crate::validate::ValidationError;
 
-/// A failure of the runtime on this node, not of the contract: I/O, a corrupt cache, the engine refusing a
-/// configuration, the wall-clock guard firing. The endorsement fails; nothing is signed.
+/// A failure of the runtime on this node, not of the contract: I/O, a corrupt cache, the
+/// engine refusing a configuration, the wall-clock guard firing. The endorsement fails;
+/// nothing is signed.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     /// Reading committed state or history failed.
