@@ -45,6 +45,7 @@ pub mod devnet;
 pub mod endorser;
 mod error;
 pub mod lifecycle;
+pub mod memory;
 pub mod metrics;
 pub mod node;
 pub mod service;

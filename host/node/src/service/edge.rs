@@ -18,6 +18,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::BodyExt;
 use tonic::body::Body;
 use tonic::{Code, Status};
 use tower::{Layer, Service};
@@ -93,7 +94,16 @@ where
             if let Some(status) = Status::from_header_map(response.headers()) {
                 log(&method, &status);
             }
-            Ok(response.map(|body| Body::new(Logged { inner: body, method })))
+            // A stream's final status (or a unary answer's, sent with a body) is in its
+            // trailers: logged as they pass.
+            Ok(response.map(|body| {
+                Body::new(body.map_frame(move |frame| {
+                    if let Some(status) = frame.trailers_ref().and_then(Status::from_header_map) {
+                        log(&method, &status);
+                    }
+                    frame
+                }))
+            }))
         })
     }
 }
@@ -249,39 +259,6 @@ impl HttpBody for Framing {
     fn is_end_stream(&self) -> bool {
         // Never claimed early: an empty body must still be polled to be refused.
         self.failed
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// A response body that logs the final status of a stream (or of a unary answer sent with
-/// a body) from its trailers.
-struct Logged {
-    inner: Body,
-    method: String,
-}
-
-impl HttpBody for Logged {
-    type Data = bytes::Bytes;
-    type Error = Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<bytes::Bytes>, Status>>> {
-        let polled = std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx));
-        if let Some(Ok(frame)) = &polled
-            && let Some(status) = frame.trailers_ref().and_then(Status::from_header_map)
-        {
-            log(&self.method, &status);
-        }
-        Poll::Ready(polled)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
