@@ -50,12 +50,13 @@ pub(super) async fn campaign(inner: Arc<Inner>) {
             }
             Err(e) => {
                 tracing::warn!(name = inner.name, error = %e, "leader election failed; retrying");
-                let mut closing = inner.closing.subscribe();
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff.next()) => {}
-                    _ = closed(&mut closing) => return,
-                }
             }
+        }
+        // A pause before the next term (50 ms after a step-down, growing while etcd fails).
+        let mut closing = inner.closing.subscribe();
+        tokio::select! {
+            _ = tokio::time::sleep(backoff.next()) => {}
+            _ = closed(&mut closing) => return,
         }
     }
 }
