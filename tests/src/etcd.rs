@@ -19,7 +19,20 @@ pub struct EtcdCluster {
 #[derive(Debug)]
 struct Member {
     client_url: String,
+    /// Plain HTTP, for `/health` whether or not clients use TLS.
+    metrics: String,
     child: Option<Child>,
+}
+
+/// The PEM files of a cluster that serves clients over TLS and demands their certificates.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// The members' certificate (for `127.0.0.1`).
+    pub cert: std::path::PathBuf,
+    /// Its key.
+    pub key: std::path::PathBuf,
+    /// The CA that signs the members' and the clients' certificates.
+    pub ca: std::path::PathBuf,
 }
 
 /// A port free on the loopback interface now.
@@ -44,9 +57,16 @@ fn etcd_binary() -> String {
 impl EtcdCluster {
     /// Starts an `n`-member cluster and waits until every member reports healthy.
     pub fn start(n: usize) -> EtcdCluster {
+        EtcdCluster::start_with(n, None)
+    }
+
+    /// Starts an `n`-member cluster serving clients over TLS with `tls`, demanding client
+    /// certificates signed by its CA (`--client-cert-auth`).
+    pub fn start_with(n: usize, tls: Option<&TlsFiles>) -> EtcdCluster {
         let binary = etcd_binary();
         let dir = tempfile::tempdir().expect("temporary directory");
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let initial: Vec<String> = ports
             .iter()
             .enumerate()
@@ -54,10 +74,22 @@ impl EtcdCluster {
             .collect();
         let mut members = Vec::new();
         for (i, (client, peer)) in ports.iter().enumerate() {
-            let client_url = format!("http://127.0.0.1:{client}");
+            let client_url = format!("{scheme}://127.0.0.1:{client}");
             let peer_url = format!("http://127.0.0.1:{peer}");
+            let metrics = format!("127.0.0.1:{}", free_port());
             let log = std::fs::File::create(dir.path().join(format!("m{i}.log"))).expect("log");
-            let child = Command::new(&binary)
+            let mut command = Command::new(&binary);
+            if let Some(tls) = tls {
+                command
+                    .arg("--cert-file")
+                    .arg(&tls.cert)
+                    .arg("--key-file")
+                    .arg(&tls.key)
+                    .arg("--trusted-ca-file")
+                    .arg(&tls.ca)
+                    .arg("--client-cert-auth");
+            }
+            let child = command
                 .args(["--name", &format!("m{i}")])
                 .arg("--data-dir")
                 .arg(dir.path().join(format!("m{i}")))
@@ -68,6 +100,7 @@ impl EtcdCluster {
                 .args(["--initial-cluster", &initial.join(",")])
                 .args(["--initial-cluster-state", "new"])
                 .args(["--initial-cluster-token", "weft-test"])
+                .args(["--listen-metrics-urls", &format!("http://{metrics}")])
                 .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
                 .args(["--logger", "zap", "--log-level", "warn"])
                 .stdin(Stdio::null())
@@ -75,7 +108,7 @@ impl EtcdCluster {
                 .stderr(log)
                 .spawn()
                 .unwrap_or_else(|e| panic!("starting {binary}: {e}"));
-            members.push(Member { client_url, child: Some(child) });
+            members.push(Member { client_url, metrics, child: Some(child) });
         }
         let cluster = EtcdCluster { dir, members };
         for i in 0..n {
@@ -99,7 +132,7 @@ impl EtcdCluster {
 
     /// Waits (up to a minute) until member `i` answers `/health` with a leader.
     fn wait_healthy(&self, i: usize) {
-        let address = self.members[i].client_url.trim_start_matches("http://").to_string();
+        let address = self.members[i].metrics.clone();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(mut stream) = TcpStream::connect(&address) {

@@ -391,3 +391,69 @@ async fn nodes_with_orderer_kind_etcd_commit_the_same_chain() {
     assert_eq!(moved.status.block_number, height);
     net.node.shutdown().await.unwrap();
 }
+
+/// TLS to etcd with client certificates (the dev network's CA, server and client
+/// certificates): an orderer with them orders; one without a client certificate, or naming
+/// plain `http://` endpoints with TLS, is refused at start.
+#[tokio::test]
+async fn an_orderer_reaches_etcd_over_mutual_tls() {
+    use weft_e2e::etcd::TlsFiles;
+    use weft_node::devnet::{DevNetwork, Transport};
+    use weft_orderer::etcd::EtcdTls;
+
+    let dir = tempfile::tempdir().unwrap();
+    let net = DevNetwork::at(dir.path().join("dev"));
+    net.create("dev", "127.0.0.1:0".parse().unwrap(), Transport::MutualTls).unwrap();
+    let tls_dir = dir.path().join("dev/tls");
+    let files = TlsFiles {
+        cert: tls_dir.join("server.pem"),
+        key: tls_dir.join("server.key"),
+        ca: tls_dir.join("ca.pem"),
+    };
+    let cluster = EtcdCluster::start_with(1, Some(&files));
+    assert!(cluster.endpoints()[0].starts_with("https://"));
+    let client_tls = EtcdTls {
+        ca: files.ca.clone(),
+        cert: Some(net.tls_client_cert_path()),
+        key: Some(net.tls_client_key_path()),
+        domain: None,
+    };
+    let (a, a_thread) =
+        node(&cluster, "a", 1, Arc::default(), |c| c.tls = Some(client_tls.clone()));
+    let mut stream = a.deliver(0);
+    a.broadcast(b"over tls".to_vec()).await.unwrap();
+    assert_eq!(envelopes(&blocks(&mut stream, 0, 1).await), [b"over tls".to_vec()]);
+    drop(a);
+    a_thread.join().unwrap();
+
+    let refused = |tune: Box<dyn FnOnce(&mut EtcdConfig)>| {
+        let mut etcd = EtcdConfig {
+            endpoints: cluster.endpoints(),
+            timeout_ms: 2000,
+            ..EtcdConfig::default()
+        };
+        tune(&mut etcd);
+        let config = EtcdOrdererConfig {
+            etcd,
+            batch: BatchConfig::default(),
+            absolute_max_bytes: 1 << 20,
+            channel: "ch".into(),
+            name: "b".into(),
+        };
+        EtcdOrderer::start(config, 0, Vec::new(), Arc::new(Store::default())).unwrap_err()
+    };
+    let without_cert = EtcdTls { cert: None, key: None, ..client_tls.clone() };
+    let err = refused(Box::new(move |c| c.tls = Some(without_cert)));
+    assert!(matches!(err, Error::Unavailable(_)), "{err}");
+    let plain = cluster.endpoints()[0].replace("https://", "http://");
+    let err = refused(Box::new(move |c| {
+        c.tls = Some(client_tls);
+        c.endpoints = vec![plain];
+    }));
+    assert!(err.to_string().contains("https://"), "{err}");
+    let err = refused(Box::new(|c| {
+        c.tls =
+            Some(EtcdTls { ca: "/nonexistent/ca.pem".into(), cert: None, key: None, domain: None })
+    }));
+    assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+}

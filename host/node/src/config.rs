@@ -20,6 +20,7 @@
 //! [orderer.etcd]                # only with kind = "etcd"
 //! endpoints = ["http://127.0.0.1:2379"]
 //! window = 1000                 # blocks kept in etcd
+//! tls = { ca = "etcd/ca.pem", cert = "etcd/client.pem", key = "etcd/client.key" }  # optional
 //!
 //! [grpc]
 //! max_message_bytes = 8388608
@@ -393,6 +394,10 @@ impl NodeConfig {
             paths.extend([&mut tls.cert, &mut tls.key]);
             paths.extend(tls.client_ca.as_mut());
         }
+        if let Some(tls) = config.orderer.etcd.as_mut().and_then(|etcd| etcd.tls.as_mut()) {
+            paths.push(&mut tls.ca);
+            paths.extend(tls.cert.as_mut().into_iter().chain(tls.key.as_mut()));
+        }
         for p in paths {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -513,7 +518,8 @@ mod tests {
         };
         let etcd = load(
             "[orderer]\nkind = \"etcd\"\nmax_txs = 9\n\
-             [orderer.etcd]\nendpoints = [\"http://127.0.0.1:2379\"]\nwindow = 50\n",
+             [orderer.etcd]\nendpoints = [\"http://127.0.0.1:2379\"]\nwindow = 50\n\
+             tls = { ca = \"etcd/ca.pem\", cert = \"/abs/c.pem\", key = \"etcd/c.key\" }\n",
         )
         .unwrap();
         assert_eq!(etcd.kind, OrdererKind::Etcd);
@@ -521,6 +527,10 @@ mod tests {
         let cluster = etcd.etcd.as_ref().unwrap();
         assert_eq!(cluster.endpoints, ["http://127.0.0.1:2379"]);
         assert_eq!((cluster.window, cluster.compact_every), (50, 100));
+        let tls = cluster.tls.as_ref().unwrap();
+        assert_eq!(tls.ca, dir.path().join("etcd/ca.pem"), "relative to the file");
+        assert_eq!(tls.cert, Some(PathBuf::from("/abs/c.pem")));
+        assert_eq!(tls.key, Some(dir.path().join("etcd/c.key")));
         // The configuration round-trips through TOML.
         let config = NodeConfig::load(&path).unwrap();
         assert_eq!(toml::from_str::<NodeConfig>(&config.to_toml()).unwrap(), config);

@@ -1,5 +1,7 @@
 //! [`EtcdConfig`]: the node's `[orderer.etcd]` table.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 /// The key prefix of Weft's channels in etcd by default.
@@ -28,6 +30,28 @@ pub struct EtcdConfig {
     /// Longest wait for one etcd request (connecting at start, a broadcast, an append), in
     /// milliseconds.
     pub timeout_ms: u64,
+    /// TLS to the cluster (its endpoints are then `https://`); none: plaintext.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<EtcdTls>,
+}
+
+/// TLS to the etcd cluster: the CA that signs the members' certificates and, for etcd's
+/// `--client-cert-auth`, this node's client certificate and key (PEM files).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EtcdTls {
+    /// The CA certificate(s) the members' certificates are checked against.
+    pub ca: PathBuf,
+    /// The client certificate chain, when etcd demands one (with `key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// The name the members' certificates are checked for, when it is not the endpoints'
+    /// host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
 }
 
 impl Default for EtcdConfig {
@@ -41,6 +65,7 @@ impl Default for EtcdConfig {
             max_request_bytes: 3 << 19,
             max_txn_ops: 128,
             timeout_ms: 5000,
+            tls: None,
         }
     }
 }
@@ -83,6 +108,16 @@ impl EtcdConfig {
             return Err(
                 "orderer.etcd.max_txn_ops must be at least 8 (etcd's default is 128)".into()
             );
+        }
+        if let Some(tls) = &self.tls {
+            if tls.cert.is_some() != tls.key.is_some() {
+                return Err("orderer.etcd.tls needs both cert and key, or neither".into());
+            }
+            if let Some(url) = self.endpoints.iter().find(|url| !url.starts_with("https://")) {
+                return Err(format!(
+                    "orderer.etcd.tls is set, so the endpoints must be https:// URLs; {url} is not"
+                ));
+            }
         }
         if self.block_budget(max_txs).is_none() {
             return Err(format!(

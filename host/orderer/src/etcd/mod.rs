@@ -70,6 +70,6 @@ mod leader;
 #[cfg(feature = "etcd")]
 mod orderer;
 
-pub use config::{DEFAULT_PREFIX, EtcdConfig};
+pub use config::{DEFAULT_PREFIX, EtcdConfig, EtcdTls};
 #[cfg(feature = "etcd")]
 pub use orderer::{EtcdOrderer, EtcdOrdererConfig};

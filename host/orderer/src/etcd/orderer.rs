@@ -135,6 +135,26 @@ fn session_name() -> String {
     format!("{:016x}", hasher.finish())
 }
 
+/// The client's TLS settings from `[orderer.etcd.tls]`: the files read, a missing or
+/// unreadable one named.
+fn tls_options(tls: &super::EtcdTls) -> Result<etcd_client::TlsOptions> {
+    let read = |setting: &str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| {
+            Error::Config(format!("reading orderer.etcd.tls.{setting} {}: {e}", path.display()))
+        })
+    };
+    let mut options = etcd_client::TlsOptions::new()
+        .ca_certificate(etcd_client::Certificate::from_pem(read("ca", &tls.ca)?));
+    if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
+        let identity = etcd_client::Identity::from_pem(read("cert", cert)?, read("key", key)?);
+        options = options.identity(identity);
+    }
+    if let Some(domain) = &tls.domain {
+        options = options.domain_name(domain.clone());
+    }
+    Ok(options)
+}
+
 /// Largest messages the client decodes: a range of blocks or of pending envelopes, each up
 /// to one request.
 fn decode_limit(etcd: &EtcdConfig) -> usize {
@@ -177,9 +197,15 @@ impl EtcdOrderer {
             .spawn(move || {
                 runtime.block_on(async move {
                     let timeout = Duration::from_millis(etcd.timeout_ms.max(1));
-                    let options = ConnectOptions::new()
+                    let mut options = ConnectOptions::new()
                         .with_connect_timeout(timeout)
                         .with_keep_alive(Duration::from_secs(2), timeout);
+                    if let Some(tls) = &etcd.tls {
+                        match tls_options(tls) {
+                            Ok(tls) => options = options.with_tls(tls),
+                            Err(e) => return drop(ready.send(Err(e))),
+                        }
+                    }
                     let endpoints = etcd.endpoints.join(", ");
                     let connected = within(
                         timeout,
