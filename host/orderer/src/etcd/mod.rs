@@ -17,11 +17,15 @@
 //! * `leader`: the election (etcd's election API, a key per candidate bound to its lease).
 //!
 //! **Broadcast.** [`Orderer::broadcast`](crate::Orderer::broadcast) on any node writes the
-//! envelope under a fresh `pending/` key (a put-if-absent transaction, so a retry after an
-//! ambiguous failure never writes it twice) and answers once etcd committed that write. So
-//! an acknowledged envelope is in the etcd cluster's replicated log: it is ordered exactly
+//! envelope under a fresh `pending/` key and answers once etcd committed that write. So an
+//! acknowledged envelope is in the etcd cluster's replicated log: it is ordered exactly
 //! once, whichever node leads and whichever node or leader crashes afterwards, as long as
-//! the etcd cluster keeps its data (a majority of its members).
+//! the etcd cluster keeps its data (a majority of its members). A write that fails without
+//! an answer (a member died, a timeout) is retried until `timeout_ms` as a put-if-absent of
+//! the same key, so a write that had been applied is not written again while it is pending;
+//! only if it was applied *and* already ordered before the retry is it written (and
+//! ordered) a second time, and the ledger then commits the second copy as
+//! `DUPLICATE_TXID`, so a transaction still takes effect once.
 //!
 //! **The leader.** Every node campaigns; the elected one reads the chain tip, reads the
 //! pending envelopes created after the watermark (in revision order), watches for new ones
