@@ -2,7 +2,9 @@
 //!
 //! [`TestNet::start`] writes a development network into a temporary directory, starts the
 //! node on `127.0.0.1:0` and connects an admin and a client over gRPC. Tests live in
-//! `tests/tests/`.
+//! `tests/tests/`. [`etcd::EtcdCluster`] runs real etcd processes for the etcd orderer's tests.
+
+pub mod etcd;
 
 use weft_client::{Client, Deploy, Submitted};
 use weft_node::config::NodeConfig;

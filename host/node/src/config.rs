@@ -12,9 +12,15 @@
 //! also_endorse_as = [{ msp_id = "Org2", key = "keys/Org2/peer.key" }]  # optional: more peers
 //!
 //! [orderer]                     # Fabric's BatchSize and BatchTimeout
+//! kind = "solo"                 # or "etcd": ordering on an etcd cluster (the `etcd` feature)
 //! max_txs = 500
 //! max_bytes = 4194304
 //! batch_timeout_ms = 20
+//!
+//! [orderer.etcd]                # only with kind = "etcd"
+//! endpoints = ["http://127.0.0.1:2379"]
+//! window = 1000                 # blocks kept in etcd
+//! tls = { ca = "etcd/ca.pem", cert = "etcd/client.pem", key = "etcd/client.key" }  # optional
 //!
 //! [grpc]
 //! max_message_bytes = 8388608
@@ -60,9 +66,9 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// This peer's identity.
     pub peer: PeerConfig,
-    /// Block cutting.
+    /// Ordering: which orderer, and block cutting.
     #[serde(default)]
-    pub orderer: BatchConfig,
+    pub orderer: OrdererConfig,
     /// Limits of the public endpoint.
     #[serde(default)]
     pub grpc: GrpcLimits,
@@ -184,9 +190,69 @@ impl PeerConfig {
     }
 }
 
-/// Block cutting, the `[orderer]` section: Fabric's `BatchSize` and `BatchTimeout` (see
-/// [`weft_orderer::cutter`]).
+/// Block cutting: Fabric's `BatchSize` and `BatchTimeout` (see [`weft_orderer::cutter`]).
 pub use weft_orderer::BatchConfig;
+/// The `[orderer.etcd]` table (see [`weft_orderer::etcd`]).
+pub use weft_orderer::etcd::EtcdConfig;
+
+/// Which orderer a node runs.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OrdererKind {
+    /// The embedded single-node orderer.
+    #[default]
+    Solo,
+    /// Ordering on an etcd cluster shared by the ordering nodes (`[orderer.etcd]`); needs a
+    /// build with the `etcd` feature.
+    Etcd,
+}
+
+/// The `[orderer]` section: which orderer, Fabric's `BatchSize` and `BatchTimeout` (the
+/// fields of [`BatchConfig`]), and the etcd cluster for `kind = "etcd"`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrdererConfig {
+    /// `solo` (default) or `etcd`.
+    pub kind: OrdererKind,
+    /// Most transactions per block.
+    pub max_txs: usize,
+    /// Most bytes of envelopes per block (a single larger envelope gets a block of its own).
+    pub max_bytes: usize,
+    /// Longest wait from a block's first transaction to its cut, in milliseconds.
+    pub batch_timeout_ms: u64,
+    /// Envelopes waiting for ordering (solo) or broadcasts waiting for etcd before
+    /// submissions are refused (load shedding).
+    pub queue: usize,
+    /// The etcd cluster, for `kind = "etcd"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etcd: Option<EtcdConfig>,
+}
+
+impl Default for OrdererConfig {
+    fn default() -> Self {
+        let BatchConfig { max_txs, max_bytes, batch_timeout_ms, queue } = BatchConfig::default();
+        OrdererConfig {
+            kind: OrdererKind::Solo,
+            max_txs,
+            max_bytes,
+            batch_timeout_ms,
+            queue,
+            etcd: None,
+        }
+    }
+}
+
+impl OrdererConfig {
+    /// Block cutting.
+    pub fn batch(&self) -> BatchConfig {
+        BatchConfig {
+            max_txs: self.max_txs,
+            max_bytes: self.max_bytes,
+            batch_timeout_ms: self.batch_timeout_ms,
+            queue: self.queue,
+        }
+    }
+}
 
 /// Limits of the gRPC server. tonic's defaults (no limit on outgoing messages or concurrent
 /// streams, no timeout) are not safe for a public endpoint.
@@ -328,6 +394,10 @@ impl NodeConfig {
             paths.extend([&mut tls.cert, &mut tls.key]);
             paths.extend(tls.client_ca.as_mut());
         }
+        if let Some(tls) = config.orderer.etcd.as_mut().and_then(|etcd| etcd.tls.as_mut()) {
+            paths.push(&mut tls.ca);
+            paths.extend(tls.cert.as_mut().into_iter().chain(tls.key.as_mut()));
+        }
         for p in paths {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -420,6 +490,7 @@ mod tests {
         assert_eq!(config.genesis, dir.path().join("genesis.pb"));
         assert_eq!(config.orderer.max_txs, 7);
         assert_eq!(config.orderer.batch_timeout_ms, 20);
+        assert_eq!(config.orderer.kind, OrdererKind::Solo);
         assert_eq!(config.grpc, GrpcLimits::default());
         std::fs::write(&path, "listen = \"x\"").unwrap();
         let err = NodeConfig::load(&path).unwrap_err().to_string();
@@ -433,6 +504,44 @@ mod tests {
         assert!(read_identity("Org1", &key).is_err());
         assert_eq!(decode_hex("0aFf"), Some(vec![10, 255]));
         assert_eq!(decode_hex("abc"), None);
+    }
+
+    #[test]
+    fn the_orderer_section_names_its_kind_and_the_etcd_cluster() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        let base = "listen = \"127.0.0.1:0\"\ngenesis = \"g.pb\"\ndata_dir = \"data\"\n\
+                    [peer]\nmsp_id = \"Org1\"\nkey = \"peer.key\"\n";
+        let load = |extra: &str| {
+            std::fs::write(&path, format!("{base}{extra}")).unwrap();
+            NodeConfig::load(&path).map(|c| c.orderer)
+        };
+        let etcd = load(
+            "[orderer]\nkind = \"etcd\"\nmax_txs = 9\n\
+             [orderer.etcd]\nendpoints = [\"http://127.0.0.1:2379\"]\nwindow = 50\n\
+             tls = { ca = \"etcd/ca.pem\", cert = \"/abs/c.pem\", key = \"etcd/c.key\" }\n",
+        )
+        .unwrap();
+        assert_eq!(etcd.kind, OrdererKind::Etcd);
+        assert_eq!(etcd.batch(), BatchConfig { max_txs: 9, ..BatchConfig::default() });
+        let cluster = etcd.etcd.as_ref().unwrap();
+        assert_eq!(cluster.endpoints, ["http://127.0.0.1:2379"]);
+        assert_eq!((cluster.window, cluster.compact_every), (50, 100));
+        let tls = cluster.tls.as_ref().unwrap();
+        assert_eq!(tls.ca, dir.path().join("etcd/ca.pem"), "relative to the file");
+        assert_eq!(tls.cert, Some(PathBuf::from("/abs/c.pem")));
+        assert_eq!(tls.key, Some(dir.path().join("etcd/c.key")));
+        // The configuration round-trips through TOML.
+        let config = NodeConfig::load(&path).unwrap();
+        assert_eq!(toml::from_str::<NodeConfig>(&config.to_toml()).unwrap(), config);
+        for (extra, named) in [
+            ("[orderer]\nkind = \"kafka\"\n", "kafka"),
+            ("[orderer]\nendpoint = [\"x\"]\n", "endpoint"),
+            ("[orderer.etcd]\nwindows = 5\n", "windows"),
+        ] {
+            let err = load(extra).unwrap_err().to_string();
+            assert!(err.contains(named), "{extra}: {err}");
+        }
     }
 
     #[test]

@@ -30,8 +30,8 @@ use weft_protocol::identity::{Role, SigningIdentity};
 use weft_rwset::dev_network;
 
 use crate::config::{
-    self, BatchConfig, ClientAuth, ContractsConfig, DurabilityConfig, GrpcLimits, LedgerConfig,
-    NodeConfig, PeerConfig, PeerKey, TlsConfig,
+    self, ClientAuth, ContractsConfig, DurabilityConfig, GrpcLimits, LedgerConfig, NodeConfig,
+    OrdererConfig, PeerConfig, PeerKey, TlsConfig,
 };
 use crate::error::{Error, Result};
 use weft_client::TlsOptions;
@@ -188,7 +188,7 @@ impl DevNetwork {
                     })
                     .collect(),
             },
-            orderer: BatchConfig::default(),
+            orderer: OrdererConfig::default(),
             grpc: GrpcLimits::default(),
             durability: DurabilityConfig::default(),
             ledger: LedgerConfig::default(),

@@ -15,8 +15,9 @@
 //!   endorser before every contract invocation.
 //! * [`admission`]: Fabric's broadcast filter (decodes, this channel, the creator's
 //!   signature), run by Submit before the envelope goes to the orderer: a
-//!   [`weft_orderer::Orderer`], the embedded [`weft_orderer::SoloOrderer`] today, the seam
-//!   where replicated ordering plugs in.
+//!   [`weft_orderer::Orderer`]. `ordering` starts the one `[orderer] kind` names: the
+//!   embedded [`weft_orderer::SoloOrderer`], or (built with the `etcd` feature) ordering on
+//!   an etcd cluster shared by the ordering nodes (`weft_orderer::etcd`).
 //! * [`committer`]: follows the orderer from the ledger's height (`deliver(height)`),
 //!   commits its blocks with the ledger's pipeline and answers commit-status waiters;
 //!   [`deliver`] streams committed blocks and contract events to clients.
@@ -48,6 +49,7 @@ pub mod lifecycle;
 pub mod memory;
 pub mod metrics;
 pub mod node;
+mod ordering;
 pub mod service;
 pub mod status;
 

@@ -11,7 +11,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tower::limit::GlobalConcurrencyLimitLayer;
 use weft_ledger::Ledger;
-use weft_orderer::{Orderer, SoloConfig, SoloOrderer};
+use weft_orderer::Orderer;
 use weft_proto::v1::admin_server::AdminServer;
 use weft_proto::v1::gateway_server::GatewayServer;
 use weft_proto::v1::ledger_query_server::LedgerQueryServer;
@@ -24,6 +24,7 @@ use crate::contract_pool::ContractPool;
 use crate::endorser::Endorser;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
+use crate::ordering::start_orderer;
 use crate::service::edge::{EdgeLayer, HTTP2_HEADER_HEADROOM};
 use crate::service::{admin::AdminService, gateway::GatewayService, ledger::LedgerService};
 
@@ -149,16 +150,10 @@ impl Node {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let pool = ContractPool::start(&sim, threads)?;
         let info = ledger.chain_info();
-        // The largest envelope ordering accepts is the largest message the node accepts: a
-        // Submit request carries one envelope.
-        let ordering = SoloConfig {
-            absolute_max_bytes: config.grpc.max_message_bytes,
-            ..SoloConfig::new(config.orderer)
-        };
         let source = Arc::new(LedgerBlocks(ledger.clone()));
+        let channel = ledger.channel().name().to_string();
         let (orderer, orderer_thread) =
-            SoloOrderer::start(ordering, info.height, info.current_hash, source)?;
-        let orderer: Arc<dyn Orderer> = Arc::new(orderer);
+            start_orderer(config, &channel, info.height, info.current_hash, source)?;
         let notifier = Arc::new(CommitNotifier::new(ledger.clone()));
         let metrics = Arc::new(Metrics::default());
         let committer_thread = {

@@ -49,11 +49,15 @@ pub fn code_of(error: &Error) -> Code {
         Error::TooManyRequests(_) => Code::ResourceExhausted,
         Error::Orderer(e) => match e {
             OrdererError::Overloaded(_) => Code::ResourceExhausted,
-            OrdererError::ShuttingDown => Code::Unavailable,
+            // The etcd cluster did not answer: the client may retry (on another node).
+            OrdererError::ShuttingDown | OrdererError::Unavailable(_) => Code::Unavailable,
             OrdererError::TooLarge { .. } => Code::InvalidArgument,
             OrdererError::BeyondTip { .. }
             | OrdererError::Missing(_)
+            | OrdererError::Pruned { .. }
             | OrdererError::Source { .. }
+            | OrdererError::Corrupt { .. }
+            | OrdererError::Config(_)
             | OrdererError::Start(_) => Code::Internal,
         },
         Error::ShuttingDown | Error::Busy(_) => Code::Unavailable,
@@ -112,6 +116,8 @@ mod tests {
             (OrdererError::ShuttingDown.into(), Code::Unavailable),
             (OrdererError::TooLarge { size: 2, max: 1 }.into(), Code::InvalidArgument),
             (OrdererError::BeyondTip { from: 2, height: 1 }.into(), Code::Internal),
+            (OrdererError::Unavailable("etcd: x".into()).into(), Code::Unavailable),
+            (OrdererError::Pruned { number: 1, first: 5 }.into(), Code::Internal),
             (Error::TooManyRequests(2), Code::ResourceExhausted),
             (Error::ShuttingDown, Code::Unavailable),
             (Error::Deploy(DeployError::CompileBudget(Duration::from_secs(10))), Code::Unavailable),

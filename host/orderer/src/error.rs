@@ -44,6 +44,34 @@ pub enum Error {
         /// The source's error.
         cause: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A block below the window the orderer keeps (for etcd, `[orderer.etcd] window`) is not
+    /// in the node's block source either: the node was away longer than the window.
+    #[error(
+        "block {number} is no longer kept by the orderer (it keeps blocks from {first} on) and \
+         is not in this node's ledger: a node this far behind cannot catch up from the orderer"
+    )]
+    Pruned {
+        /// The block asked for.
+        number: u64,
+        /// The first block the orderer still keeps.
+        first: u64,
+    },
+    /// The ordering service (the etcd cluster) could not be reached or did not answer in
+    /// time; what was being done is named.
+    #[error("ordering is unavailable: {0}")]
+    Unavailable(String),
+    /// A value in the ordering service's store does not decode (it was written by something
+    /// else, or by an incompatible version).
+    #[error("the orderer's key {key} holds a value that does not decode: {cause}")]
+    Corrupt {
+        /// The key.
+        key: String,
+        /// What is wrong with its value.
+        cause: String,
+    },
+    /// The orderer's settings cannot work; the setting is named.
+    #[error("the orderer's settings: {0}")]
+    Config(String),
     /// The orderer could not start (a thread could not be spawned).
     #[error("starting the orderer: {0}")]
     Start(#[source] std::io::Error),

@@ -13,12 +13,19 @@
 //! * [`solo`]: [`SoloOrderer`], the embedded single-node orderer: the cutter on a thread with
 //!   the batch timer, a bounded in-memory window, and streams served from the window or,
 //!   below it, from the block source.
-//! * [`Error`]: overloaded, shutting down, too large, a height it cannot serve.
+//! * [`etcd`]: ordering nodes sharing one etcd cluster. [`etcd::EtcdConfig`] (the node's
+//!   `[orderer.etcd]` table) always; `EtcdOrderer` with the `etcd` feature (etcd-client's
+//!   build needs `protoc`): broadcast writes the envelope durably into etcd, a leader
+//!   elected through etcd cuts with the same cutter and appends each block by
+//!   compare-and-swap on the chain tip, and every node delivers from etcd (below its
+//!   window, from the block source).
+//! * [`Error`]: overloaded, shutting down, too large, a height it cannot serve, etcd
+//!   unavailable.
 //!
 //! A committer follows an orderer from its own ledger's height: at start, after a restart
 //! and when it is behind, it asks for `deliver(height)` and commits what comes, so catching
-//! up and following are the same path. An orderer on a replicated log (etcd) implements the
-//! same trait: every node runs `deliver` over its own copy of the log.
+//! up and following are the same path. The etcd orderer implements the same trait: every
+//! node runs `deliver` over the log in etcd, from its own height.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -50,6 +57,7 @@
 
 pub mod cutter;
 mod error;
+pub mod etcd;
 pub mod orderer;
 pub mod solo;
 

@@ -1,0 +1,79 @@
+//! Ordering on etcd: every ordering node reads and writes one replicated log in an etcd
+//! cluster, one node at a time cuts blocks, and a block is appended only on the chain tip it
+//! was cut on. [`EtcdConfig`] (the node's `[orderer.etcd]` table) is always available; the
+//! orderer itself, [`EtcdOrderer`], needs the crate's `etcd` feature (etcd-client's build
+//! script needs `protoc`).
+//!
+//! **Keys.** A channel's keys live under `<prefix><channel>/` ([`EtcdConfig::prefix`],
+//! `/weft/` by default):
+//!
+//! * `chain`: the chain tip, `height` (8 bytes, big-endian), `watermark` (8 bytes,
+//!   big-endian: the etcd revision of the last envelope ordered) and the last block's header
+//!   hash. Every append compares it to the value it was cut on.
+//! * `blocks/<number>` (20 digits, zero-padded): an encoded `weft.v1.Block`, as cut (empty
+//!   metadata). Only the last [`EtcdConfig::window`] blocks are kept.
+//! * `pending/<session>-<counter>`: an envelope broadcast and not yet ordered. Pending
+//!   envelopes are ordered by the etcd revision that created them.
+//! * `leader`: the election (etcd's election API, a key per candidate bound to its lease).
+//!
+//! **Broadcast.** [`Orderer::broadcast`](crate::Orderer::broadcast) on any node writes the
+//! envelope under a fresh `pending/` key and answers once etcd committed that write. So an
+//! acknowledged envelope is in the etcd cluster's replicated log: it is ordered exactly
+//! once, whichever node leads and whichever node or leader crashes afterwards, as long as
+//! the etcd cluster keeps its data (a majority of its members). A write that fails without
+//! an answer (a member died, a timeout) is retried until `timeout_ms` as a put-if-absent of
+//! the same key, so a write that had been applied is not written again while it is pending;
+//! only if it was applied *and* already ordered before the retry is it written (and
+//! ordered) a second time, and the ledger then commits the second copy as
+//! `DUPLICATE_TXID`, so a transaction still takes effect once.
+//!
+//! **The leader.** Every node campaigns; the elected one reads the chain tip, reads the
+//! pending envelopes created after the watermark (in revision order), watches for new ones
+//! from the revision it read at, and cuts them with the same [`BlockCutter`](crate::BlockCutter)
+//! and batch timer as the solo orderer. Block `N` is appended by one transaction: *if*
+//! `chain` still holds the tip block `N` was cut on, *then* put `blocks/N`, put the new tip
+//! (height `N + 1`, the watermark of the block's last envelope), delete the block that left
+//! the window and the pending keys consumed. A leader that loses that compare (another node
+//! appended, e.g. when two nodes briefly both believed they led) or its lease steps down:
+//! it drops what it had not appended (those envelopes are still pending in etcd), and
+//! campaigns again from a fresh read. So the chain never forks and no acknowledged envelope
+//! is lost or ordered twice: an envelope is consumed exactly when a block holding it is
+//! appended, in the same transaction that moves the watermark past it.
+//!
+//! **Request size.** etcd refuses a request larger than its `--max-request-bytes` (1.5 MiB
+//! by default, [`EtcdConfig::max_request_bytes`] must match it) and a transaction of more
+//! than `--max-txn-ops` operations (128, [`EtcdConfig::max_txn_ops`]). A block's envelopes
+//! are cut to at most the request size less a reserve for keys and framing
+//! ([`EtcdConfig::block_budget`]), whatever `[orderer] max_bytes` says; a larger envelope is
+//! refused at broadcast ([`Error::TooLarge`](crate::Error::TooLarge)). Consumed pending keys
+//! beyond the transaction's operations are deleted by the transactions that follow (they
+//! are already below the watermark, so nothing orders them again).
+//!
+//! **Deliver.** Every node follows the log itself: a stream range-reads `blocks/` from the
+//! height asked for, then watches `blocks/` from the revision it read at. Heights below the
+//! window come from the node's [`BlockSource`](crate::BlockSource) (its ledger); a height
+//! neither holds fails with [`Error::Pruned`](crate::Error::Pruned). A node that stays away
+//! longer than the window cannot catch up from etcd.
+//!
+//! **Window and compaction.** The leader deletes `blocks/N - window` when it appends block
+//! `N`, and every [`EtcdConfig::compact_every`] blocks compacts etcd's history to the
+//! revision of the append `compact_every` blocks earlier (watches that far behind restart
+//! from a range read). Compaction frees history, not disk: etcd's `defrag` does that.
+//!
+//! **Closing.** [`Orderer::close`](crate::Orderer::close) refuses further broadcasts; a
+//! leading node cuts what it holds into a last block and resigns; then every stream ends
+//! after the chain's height at that moment.
+
+mod config;
+#[cfg(feature = "etcd")]
+mod follow;
+#[cfg(feature = "etcd")]
+mod keys;
+#[cfg(feature = "etcd")]
+mod leader;
+#[cfg(feature = "etcd")]
+mod orderer;
+
+pub use config::{DEFAULT_PREFIX, EtcdConfig, EtcdTls};
+#[cfg(feature = "etcd")]
+pub use orderer::{EtcdOrderer, EtcdOrdererConfig};

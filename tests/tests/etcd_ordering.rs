@@ -1,0 +1,459 @@
+//! The etcd orderer against real etcd processes ([`weft_e2e::etcd::EtcdCluster`]): several
+//! ordering nodes on one cluster, a leader that dies, two nodes that both believe they lead,
+//! deliver below etcd's window, a failed etcd member, and a node ordering on etcd.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use weft_e2e::etcd::EtcdCluster;
+use weft_orderer::etcd::{EtcdConfig, EtcdOrderer, EtcdOrdererConfig};
+use weft_orderer::{BatchConfig, BlockSource, BlockStream, Error, Orderer};
+use weft_proto::v1::{Block, BlockMetadata};
+use weft_protocol::block::header_hash;
+
+/// Blocks a node holds (its ledger), in memory.
+#[derive(Debug, Default)]
+struct Store(Mutex<Vec<Block>>);
+
+impl BlockSource for Store {
+    fn height(&self) -> u64 {
+        self.0.lock().unwrap().len() as u64
+    }
+
+    fn block(
+        &self,
+        number: u64,
+    ) -> Result<Option<Block>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(self.0.lock().unwrap().get(number as usize).cloned())
+    }
+}
+
+/// An orderer node on `cluster` for channel `ch`, cutting `max_txs` per block, tuned by
+/// `tune`.
+fn node(
+    cluster: &EtcdCluster,
+    name: &str,
+    max_txs: usize,
+    source: Arc<Store>,
+    tune: impl FnOnce(&mut EtcdConfig),
+) -> (EtcdOrderer, std::thread::JoinHandle<()>) {
+    let mut etcd =
+        EtcdConfig { endpoints: cluster.endpoints(), lease_ttl_secs: 2, ..EtcdConfig::default() };
+    tune(&mut etcd);
+    // A batch timer that never fires in a test: blocks are cut by count (or at close).
+    let batch = BatchConfig { max_txs, batch_timeout_ms: 3_600_000, ..BatchConfig::default() };
+    let config = EtcdOrdererConfig {
+        etcd,
+        batch,
+        absolute_max_bytes: 1 << 20,
+        channel: "ch".into(),
+        name: name.into(),
+    };
+    EtcdOrderer::start(config, 0, Vec::new(), source).expect("the orderer starts")
+}
+
+/// The next item of `stream`: a failure rather than a hang if none comes within a minute.
+async fn next(stream: &mut BlockStream) -> Option<Result<Block, Error>> {
+    tokio::time::timeout(Duration::from_secs(60), stream.next()).await.expect("no block came")
+}
+
+/// Blocks from `stream` until they hold `envelopes` envelopes in all, checked for
+/// numbering from `from` and links.
+async fn blocks(stream: &mut BlockStream, from: u64, envelopes: usize) -> Vec<Block> {
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut count = 0;
+    while count < envelopes {
+        let block = next(stream).await.expect("the stream ended").expect("a block");
+        let header = block.header.clone().unwrap();
+        assert_eq!(header.number, from + blocks.len() as u64);
+        if let Some(previous) = blocks.last() {
+            assert_eq!(
+                header.previous_hash,
+                header_hash(previous.header.as_ref().unwrap()).to_vec()
+            );
+        }
+        assert_eq!(block.metadata, Some(BlockMetadata::default()));
+        count += block.data.as_ref().unwrap().envelopes.len();
+        blocks.push(block);
+    }
+    assert_eq!(count, envelopes, "more envelopes than broadcast");
+    blocks
+}
+
+/// The envelopes of `blocks`, in order.
+fn envelopes(blocks: &[Block]) -> Vec<Vec<u8>> {
+    blocks.iter().flat_map(|b| b.data.as_ref().unwrap().envelopes.clone()).collect()
+}
+
+/// Each of `sent` exactly once in `blocks`.
+fn exactly_once(blocks: &[Block], sent: &[Vec<u8>]) {
+    let got = envelopes(blocks);
+    let unique: BTreeSet<_> = got.iter().collect();
+    assert_eq!(unique.len(), got.len(), "an envelope ordered twice: {got:?}");
+    assert_eq!(unique, sent.iter().collect::<BTreeSet<_>>(), "lost or foreign envelopes");
+}
+
+/// Waits (up to a minute) until `done` holds.
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..1200 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what}: not within a minute");
+}
+
+/// An etcd client of the test itself, to act as the cluster's operator would.
+async fn operator(cluster: &EtcdCluster) -> etcd_client::Client {
+    etcd_client::Client::connect(cluster.endpoints(), None).await.unwrap()
+}
+
+/// Revokes the lease of the elected leader's candidacy, as its crash (or a partition longer
+/// than the lease) would end it.
+async fn revoke_leader_lease(cluster: &EtcdCluster) {
+    let mut client = operator(cluster).await;
+    let leader = client.leader("/weft/ch/leader").await.unwrap();
+    let lease = leader.kv().expect("a leader").lease();
+    client.lease_revoke(lease).await.unwrap();
+}
+
+#[tokio::test]
+async fn two_ordering_nodes_order_broadcasts_from_both_into_one_chain() {
+    let cluster = EtcdCluster::start(1);
+    let (a, a_thread) = node(&cluster, "a", 3, Arc::default(), |_| {});
+    let (b, b_thread) = node(&cluster, "b", 3, Arc::default(), |_| {});
+    let (mut from_a, mut from_b) = (a.deliver(0), b.deliver(0));
+    let sent: Vec<Vec<u8>> = (0..9u8).map(|i| vec![i; 10]).collect();
+    for (i, envelope) in sent.iter().enumerate() {
+        let orderer = if i % 2 == 0 { &a } else { &b };
+        orderer.broadcast(envelope.clone()).await.expect("acknowledged");
+    }
+    let chain = blocks(&mut from_a, 0, sent.len()).await;
+    assert_eq!(chain.len(), 3, "three envelopes a block");
+    exactly_once(&chain, &sent);
+    assert_eq!(blocks(&mut from_b, 0, sent.len()).await, chain, "both nodes deliver one chain");
+    // One of them leads.
+    until("exactly one leads", || a.is_leader() != b.is_leader()).await;
+    // Closing ends the streams after the chain's height.
+    drop(a);
+    assert!(next(&mut from_a).await.is_none());
+    a_thread.join().unwrap();
+    b.close();
+    assert!(next(&mut from_b).await.is_none());
+    b_thread.join().unwrap();
+}
+
+#[tokio::test]
+async fn a_dead_leader_is_replaced_without_losing_an_acknowledged_envelope() {
+    let cluster = EtcdCluster::start(1);
+    let (a, a_thread) = node(&cluster, "a", 3, Arc::default(), |_| {});
+    until("a leads", || a.is_leader()).await;
+    let (b, b_thread) = node(&cluster, "b", 3, Arc::default(), |_| {});
+    let mut stream = b.deliver(0);
+    // Two envelopes acknowledged, held by the leader's cutter (a block takes three).
+    let sent: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i; 4]).collect();
+    a.broadcast(sent[0].clone()).await.unwrap();
+    b.broadcast(sent[1].clone()).await.unwrap();
+    // The leader dies (its lease ends): b takes over.
+    revoke_leader_lease(&cluster).await;
+    until("b leads, a does not", || b.is_leader() && !a.is_leader()).await;
+    // The third envelope completes a block with the two the dead leader held.
+    b.broadcast(sent[2].clone()).await.unwrap();
+    let first = blocks(&mut stream, 0, 3).await;
+    assert_eq!(first.len(), 1);
+    exactly_once(&first, &sent[..3]);
+    // Dropping the old leader's orderer changes nothing; b goes on.
+    drop(a);
+    a_thread.join().unwrap();
+    for envelope in &sent[3..] {
+        b.broadcast(envelope.clone()).await.unwrap();
+    }
+    let second = blocks(&mut stream, 1, 3).await;
+    assert_eq!(
+        second[0].header.as_ref().unwrap().previous_hash,
+        header_hash(first[0].header.as_ref().unwrap()).to_vec()
+    );
+    exactly_once(&[first, second].concat(), &sent);
+    // A leader that closes cuts what it holds into a last block.
+    let (c, c_thread) = node(&cluster, "c", 3, Arc::default(), |_| {});
+    b.broadcast(b"last".to_vec()).await.unwrap();
+    drop(b);
+    let last = blocks(&mut stream, 2, 1).await;
+    assert_eq!(envelopes(&last), [b"last".to_vec()]);
+    assert!(next(&mut stream).await.is_none(), "b's stream ends after the last block");
+    b_thread.join().unwrap();
+    // c took over and goes on from there.
+    until("c leads", || c.is_leader()).await;
+    let mut from_c = c.deliver(3);
+    for i in 0..3u8 {
+        c.broadcast(vec![b'c', i]).await.unwrap();
+    }
+    assert_eq!(blocks(&mut from_c, 3, 3).await.len(), 1);
+    drop(c);
+    c_thread.join().unwrap();
+}
+
+#[tokio::test]
+async fn two_nodes_that_both_believe_they_lead_never_fork_the_chain() {
+    let cluster = EtcdCluster::start(1);
+    // a renews its lease every 20 s: revoked, it goes on believing it leads until then.
+    let (a, a_thread) = node(&cluster, "a", 1, Arc::default(), |c| c.lease_ttl_secs = 60);
+    until("a leads", || a.is_leader()).await;
+    let (b, b_thread) = node(&cluster, "b", 1, Arc::default(), |_| {});
+    revoke_leader_lease(&cluster).await;
+    until("b leads", || b.is_leader()).await;
+    assert!(a.is_leader(), "a should not have noticed yet");
+    // Both cut every envelope into a block and race to append it.
+    let sent: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i; 3]).collect();
+    for (i, envelope) in sent.iter().enumerate() {
+        let orderer = if i % 2 == 0 { &a } else { &b };
+        orderer.broadcast(envelope.clone()).await.unwrap();
+    }
+    let chain = blocks(&mut a.deliver(0), 0, sent.len()).await;
+    exactly_once(&chain, &sent);
+    assert_eq!(blocks(&mut b.deliver(0), 0, sent.len()).await, chain);
+    assert!(
+        a.lost_appends() + b.lost_appends() >= 1,
+        "both led, so one of them lost the compare-and-swap of an append"
+    );
+    drop((a, b));
+    a_thread.join().unwrap();
+    b_thread.join().unwrap();
+}
+
+#[tokio::test]
+async fn deliver_from_any_height_and_below_the_window_from_the_ledger() {
+    let cluster = EtcdCluster::start(1);
+    let ledger = Arc::new(Store::default());
+    let (a, a_thread) = node(&cluster, "a", 1, ledger.clone(), |c| c.window = 3);
+    let mut committer = a.deliver(0);
+    let sent: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i]).collect();
+    for envelope in &sent {
+        a.broadcast(envelope.clone()).await.unwrap();
+    }
+    // The node commits blocks 0..6 to its ledger.
+    let chain = blocks(&mut committer, 0, 8).await;
+    ledger.0.lock().unwrap().extend(chain[..6].iter().cloned().map(|mut b| {
+        b.metadata = Some(BlockMetadata { commit_hash: vec![7; 32], ..Default::default() });
+        b
+    }));
+    // etcd holds the last three blocks only.
+    let mut client = operator(&cluster).await;
+    let held = client
+        .get(
+            "/weft/ch/blocks/",
+            Some(etcd_client::GetOptions::new().with_prefix().with_keys_only()),
+        )
+        .await
+        .unwrap();
+    let held: Vec<String> = held.kvs().iter().map(|kv| kv.key_str().unwrap().to_string()).collect();
+    assert_eq!(held.len(), 3, "{held:?}");
+    assert!(held[0].ends_with("00000000000000000005"), "{held:?}");
+    // From 0 and from 2: the ledger's blocks (as cut, without its metadata), then etcd's.
+    assert_eq!(blocks(&mut a.deliver(0), 0, 8).await, chain);
+    assert_eq!(blocks(&mut a.deliver(2), 2, 6).await, chain[2..]);
+    assert_eq!(blocks(&mut a.deliver(8), 8, 0).await, []);
+    // Beyond the tip: an error naming both heights.
+    match next(&mut a.deliver(9)).await {
+        Some(Err(Error::BeyondTip { from: 9, height: 8 })) => {}
+        other => panic!("{other:?}"),
+    }
+    // A node whose ledger lacks blocks below the window: a clear error.
+    let (b, b_thread) = node(&cluster, "b", 1, Arc::default(), |c| c.window = 3);
+    let mut stream = b.deliver(1);
+    match next(&mut stream).await {
+        Some(Err(e @ Error::Pruned { number: 1, first: 5 })) => {
+            assert!(e.to_string().contains("cannot catch up"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(next(&mut stream).await.is_none());
+    drop((a, b));
+    a_thread.join().unwrap();
+    b_thread.join().unwrap();
+}
+
+#[tokio::test]
+async fn ordering_goes_on_when_an_etcd_member_dies() {
+    let mut cluster = EtcdCluster::start(3);
+    let (a, a_thread) = node(&cluster, "a", 1, Arc::default(), |_| {});
+    let (b, b_thread) = node(&cluster, "b", 1, Arc::default(), |_| {});
+    let mut stream = b.deliver(0);
+    a.broadcast(b"before".to_vec()).await.unwrap();
+    blocks(&mut stream, 0, 1).await;
+    cluster.kill(0);
+    // Broadcasts retry on the living members until acknowledged or out of time.
+    let mut sent = vec![b"before".to_vec()];
+    for i in 0..4u8 {
+        let envelope = vec![b'x', i];
+        let orderer = if i % 2 == 0 { &a } else { &b };
+        let mut tries = 0;
+        while let Err(e) = orderer.broadcast(envelope.clone()).await {
+            tries += 1;
+            assert!(tries < 10, "broadcast keeps failing with one member of three dead: {e}");
+            assert!(matches!(e, Error::Unavailable(_)), "{e}");
+        }
+        sent.push(envelope);
+    }
+    let mut chain = blocks(&mut b.deliver(0), 0, sent.len()).await;
+    exactly_once(&chain, &sent);
+    chain.drain(..1);
+    assert_eq!(blocks(&mut stream, 1, sent.len() - 1).await, chain);
+    drop((a, b));
+    a_thread.join().unwrap();
+    b_thread.join().unwrap();
+}
+
+#[tokio::test]
+async fn settings_that_cannot_work_and_an_unreachable_cluster_are_refused_at_start() {
+    let config = |endpoints: Vec<String>, max_request_bytes| EtcdOrdererConfig {
+        etcd: EtcdConfig { endpoints, max_request_bytes, timeout_ms: 500, ..EtcdConfig::default() },
+        batch: BatchConfig::default(),
+        absolute_max_bytes: 1 << 20,
+        channel: "ch".into(),
+        name: "a".into(),
+    };
+    let start = |c| EtcdOrderer::start(c, 0, Vec::new(), Arc::new(Store::default())).map(|_| ());
+    // Nobody listens on this port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let err = start(config(vec![format!("http://127.0.0.1:{port}")], 3 << 19)).unwrap_err();
+    assert!(matches!(err, Error::Unavailable(_)), "{err}");
+    assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+    let err = start(config(Vec::new(), 3 << 19)).unwrap_err();
+    assert!(err.to_string().contains("endpoints"), "{err}");
+    let err = start(config(vec!["http://127.0.0.1:1".into()], 2048)).unwrap_err();
+    assert!(err.to_string().contains("max_request_bytes"), "{err}");
+    // An envelope larger than one etcd request is refused at broadcast.
+    let cluster = EtcdCluster::start(1);
+    let (a, a_thread) = node(&cluster, "a", 1, Arc::default(), |c| c.max_request_bytes = 256 << 10);
+    match a.broadcast(vec![0; 300 << 10]).await {
+        Err(Error::TooLarge { size, max }) => assert!(size == 300 << 10 && max < 256 << 10),
+        other => panic!("{other:?}"),
+    }
+    drop(a);
+    a_thread.join().unwrap();
+}
+
+/// Two nodes of one network order on one etcd cluster: transactions submitted to the first
+/// commit on both, to byte-identical state, and a restarted node goes on from its ledger.
+#[tokio::test]
+async fn nodes_with_orderer_kind_etcd_commit_the_same_chain() {
+    use weft_e2e::{TestNet, args};
+    use weft_node::config::OrdererKind;
+    use weft_proto::v1::TxValidationCode;
+
+    let cluster = EtcdCluster::start(1);
+    let etcd = EtcdConfig { endpoints: cluster.endpoints(), ..EtcdConfig::default() };
+    let net = TestNet::start(|c| {
+        c.orderer.kind = OrdererKind::Etcd;
+        c.orderer.etcd = Some(etcd.clone());
+    })
+    .await;
+    // A second node of the same channel, with a ledger of its own, on the same cluster.
+    let mut second = net.config.clone();
+    second.data_dir = net.dir.path().join("second");
+    let other = weft_node::Node::start(&second).await.expect("the second node starts");
+
+    net.deploy_asset_transfer().await;
+    let created = net
+        .client
+        .submit("basic", "CreateAsset", args(&["asset7", "orange", "3", "Ana", "150"]))
+        .await
+        .unwrap();
+    assert_eq!(created.status.code(), TxValidationCode::Valid);
+    let height = net.node.ledger().chain_info().height;
+    let ledger = other.ledger();
+    until("the second node commits every block", || ledger.chain_info().height == height).await;
+    assert_eq!(ledger.chain_info(), net.node.ledger().chain_info());
+    assert_eq!(ledger.state_hash().unwrap(), net.node.ledger().state_hash().unwrap());
+    other.shutdown().await.unwrap();
+
+    // The blocks are in etcd, under the channel's name.
+    let channel = net.node.ledger().channel().name().to_string();
+    let mut client = operator(&cluster).await;
+    let count = client
+        .get(
+            format!("/weft/{channel}/blocks/"),
+            Some(etcd_client::GetOptions::new().with_prefix().with_count_only()),
+        )
+        .await
+        .unwrap()
+        .count();
+    assert_eq!(count as u64, height);
+
+    // Restarted, the node follows etcd from its ledger's height.
+    let net = net.restart().await;
+    let moved = net.client.submit("basic", "TransferAsset", args(&["asset7", "Bo"])).await.unwrap();
+    assert_eq!(moved.status.code(), TxValidationCode::Valid);
+    assert_eq!(moved.status.block_number, height);
+    net.node.shutdown().await.unwrap();
+}
+
+/// TLS to etcd with client certificates (the dev network's CA, server and client
+/// certificates): an orderer with them orders; one without a client certificate, or naming
+/// plain `http://` endpoints with TLS, is refused at start.
+#[tokio::test]
+async fn an_orderer_reaches_etcd_over_mutual_tls() {
+    use weft_e2e::etcd::TlsFiles;
+    use weft_node::devnet::{DevNetwork, Transport};
+    use weft_orderer::etcd::EtcdTls;
+
+    let dir = tempfile::tempdir().unwrap();
+    let net = DevNetwork::at(dir.path().join("dev"));
+    net.create("dev", "127.0.0.1:0".parse().unwrap(), Transport::MutualTls).unwrap();
+    let tls_dir = dir.path().join("dev/tls");
+    let files = TlsFiles {
+        cert: tls_dir.join("server.pem"),
+        key: tls_dir.join("server.key"),
+        ca: tls_dir.join("ca.pem"),
+    };
+    let cluster = EtcdCluster::start_with(1, Some(&files));
+    assert!(cluster.endpoints()[0].starts_with("https://"));
+    let client_tls = EtcdTls {
+        ca: files.ca.clone(),
+        cert: Some(net.tls_client_cert_path()),
+        key: Some(net.tls_client_key_path()),
+        domain: None,
+    };
+    let (a, a_thread) =
+        node(&cluster, "a", 1, Arc::default(), |c| c.tls = Some(client_tls.clone()));
+    let mut stream = a.deliver(0);
+    a.broadcast(b"over tls".to_vec()).await.unwrap();
+    assert_eq!(envelopes(&blocks(&mut stream, 0, 1).await), [b"over tls".to_vec()]);
+    drop(a);
+    a_thread.join().unwrap();
+
+    let refused = |tune: Box<dyn FnOnce(&mut EtcdConfig)>| {
+        let mut etcd = EtcdConfig {
+            endpoints: cluster.endpoints(),
+            timeout_ms: 2000,
+            ..EtcdConfig::default()
+        };
+        tune(&mut etcd);
+        let config = EtcdOrdererConfig {
+            etcd,
+            batch: BatchConfig::default(),
+            absolute_max_bytes: 1 << 20,
+            channel: "ch".into(),
+            name: "b".into(),
+        };
+        EtcdOrderer::start(config, 0, Vec::new(), Arc::new(Store::default())).unwrap_err()
+    };
+    let without_cert = EtcdTls { cert: None, key: None, ..client_tls.clone() };
+    let err = refused(Box::new(move |c| c.tls = Some(without_cert)));
+    assert!(matches!(err, Error::Unavailable(_)), "{err}");
+    let plain = cluster.endpoints()[0].replace("https://", "http://");
+    let err = refused(Box::new(move |c| {
+        c.tls = Some(client_tls);
+        c.endpoints = vec![plain];
+    }));
+    assert!(err.to_string().contains("https://"), "{err}");
+    let err = refused(Box::new(|c| {
+        c.tls =
+            Some(EtcdTls { ca: "/nonexistent/ca.pem".into(), cert: None, key: None, domain: None })
+    }));
+    assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+}
