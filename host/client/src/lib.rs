@@ -36,13 +36,14 @@ use weft_proto::v1::admin_client::AdminClient;
 use weft_proto::v1::gateway_client::GatewayClient;
 use weft_proto::v1::ledger_query_client::LedgerQueryClient;
 use weft_proto::v1::{
-    CommitStatusResponse, ContractDefinition, EndorseRequest, EndorsementPolicy, Envelope,
-    EvaluateRequest, HealthRequest, InstallRequest, Response, SignedProposal, SubmitRequest,
-    Timestamp, TxValidationCode,
+    ChannelHeight, CommitStatusResponse, ContractDefinition, EndorseRequest, EndorsementPolicy,
+    Envelope, EvaluateRequest, HealthRequest, InstallRequest, JoinChannelRequest,
+    JoinChannelResponse, ListChannelsRequest, Response, SignedProposal, SubmitRequest, Timestamp,
+    TxValidationCode,
 };
 use weft_protocol::channel::LIFECYCLE;
 use weft_protocol::identity::SigningIdentity;
-use weft_protocol::lifecycle::{DEPLOY, UPGRADE, install_message};
+use weft_protocol::lifecycle::{DEPLOY, UPGRADE, install_message, join_message};
 use weft_protocol::names;
 use weft_protocol::transaction::{self, ProposalSpec};
 
@@ -188,7 +189,13 @@ impl Client {
         let mut admin = AdminClient::new(channel.clone())
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE);
-        let name = admin.health(HealthRequest {}).await?.into_inner().channel;
+        let health = admin.health(HealthRequest {}).await?.into_inner();
+        // A node with several channels has no default: requests name none, and the node
+        // refuses those that need one, listing its channels, until `on_channel` chooses.
+        let name = match health.channels.len() {
+            0 | 1 => health.channel,
+            _ => String::new(),
+        };
         Ok(Client {
             gateway: GatewayClient::new(channel.clone())
                 .max_decoding_message_size(MAX_MESSAGE)
@@ -202,8 +209,9 @@ impl Client {
         })
     }
 
-    /// The channel this client addresses: the node's default channel unless
-    /// [`Client::on_channel`] chose another.
+    /// The channel this client addresses: the node's only channel unless
+    /// [`Client::on_channel`] chose another; empty if the node has several and none was
+    /// chosen.
     pub fn channel(&self) -> &str {
         &self.channel
     }
@@ -301,6 +309,24 @@ impl Client {
         let request =
             InstallRequest { wasm, signer: Some(self.identity.identity().clone()), signature };
         Ok(self.admin.clone().install(request).await?.into_inner().code_hash)
+    }
+
+    /// Joins the node to the channel whose encoded genesis `ChannelConfig` is `genesis` (the
+    /// identity must be an admin of an organization of that channel); returns the channel's
+    /// name and height.
+    pub async fn join_channel(&self, genesis: Vec<u8>) -> Result<JoinChannelResponse, Status> {
+        let signature = self.identity.sign(&join_message(&genesis));
+        let request = JoinChannelRequest {
+            genesis,
+            signer: Some(self.identity.identity().clone()),
+            signature,
+        };
+        Ok(self.admin.clone().join_channel(request).await?.into_inner())
+    }
+
+    /// The channels the node has joined, by name, with their heights.
+    pub async fn list_channels(&self) -> Result<Vec<ChannelHeight>, Status> {
+        Ok(self.admin.clone().list_channels(ListChannelsRequest {}).await?.into_inner().channels)
     }
 
     /// Deploys (or upgrades) a contract, as Fabric's lifecycle with `--init-required`:

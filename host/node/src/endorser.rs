@@ -214,13 +214,15 @@ fn describe_time(seconds: i64) -> String {
 }
 
 /// The queue `decoded` waits in for a contract thread
-/// ([`crate::contract_pool::ContractPool`]): its contract if `channel` defines it, else one
-/// shared queue (the endorser refuses such proposals at once), so a client cannot make the
-/// pool keep a queue per name it invents.
-pub(crate) fn queue_of<'a>(channel: &Channel, decoded: &'a DecodedProposal) -> &'a str {
+/// ([`crate::contract_pool::ContractPool`]): its channel and contract if `channel` defines
+/// the contract (one contract name on two channels is two contracts, each with its share),
+/// else one shared queue (the endorser refuses such proposals at once), so a client cannot
+/// make the pool keep a queue per name it invents.
+pub(crate) fn queue_of(channel: &Channel, decoded: &DecodedProposal) -> String {
     match channel.contract(decoded.contract()) {
-        Some(_) => decoded.contract(),
-        None => "",
+        // A channel name holds no '/' (weft_protocol::names::check_channel).
+        Some(_) => format!("{}/{}", channel.name(), decoded.contract()),
+        None => String::new(),
     }
 }
 

@@ -37,6 +37,7 @@
 //! ```
 
 pub mod admission;
+pub mod channels;
 pub mod committer;
 pub mod config;
 pub mod contract_pool;
@@ -47,6 +48,7 @@ mod error;
 pub mod lifecycle;
 pub mod metrics;
 pub mod node;
+mod ordering;
 pub mod service;
 pub mod status;
 

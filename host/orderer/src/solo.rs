@@ -27,8 +27,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use weft_protocol::block::{header_hash, new_block};
 use weft_proto::v1::{Block, BlockMetadata};
+use weft_protocol::block::{header_hash, new_block};
 
 use crate::cutter::{Batch, BatchConfig, BlockCutter, check_size};
 use crate::error::{Error, Result};
