@@ -230,3 +230,132 @@ async fn definitions_status(client: &Client) -> tonic::Status {
     let request = ListContractsRequest { channel: client.channel().into() };
     client.admin.clone().list_contracts(request).await.unwrap_err()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joins_are_refused_twice_to_non_admins_and_for_channels_without_this_peer() {
+    let net = TestNet::start(|_| {}).await;
+    let path = net.net.create_channel("sales").expect("weft channel create");
+    let genesis = std::fs::read(&path).unwrap();
+    let again = net.net.create_channel("sales").unwrap_err().to_string();
+    assert!(again.contains("already exists"), "{again}");
+    let bad = net.net.create_channel("Sales_2").unwrap_err().to_string();
+    assert!(bad.contains("bad channel name \"Sales_2\""), "{bad}");
+
+    // A client, or Org2's peer, of the channel: not an admin.
+    for who in ["client", "org2:peer"] {
+        let refused = net.connect_as(who).await.join_channel(genesis.clone()).await.unwrap_err();
+        assert_eq!(refused.code(), Code::PermissionDenied, "{who}: {refused:?}");
+        assert!(
+            refused.message().contains("joining channel \"sales\" needs an admin"),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(net.node.channels(), ["dev"]);
+    // Not a member of the channel at all (a key of another network).
+    let stranger = weft_protocol::identity::SigningIdentity::from_seed("Org1", "stranger");
+    let outsider = Client::connect(&net.url(), stranger).await.unwrap();
+    let refused = outsider.join_channel(genesis.clone()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    // A genesis whose organizations do not list this node's peer.
+    let mut foreign = weft_proto::v1::ChannelConfig::decode(genesis.as_slice()).unwrap();
+    foreign.channel = "foreign".into();
+    foreign.organizations.retain(|o| o.msp_id == "Org2");
+    let org2_admin = net.connect_as("org2:admin").await;
+    let refused = org2_admin.join_channel(foreign.encode_to_vec()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    assert!(refused.message().contains("cannot serve channel \"foreign\""), "{refused:?}");
+    let mut bad_name = foreign.clone();
+    bad_name.channel = "../x".into();
+    let refused = org2_admin.join_channel(bad_name.encode_to_vec()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert!(!net.config.data_dir.join("channels/foreign").exists());
+
+    // Org2's admin may join the node to a channel of Org2; once.
+    let joined = org2_admin.join_channel(genesis.clone()).await.unwrap();
+    assert_eq!(joined.channel, "sales");
+    for (what, bytes) in
+        [("sales", genesis.clone()), ("dev", std::fs::read(&net.config.genesis).unwrap())]
+    {
+        let refused = net.admin.join_channel(bytes).await.unwrap_err();
+        assert_eq!(refused.code(), Code::AlreadyExists, "{what}: {refused:?}");
+        let expected = format!("this node has already joined channel \"{what}\"");
+        assert!(refused.message().contains(&expected), "{refused:?}");
+    }
+    assert_eq!(net.node.channels(), ["dev", "sales"]);
+    net.node.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_commits_every_channels_batch_in_flight() {
+    let mut net = TestNet::start(|_| {}).await;
+    join(&net, "sales").await;
+    let sales_admin = net.connect_as("admin").await.on_channel("sales");
+    deploy(&net.admin, "kv", kv()).await;
+    deploy(&sales_admin, "kv", kv()).await;
+    // Batches that would wait a minute: only the shutdown cuts them.
+    net.config.orderer.batch_timeout_ms = 60_000;
+    let mut net = net.restart().await;
+    let mut submitted = Vec::new();
+    for channel in ["dev", "sales"] {
+        let client = net.connect_as("client").await.on_channel(channel);
+        let proposal = client.proposal("kv", "Put", args(&["k", channel]));
+        let endorsed = client
+            .gateway
+            .clone()
+            .endorse(weft_proto::v1::EndorseRequest { proposal: Some(proposal) })
+            .await
+            .unwrap()
+            .into_inner();
+        let envelope = client.sign_transaction(endorsed.prepared_transaction);
+        let request = SubmitRequest { envelope: Some(envelope) };
+        client.gateway.clone().submit(request).await.unwrap();
+        submitted.push((client, endorsed.tx_id));
+    }
+    net.config.orderer.batch_timeout_ms = 5;
+    let net = net.restart().await;
+    for (client, tx_id) in submitted {
+        let request = GetTransactionRequest { tx_id, channel: client.channel().into() };
+        let tx = net.client.ledger.clone().get_transaction(request).await.unwrap().into_inner();
+        assert_eq!(tx.code(), TxValidationCode::Valid, "{}", client.channel());
+        let fresh = net.connect_as("client").await.on_channel(client.channel());
+        let value = fresh.evaluate("kv", "Get", args(&["k"])).await.unwrap().payload;
+        assert_eq!(value, client.channel().as_bytes());
+    }
+    net.node.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_channel_nodes_ledger_is_moved_into_its_channels_directory() {
+    let net = TestNet::start(|_| {}).await;
+    deploy(&net.admin, "kv", kv()).await;
+    let put = net.client.submit("kv", "Put", args(&["k", "kept"])).await.unwrap();
+    let height = height_of(&net.client).await;
+    let TestNet { dir, net: devnet, config, node, .. } = net;
+    node.shutdown().await.unwrap();
+    // The layout of a node from before channels: data_dir/ledger, no channels directory.
+    let channels = config.data_dir.join("channels");
+    std::fs::rename(channels.join("dev/ledger"), config.data_dir.join("ledger")).unwrap();
+    std::fs::remove_dir_all(&channels).unwrap();
+
+    let node = weft_node::Node::start(&config).await.expect("starts on the old layout");
+    assert!(!config.data_dir.join("ledger").exists());
+    assert!(channels.join("dev/ledger").is_dir() && channels.join("dev/genesis.pb").is_file());
+    let client = Client::connect(
+        &format!("http://{}", node.local_addr()),
+        devnet.identity("client").unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(height_of(&client).await, height);
+    assert_eq!(client.evaluate("kv", "Get", args(&["k"])).await.unwrap().payload, b"kept");
+    let request = CommitStatusRequest { tx_id: put.tx_id.clone(), channel: String::new() };
+    let status = client.gateway.clone().commit_status(request).await.unwrap().into_inner();
+    assert_eq!(status, put.status);
+    node.shutdown().await.unwrap();
+
+    // Both layouts at once claim the channel twice: refused, naming both.
+    std::fs::create_dir_all(config.data_dir.join("ledger")).unwrap();
+    let refused = weft_node::Node::start(&config).await.unwrap_err().to_string();
+    assert!(refused.contains("both") && refused.contains("keep one"), "{refused}");
+    drop(dir);
+}
