@@ -8,11 +8,14 @@
 //! no storage and no contract runtime.
 //!
 //! * [`Client::connect`] / [`Client::connect_tls`] ([`TlsOptions`], mutual TLS too) learn
-//!   the channel's name from the node.
+//!   the channel's name from the node (a node with several channels has none by default:
+//!   choose one with [`Client::on_channel`]).
 //! * [`Client::evaluate`] runs a query; [`Client::submit`] endorses, signs the transaction,
 //!   submits it and waits for its commit ([`Submitted`]).
 //! * [`Client::deploy`] installs code and defines (or upgrades) a contract through the
 //!   `_lifecycle` contract, then runs its init if asked ([`Deploy`], [`Deployed`]).
+//! * [`Client::join_channel`] joins the node to a channel (an admin of one of its
+//!   organizations signs); [`Client::list_channels`] lists the node's channels.
 //! * [`Client::verify_chain`] re-checks the chain's hashes client-side;
 //!   [`contract_response`] reads a contract's own error response from a refusal.
 //!
