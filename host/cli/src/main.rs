@@ -174,6 +174,13 @@ struct BenchArgs {
     /// `weft dev` and `weft node start`).
     #[arg(long)]
     node_pid: Option<u32>,
+    /// Run the phases once per channel count given (e.g. `1,4`), side by side: the same
+    /// clients spread round robin over that many channels, the first channel of DIR's network
+    /// and `bench-2`, `bench-3`, ... (created, joined and given the sample as needed, as
+    /// admin).
+    #[arg(long, value_delimiter = ',', default_value = "1",
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    channels: Vec<u32>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -726,6 +733,7 @@ async fn run_bench(cli: &Cli, args: &BenchArgs) -> Result<()> {
         warmup: Duration::from_secs_f64(args.warmup),
         node_pid,
         endpoint: endpoint.clone(),
+        channels: args.channels.iter().map(|&n| n as usize).collect(),
     };
     let connect = || async {
         connect(cli, "client").await.map_err(|e| {
@@ -743,13 +751,64 @@ async fn run_bench(cli: &Cli, args: &BenchArgs) -> Result<()> {
             }
         })
     };
-    let (report, table) = bench::run(&plan, connect).await?;
+    let (report, table) = bench::run(&plan, connect, |n| bench_channels(cli, n)).await?;
     if args.json {
         output::print(&report)
     } else {
         print!("{table}");
         Ok(())
     }
+}
+
+/// The `n` channels `weft bench --channels` spreads its clients over: the one --channel names
+/// (else DIR's first channel), then `bench-2` to `bench-N`, each created, joined and given
+/// the benchmark's sample if it has not been yet.
+async fn bench_channels(cli: &Cli, n: usize) -> Result<Vec<String>> {
+    let net = DevNetwork::at(&cli.dir);
+    let first = match &cli.channel {
+        Some(channel) => channel.clone(),
+        None => load_config(&net.config_path())?.channel_config()?.channel,
+    };
+    let mut names = vec![first];
+    if n == 1 {
+        return Ok(names);
+    }
+    let endpoint = resolve_endpoint(cli)?;
+    let admin = connect_to(&net, &endpoint, net.identity("admin")?).await?;
+    let joined: Vec<String> = admin.list_channels().await?.into_iter().map(|c| c.channel).collect();
+    let (_, wasm) = SAMPLES
+        .iter()
+        .find(|(name, _)| *name == bench::CONTRACT)
+        .context("the benchmark's sample is built in")?;
+    for i in 2..=n {
+        let name = format!("bench-{i}");
+        let path = net.channel_genesis_path(&name);
+        if !path.exists() {
+            net.create_channel(&name)?;
+        }
+        if !joined.contains(&name) {
+            let genesis =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            admin.join_channel(genesis).await.with_context(|| format!("joining {name}"))?;
+        }
+        let admin = admin.clone().on_channel(&name);
+        let listed = admin
+            .admin
+            .clone()
+            .list_contracts(ListContractsRequest { channel: name.clone() })
+            .await?;
+        if !listed.into_inner().contracts.iter().any(|c| c.name == bench::CONTRACT) {
+            let sample = Deploy::new(
+                bench::CONTRACT,
+                "1",
+                policy::peer(weft_node::devnet::ORG),
+                wasm.to_vec(),
+            );
+            deploy(&admin, sample).await?;
+        }
+        names.push(name);
+    }
+    Ok(names)
 }
 
 fn load_config(path: &Path) -> Result<NodeConfig> {

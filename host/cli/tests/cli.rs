@@ -204,6 +204,19 @@ fn bench_reports_valid_commits_as_json() {
     assert_eq!(report["node"]["pid"].as_u64(), Some(u64::from(pid)));
     assert!(report["node"]["rss_kib"].as_u64().unwrap() > 1024);
 
+    // The same load over one channel, then spread over two (bench-2 created and joined).
+    let args = ["bench", "--phase", "submit", "--txs", "20", "--clients", "2", "--json"];
+    let report = json(&weft(&dir, &[&args[..], &["--channels", "1,2"]].concat()));
+    let phases = report["phases"].as_array().unwrap();
+    let runs: Vec<_> =
+        phases.iter().map(|p| (p["channels"].as_u64(), p["count"].as_u64())).collect();
+    assert_eq!(runs, [(Some(1), Some(20)), (Some(2), Some(20))], "{report}");
+    assert!(phases.iter().all(|p| p["codes"]["VALID"].as_u64() == Some(20)), "{report}");
+    let channels = json(&weft(&dir, &["channel", "list"]));
+    assert_eq!(channels[0]["channel"], "bench-2", "{channels}");
+    // Its definition, a block of setup per client, and some of the 20 submits.
+    assert!(channels[0]["height"].as_u64().unwrap() > 3, "{channels}");
+
     stop(dev);
     assert!(!dir.join("pid").exists());
 }
