@@ -333,7 +333,7 @@ impl Channels {
     /// The peer of the channel a request names: an empty name means the node's only
     /// channel (`INVALID_ARGUMENT` listing them when it has several); a channel not joined
     /// is `NOT_FOUND`, naming it and the ones the node has.
-    pub(crate) fn resolve(&self, channel: &str) -> Result<Arc<ChannelPeer>> {
+    pub fn resolve(&self, channel: &str) -> Result<Arc<ChannelPeer>> {
         let peers = self.peers.read().expect("channels lock");
         if channel.is_empty() {
             return match peers.len() {

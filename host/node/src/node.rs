@@ -124,6 +124,19 @@ impl Node {
         if max_requests == 0 {
             return Err(Error::Config("grpc.max_concurrent_requests must be at least 1".into()));
         }
+        // The addresses next: a port in use fails the start before any channel runs.
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(Error::io(format!("listening on {}", config.listen)))?;
+        let addr = listener.local_addr().map_err(Error::io("reading the listening address"))?;
+        let metrics_listener = match config.metrics_listen {
+            None => None,
+            Some(at) => Some(
+                tokio::net::TcpListener::bind(at)
+                    .await
+                    .map_err(Error::io(format!("listening for metrics on {at}")))?,
+            ),
+        };
         let sim = Simulator::open(&config.data_dir.join("contracts"), config.contracts.runtime())?;
         let metrics = Arc::new(Metrics::default());
         let channels = Channels::open(config, sim.clone(), metrics.clone())?;
@@ -138,10 +151,6 @@ impl Node {
         };
         let shared = Arc::new(Shared { channels, sim, pool, metrics });
 
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(Error::io(format!("listening on {}", config.listen)))?;
-        let addr = listener.local_addr().map_err(Error::io("reading the listening address"))?;
         let limits = config.grpc;
         let max = limits.max_message_bytes;
         let gateway = GatewayServer::new(GatewayService::new(shared.clone()))
@@ -192,12 +201,9 @@ impl Node {
             let _ = stopped.await;
         }));
         let (stop_metrics, metrics_stopped) = oneshot::channel::<()>();
-        let metrics_addr = match config.metrics_listen {
+        let metrics_addr = match metrics_listener {
             None => None,
-            Some(at) => {
-                let listener = tokio::net::TcpListener::bind(at)
-                    .await
-                    .map_err(Error::io(format!("listening for metrics on {at}")))?;
+            Some(listener) => {
                 let bound =
                     listener.local_addr().map_err(Error::io("reading the metrics address"))?;
                 tokio::spawn(crate::metrics::serve(listener, shared.metrics.clone(), async {
