@@ -403,10 +403,17 @@ impl Channels {
         }
         let name = config.channel.clone();
         let dir = channel_dir(&self.settings.data_dir, &name);
-        if self.peers.read().expect("channels lock").contains_key(&name) || dir.exists() {
+        if self.peers.read().expect("channels lock").contains_key(&name) {
             return Err(Error::AlreadyExists(format!(
                 "this node has already joined channel {}",
                 quote(&name)
+            )));
+        }
+        if dir.exists() {
+            return Err(Error::Config(format!(
+                "{} exists but is not a channel this node serves (a join that did not finish, \
+                 or a directory made by hand): stop the node and remove it",
+                dir.display()
             )));
         }
         self.check_peer(&channel).map_err(|e| match e {

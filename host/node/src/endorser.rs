@@ -295,6 +295,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn one_contract_name_on_two_channels_waits_in_two_queues() {
+        use weft_protocol::testing::TestNetwork;
+        let queue = |channel: &str, contract: &str| {
+            let net = TestNetwork::new(channel, 1, &[("kv", weft_protocol::policy::peer("Org1"))]);
+            let spec = transaction::ProposalSpec {
+                channel: channel.into(),
+                contract: contract.into(),
+                function: "Get".into(),
+                args: vec![],
+                nonce: vec![1; 24],
+                timestamp: Timestamp::default(),
+            };
+            let client = &net.org(0).client;
+            let proposal = transaction::new_proposal(client.identity(), spec);
+            let signed = transaction::sign_proposal(client, &proposal, vec![]);
+            let decoded = DecodedProposal::decode(signed).unwrap();
+            queue_of(&Channel::new(net.config.clone()).unwrap(), &decoded)
+        };
+        assert_eq!(queue("ch1", "kv"), "ch1/kv");
+        assert_eq!(queue("ch2", "kv"), "ch2/kv");
+        // A contract the channel does not define: the one shared queue.
+        assert_eq!(queue("ch1", "nope"), "");
+    }
+
+    #[test]
     fn member_roles_reach_the_contract_under_the_same_names() {
         use weft_protocol::identity::role_name;
         for role in [Role::Client, Role::Peer, Role::Admin, Role::Orderer] {
