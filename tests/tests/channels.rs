@@ -190,6 +190,14 @@ async fn two_channels_keep_state_history_events_blocks_and_definitions_apart() {
         .unwrap()
         .into_inner();
     assert_eq!(replayed.code(), TxValidationCode::BadPayload, "{replayed:?}");
+    // The same for a channel this node has not joined: refused at Submit, naming it.
+    proposal.channel = "nowhere".into();
+    tx.proposal = proposal.encode_to_vec();
+    let envelope = dev.sign_transaction(tx.encode_to_vec());
+    let request = SubmitRequest { envelope: Some(envelope) };
+    let refused = dev.gateway.clone().submit(request).await.unwrap_err();
+    assert_eq!(refused.code(), Code::NotFound, "{refused:?}");
+    assert!(refused.message().contains("has not joined channel \"nowhere\""), "{refused:?}");
     assert_eq!(sales.evaluate("kv", "Get", args(&["k"])).await.unwrap().payload, b"on sales");
     // A proposal names its channel: one for a channel this node has not joined is refused.
     let nowhere = dev.clone().on_channel("nowhere");
