@@ -20,13 +20,14 @@ use weft_proto::v1::get_block_request::By;
 use weft_proto::v1::{
     BlocksRequest, ChaincodeEventsRequest, CommitStatusRequest, EndorseRequest, Envelope,
     EvaluateRequest, GetBlockRequest, GetChainInfoRequest, GetKeyHistoryRequest,
-    GetTransactionRequest, HealthRequest, Identity, InstallRequest, ListContractsRequest,
-    SignedProposal, SubmitRequest, Timestamp, Transaction,
+    GetTransactionRequest, HealthRequest, Identity, InstallRequest, JoinChannelRequest,
+    ListChannelsRequest, ListContractsRequest, SignedProposal, SubmitRequest, Timestamp,
+    Transaction,
 };
 use weft_protocol::transaction::{self, ProposalSpec};
 
 /// Every RPC of every service.
-const RPCS: [&str; 14] = [
+const RPCS: [&str; 16] = [
     "/weft.v1.Gateway/Evaluate",
     "/weft.v1.Gateway/Endorse",
     "/weft.v1.Gateway/Submit",
@@ -41,6 +42,8 @@ const RPCS: [&str; 14] = [
     "/weft.v1.LedgerQuery/GetTransaction",
     "/weft.v1.LedgerQuery/GetKeyHistory",
     "/weft.v1.LedgerQuery/Blocks",
+    "/weft.v1.Admin/JoinChannel",
+    "/weft.v1.Admin/ListChannels",
 ];
 
 /// Longest message a refusal quoting a 1 MiB field may have.
@@ -262,11 +265,12 @@ async fn every_rpc_answers_bad_requests_with_the_documented_status() {
     const GET_TX: &str = RPCS[11];
     const HISTORY: &str = RPCS[12];
     const BLOCKS: &str = RPCS[13];
+    const JOIN: &str = RPCS[14];
+    const CHANNELS: &str = RPCS[15];
     let rows = vec![
         row(EVALUATE, "empty", EvaluateRequest::default(), InvalidArgument).says("no proposal"),
         row(EVALUATE, "1 MiB contract", evaluate(on(&dev, &big)), NotFound).says("1048576 bytes"),
-        row(EVALUATE, "1 MiB channel", evaluate(on(&big, "basic")), InvalidArgument)
-            .says("1048576 bytes"),
+        row(EVALUATE, "1 MiB channel", evaluate(on(&big, "basic")), NotFound).says("1048576 bytes"),
         row(
             EVALUATE,
             "1 MiB MSP id",
@@ -295,8 +299,7 @@ async fn every_rpc_answers_bad_requests_with_the_documented_status() {
             .says("\"nope\" is not defined"),
         row(ENDORSE, "empty", EndorseRequest::default(), InvalidArgument).says("no proposal"),
         row(ENDORSE, "1 MiB contract", endorse(on(&dev, &big)), NotFound).says("1048576 bytes"),
-        row(ENDORSE, "1 MiB channel", endorse(on(&big, "basic")), InvalidArgument)
-            .says("1048576 bytes"),
+        row(ENDORSE, "1 MiB channel", endorse(on(&big, "basic")), NotFound).says("1048576 bytes"),
         row(
             ENDORSE,
             "unknown org",
@@ -316,8 +319,7 @@ async fn every_rpc_answers_bad_requests_with_the_documented_status() {
             InvalidArgument,
         )
         .says("does not decode"),
-        row(SUBMIT, "1 MiB channel", submit(on(&big, "basic")), InvalidArgument)
-            .says("1048576 bytes"),
+        row(SUBMIT, "1 MiB channel", submit(on(&big, "basic")), NotFound).says("1048576 bytes"),
         row(
             SUBMIT,
             "1 MiB MSP id",
@@ -334,7 +336,7 @@ async fn every_rpc_answers_bad_requests_with_the_documented_status() {
         .says("\"Org9\""),
         row(SUBMIT_AND_WAIT, "empty", SubmitRequest::default(), InvalidArgument)
             .says("no envelope"),
-        row(SUBMIT_AND_WAIT, "1 MiB channel", submit(on(&big, "basic")), InvalidArgument)
+        row(SUBMIT_AND_WAIT, "1 MiB channel", submit(on(&big, "basic")), NotFound)
             .says("1048576 bytes"),
         row(
             SUBMIT_AND_WAIT,
@@ -451,6 +453,19 @@ async fn every_rpc_answers_bad_requests_with_the_documented_status() {
         row(HISTORY, "1 MiB contract", history(&big), NotFound).says("1048576 bytes"),
         row(HISTORY, "unknown contract", history("nope"), NotFound).says("\"nope\" is not defined"),
         row(BLOCKS, "empty", BlocksRequest::default(), Ok),
+        row(JOIN, "empty", JoinChannelRequest::default(), InvalidArgument).says("no signer"),
+        row(
+            JOIN,
+            "1 MiB of garbage",
+            JoinChannelRequest {
+                genesis: vec![0xff; 1 << 20],
+                signer: Some(me.clone()),
+                signature: vec![0; 64],
+            },
+            InvalidArgument,
+        )
+        .says("does not decode"),
+        row(CHANNELS, "empty", ListChannelsRequest::default(), Ok),
     ];
     for path in RPCS {
         assert!(rows.iter().any(|r| r.path == path), "no row for {path}");

@@ -10,6 +10,11 @@
 //! * `submit`: `TransferAsset` endorsed, signed, submitted and waited for until committed
 //!   (SubmitAndWait), at `--submit-clients` (default `--clients`).
 //!
+//! With `--channels 1,4`, the phases run once per count, side by side in one report: the
+//! same clients spread round robin over that many channels (the node's first channel and
+//! `bench-2`, `bench-3`, ..., created, joined and given the sample as needed), so the total
+//! load is the same and only the number of channels it is spread over changes.
+//!
 //! Latency is measured per request from building the signed proposal to the answer (for
 //! `submit`: to the commit status). CPU and RSS come from `/proc/<pid>` of the node (its pid
 //! is in DIR/pid while it runs) and of this process.
@@ -62,6 +67,8 @@ pub(crate) struct Plan {
     pub(crate) warmup: Duration,
     pub(crate) node_pid: Option<u32>,
     pub(crate) endpoint: String,
+    /// The channel counts to run the phases over, in order.
+    pub(crate) channels: Vec<usize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +100,7 @@ struct Tally {
 /// One phase's result.
 struct PhaseResult {
     kind: Kind,
+    channels: usize,
     clients: usize,
     count: u64,
     seconds: f64,
@@ -115,6 +123,7 @@ impl PhaseResult {
     fn to_json(&self) -> Value {
         json!({
             "phase": self.kind.name(),
+            "channels": self.channels,
             "clients": self.clients,
             "count": self.count,
             "seconds": round(self.seconds, 3),
@@ -137,12 +146,19 @@ fn round(value: f64, digits: i32) -> f64 {
     (value * scale).round() / scale
 }
 
-/// Runs the plan with clients made by `connect` (one call per gRPC connection) and returns
-/// the report as JSON; `table` receives the readable form.
-pub(crate) async fn run<F, Fut>(plan: &Plan, connect: F) -> Result<(Value, String)>
+/// Runs the plan with clients made by `connect` (one call per gRPC connection) over the
+/// channels `channels(n)` names (n of them, each with the sample deployed) and returns the
+/// report as JSON; `table` receives the readable form.
+pub(crate) async fn run<F, Fut, C, CFut>(
+    plan: &Plan,
+    connect: F,
+    channels: C,
+) -> Result<(Value, String)>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<Client>>,
+    C: Fn(usize) -> CFut,
+    CFut: std::future::Future<Output = Result<Vec<String>>>,
 {
     let run_evaluate = matches!(plan.phase, Phase::All | Phase::Evaluate);
     let run_endorse = matches!(plan.phase, Phase::All | Phase::Endorse);
@@ -163,23 +179,35 @@ where
     for _ in 0..connections {
         pool.push(connect().await?);
     }
-    let clients: Vec<Client> =
-        (0..workers).map(|i| pool[i / CLIENTS_PER_CONNECTION].clone()).collect();
-
-    setup(&clients).await?;
 
     let mut results = Vec::new();
-    if run_evaluate {
-        results.push(phase(plan, Kind::Evaluate, &clients[..1]).await?);
-        if plan.clients > 1 {
-            results.push(phase(plan, Kind::Evaluate, &clients[..plan.clients]).await?);
+    for &count in &plan.channels {
+        let names = channels(count).await?;
+        // Worker i addresses channel i mod n: the same load, spread over n channels.
+        let clients: Vec<Client> = (0..workers)
+            .map(|i| pool[i / CLIENTS_PER_CONNECTION].clone().on_channel(&names[i % names.len()]))
+            .collect();
+        setup(&clients).await?;
+        let run = |kind, clients: &[Client]| {
+            let clients = clients.to_vec();
+            async move {
+                let mut result = phase(plan, kind, &clients).await?;
+                result.channels = count;
+                anyhow::Ok(result)
+            }
+        };
+        if run_evaluate {
+            results.push(run(Kind::Evaluate, &clients[..1]).await?);
+            if plan.clients > 1 {
+                results.push(run(Kind::Evaluate, &clients[..plan.clients]).await?);
+            }
         }
-    }
-    if run_endorse {
-        results.push(phase(plan, Kind::Endorse, &clients[..1]).await?);
-    }
-    if run_submit {
-        results.push(phase(plan, Kind::Submit, &clients[..plan.submit_clients]).await?);
+        if run_endorse {
+            results.push(run(Kind::Endorse, &clients[..1]).await?);
+        }
+        if run_submit {
+            results.push(run(Kind::Submit, &clients[..plan.submit_clients]).await?);
+        }
     }
 
     let node = plan.node_pid.map(|pid| {
@@ -319,6 +347,7 @@ async fn phase(plan: &Plan, kind: Kind, clients: &[Client]) -> Result<PhaseResul
     };
     Ok(PhaseResult {
         kind,
+        channels: 1,
         clients: clients.len(),
         count,
         seconds,
@@ -471,8 +500,9 @@ fn memory_kib(pid: u32) -> Option<(u64, u64)> {
 fn table(plan: &Plan, results: &[PhaseResult]) -> String {
     let mut out = format!("weft bench: {CONTRACT} on {}\n", plan.endpoint);
     out += &format!(
-        "{:<9} {:>7} {:>9} {:>11} {:>9} {:>9} {:>9} {:>9} {:>7} {:>12} {:>12}\n",
+        "{:<9} {:>8} {:>7} {:>9} {:>11} {:>9} {:>9} {:>9} {:>9} {:>7} {:>12} {:>12}\n",
         "phase",
+        "channels",
         "clients",
         "count",
         "per second",
@@ -487,8 +517,9 @@ fn table(plan: &Plan, results: &[PhaseResult]) -> String {
     let us = |v: Option<f64>| v.map(|v| format!("{v:.1} us")).unwrap_or_else(|| "-".into());
     for r in results {
         out += &format!(
-            "{:<9} {:>7} {:>9} {:>11.0} {:>9.3} {:>9.3} {:>9.3} {:>9} {:>7} {:>12} {:>12}\n",
+            "{:<9} {:>8} {:>7} {:>9} {:>11.0} {:>9.3} {:>9.3} {:>9.3} {:>9} {:>7} {:>12} {:>12}\n",
             r.kind.name(),
+            r.channels,
             r.clients,
             r.count,
             r.throughput(),

@@ -97,6 +97,10 @@ enum Command {
         #[command(flatten)]
         network: NetworkArgs,
     },
+    /// Create, join and list channels: one node serves several, each with its own ledger,
+    /// contracts and orderer (address one with --channel).
+    #[command(subcommand)]
+    Channel(ChannelCommand),
     /// Scaffold, build, deploy and list contracts.
     #[command(subcommand)]
     Contract(ContractCommand),
@@ -170,6 +174,13 @@ struct BenchArgs {
     /// `weft dev` and `weft node start`).
     #[arg(long)]
     node_pid: Option<u32>,
+    /// Run the phases once per channel count given (e.g. `1,4`), side by side: the same
+    /// clients spread round robin over that many channels, the first channel of DIR's network
+    /// and `bench-2`, `bench-3`, ... (created, joined and given the sample as needed, as
+    /// admin).
+    #[arg(long, value_delimiter = ',', default_value = "1",
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    channels: Vec<u32>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -193,6 +204,31 @@ enum NodeCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum ChannelCommand {
+    /// Write the genesis configuration of a new channel NAME with the dev network's
+    /// organizations and keys, to DIR/channels/NAME.pb (`weft channel join NAME` sends it).
+    Create {
+        /// Channel name: a-z, 0-9, '.' and '-', starting with a letter (Fabric's rule).
+        name: String,
+    },
+    /// Join the node to channel NAME (as admin): sends its genesis configuration
+    /// (DIR/channels/NAME.pb, or --genesis); the node creates the channel's ledger and
+    /// serves it at once, and again after every restart.
+    #[command(after_help = "Example:\n  \
+        weft channel create sales && weft channel join sales\n  \
+        weft --channel sales contract deploy kv kv.wasm")]
+    Join {
+        /// Channel name.
+        name: String,
+        /// The genesis configuration (an encoded ChannelConfig) to send instead.
+        #[arg(long)]
+        genesis: Option<PathBuf>,
+    },
+    /// List the channels the node has joined, with their heights, as JSON.
+    List,
 }
 
 #[derive(Subcommand, Debug)]
@@ -446,14 +482,66 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Node(NodeCommand::RebuildState { config }) => {
             let path = config.clone().unwrap_or_else(|| net.config_path());
             let config = load_config(&path)?;
-            let ledger = config.data_dir.join("ledger");
-            weft_node::node::rebuild_state(&config).with_context(|| {
-                format!("rebuilding the state of {} (stop the node first)", ledger.display())
+            let data = config.data_dir.display();
+            let cleared = weft_node::node::rebuild_state(&config).with_context(|| {
+                format!("rebuilding the state of the ledgers in {data} (stop the node first)")
             })?;
-            println!("state cleared; the next start replays the blocks of {}", ledger.display());
+            for ledger in cleared {
+                println!(
+                    "state cleared; the next start replays the blocks of {}",
+                    ledger.display()
+                );
+            }
             Ok(())
         }
         Command::Dev { network } => dev(&cli, &net, network.listen, network.transport()).await,
+        Command::Channel(ChannelCommand::Create { name }) => {
+            let path = net.create_channel(name)?;
+            println!("wrote the genesis of channel {name} to {}", path.display());
+            println!(
+                "join the node to it with: weft --dir {} channel join {name}",
+                cli.dir.display()
+            );
+            Ok(())
+        }
+        Command::Channel(ChannelCommand::Join { name, genesis }) => {
+            let path = genesis.clone().unwrap_or_else(|| net.channel_genesis_path(name));
+            let bytes = std::fs::read(&path).with_context(|| {
+                format!(
+                    "reading the genesis of channel {name} at {} (create it with `weft channel \
+                     create {name}`, or pass --genesis)",
+                    path.display()
+                )
+            })?;
+            let genesis =
+                <weft_proto::v1::ChannelConfig as prost::Message>::decode(bytes.as_slice())
+                    .with_context(|| {
+                        format!("{} is not an encoded ChannelConfig", path.display())
+                    })?;
+            if genesis.channel != *name {
+                bail!(
+                    "{} is the genesis of channel {:?}, not {name:?}",
+                    path.display(),
+                    genesis.channel
+                );
+            }
+            let client = connect(&cli, "admin").await?;
+            let joined = client.join_channel(bytes).await?;
+            output::print(&serde_json::json!({
+                "channel": joined.channel,
+                "height": joined.height,
+            }))
+        }
+        Command::Channel(ChannelCommand::List) => {
+            let client = connect(&cli, "client").await?;
+            let channels = client.list_channels().await?;
+            output::print(&serde_json::Value::Array(
+                channels
+                    .into_iter()
+                    .map(|c| serde_json::json!({ "channel": c.channel, "height": c.height }))
+                    .collect(),
+            ))
+        }
         Command::Contract(ContractCommand::Deploy { define, version }) => {
             let client = connect(&cli, "admin").await?;
             let done = deploy(&client, define_request(define, version, false)?).await?;
@@ -645,6 +733,7 @@ async fn run_bench(cli: &Cli, args: &BenchArgs) -> Result<()> {
         warmup: Duration::from_secs_f64(args.warmup),
         node_pid,
         endpoint: endpoint.clone(),
+        channels: args.channels.iter().map(|&n| n as usize).collect(),
     };
     let connect = || async {
         connect(cli, "client").await.map_err(|e| {
@@ -662,13 +751,64 @@ async fn run_bench(cli: &Cli, args: &BenchArgs) -> Result<()> {
             }
         })
     };
-    let (report, table) = bench::run(&plan, connect).await?;
+    let (report, table) = bench::run(&plan, connect, |n| bench_channels(cli, n)).await?;
     if args.json {
         output::print(&report)
     } else {
         print!("{table}");
         Ok(())
     }
+}
+
+/// The `n` channels `weft bench --channels` spreads its clients over: the one --channel names
+/// (else DIR's first channel), then `bench-2` to `bench-N`, each created, joined and given
+/// the benchmark's sample if it has not been yet.
+async fn bench_channels(cli: &Cli, n: usize) -> Result<Vec<String>> {
+    let net = DevNetwork::at(&cli.dir);
+    let first = match &cli.channel {
+        Some(channel) => channel.clone(),
+        None => load_config(&net.config_path())?.channel_config()?.channel,
+    };
+    let mut names = vec![first];
+    if n == 1 {
+        return Ok(names);
+    }
+    let endpoint = resolve_endpoint(cli)?;
+    let admin = connect_to(&net, &endpoint, net.identity("admin")?).await?;
+    let joined: Vec<String> = admin.list_channels().await?.into_iter().map(|c| c.channel).collect();
+    let (_, wasm) = SAMPLES
+        .iter()
+        .find(|(name, _)| *name == bench::CONTRACT)
+        .context("the benchmark's sample is built in")?;
+    for i in 2..=n {
+        let name = format!("bench-{i}");
+        let path = net.channel_genesis_path(&name);
+        if !path.exists() {
+            net.create_channel(&name)?;
+        }
+        if !joined.contains(&name) {
+            let genesis =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            admin.join_channel(genesis).await.with_context(|| format!("joining {name}"))?;
+        }
+        let admin = admin.clone().on_channel(&name);
+        let listed = admin
+            .admin
+            .clone()
+            .list_contracts(ListContractsRequest { channel: name.clone() })
+            .await?;
+        if !listed.into_inner().contracts.iter().any(|c| c.name == bench::CONTRACT) {
+            let sample = Deploy::new(
+                bench::CONTRACT,
+                "1",
+                policy::peer(weft_node::devnet::ORG),
+                wasm.to_vec(),
+            );
+            deploy(&admin, sample).await?;
+        }
+        names.push(name);
+    }
+    Ok(names)
 }
 
 fn load_config(path: &Path) -> Result<NodeConfig> {
@@ -720,10 +860,16 @@ async fn dev(cli: &Cli, net: &DevNetwork, listen: SocketAddr, transport: Transpo
         eprintln!("created a dev network in {}", cli.dir.display());
     }
     let config = load_config(&net.config_path())?;
+    // The samples go to the network's first channel (or --channel's), however many the node
+    // has joined.
+    let channel = match &cli.channel {
+        Some(channel) => channel.clone(),
+        None => config.channel_config()?.channel,
+    };
     let node = start_node(&config, &cli.dir).await?;
     let endpoint = endpoint_of(&config, node.local_addr());
     let result = async {
-        let admin = connect_to(net, &endpoint, net.identity("admin")?).await?;
+        let admin = connect_to(net, &endpoint, net.identity("admin")?).await?.on_channel(&channel);
         let listed = admin
             .admin
             .clone()

@@ -204,6 +204,19 @@ fn bench_reports_valid_commits_as_json() {
     assert_eq!(report["node"]["pid"].as_u64(), Some(u64::from(pid)));
     assert!(report["node"]["rss_kib"].as_u64().unwrap() > 1024);
 
+    // The same load over one channel, then spread over two (bench-2 created and joined).
+    let args = ["bench", "--phase", "submit", "--txs", "20", "--clients", "2", "--json"];
+    let report = json(&weft(&dir, &[&args[..], &["--channels", "1,2"]].concat()));
+    let phases = report["phases"].as_array().unwrap();
+    let runs: Vec<_> =
+        phases.iter().map(|p| (p["channels"].as_u64(), p["count"].as_u64())).collect();
+    assert_eq!(runs, [(Some(1), Some(20)), (Some(2), Some(20))], "{report}");
+    assert!(phases.iter().all(|p| p["codes"]["VALID"].as_u64() == Some(20)), "{report}");
+    let channels = json(&weft(&dir, &["channel", "list"]));
+    assert_eq!(channels[0]["channel"], "bench-2", "{channels}");
+    // Its definition, a block of setup per client, and some of the 20 submits.
+    assert!(channels[0]["height"].as_u64().unwrap() > 3, "{channels}");
+
     stop(dev);
     assert!(!dir.join("pid").exists());
 }
@@ -462,4 +475,79 @@ fn bad_names_hostile_modules_and_control_characters_through_the_cli() {
     let stderr = refused(&["invoke", "shout", "Error"]);
     assert!(stderr.contains(weft_contract_artifacts::CONTROL_TEXT_ESCAPED), "{stderr}");
     stop(node);
+}
+
+#[test]
+fn channels_are_created_joined_listed_and_addressed_with_dash_dash_channel() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    assert!(weft(&dir, &["init", "--listen", "127.0.0.1:0"]).status.success());
+    let (dev, _stdout) = start_dev(&dir, Stdio::null());
+    let failure = |output: Output| {
+        assert!(!output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+
+    let created = weft(&dir, &["channel", "create", "sales"]);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(dir.join("channels/sales.pb").is_file());
+    let stderr = failure(weft(&dir, &["channel", "create", "Sales"]));
+    assert!(stderr.contains("bad channel name \"Sales\""), "{stderr}");
+    let stderr = failure(weft(&dir, &["channel", "join", "nope"]));
+    assert!(stderr.contains("weft channel create nope"), "{stderr}");
+    let stderr = failure(weft(&dir, &["--as", "client", "channel", "join", "sales"]));
+    assert!(stderr.contains("needs an admin") && stderr.contains("PermissionDenied"), "{stderr}");
+    let joined = json(&weft(&dir, &["channel", "join", "sales"]));
+    assert_eq!(joined, serde_json::json!({ "channel": "sales", "height": 0 }));
+    let stderr = failure(weft(&dir, &["channel", "join", "sales"]));
+    assert!(stderr.contains("already joined channel \"sales\""), "{stderr}");
+
+    // The sample name asset-transfer, deployed on sales from other code (the pinger).
+    let wasm = tmp.path().join("pinger.wasm");
+    std::fs::write(&wasm, wat::parse_str(weft_contract_artifacts::PINGER_WAT).unwrap()).unwrap();
+    let on_sales = |args: &[&str]| weft(&dir, &[&["--channel", "sales"], args].concat());
+    let deployed = on_sales(&["contract", "deploy", "asset-transfer", wasm.to_str().unwrap()]);
+    assert_eq!(json(&deployed)["code"], "VALID");
+    let ping = json(&on_sales(&["invoke", "asset-transfer", "InitLedger"]));
+    assert_eq!((ping["code"].as_str(), ping["payload"].as_str()), (Some("VALID"), Some("hi")));
+    let init = json(&weft(&dir, &["--channel", "dev", "invoke", "asset-transfer", "InitLedger"]));
+    assert_eq!((init["code"].as_str(), init["payload"].as_str()), (Some("VALID"), Some("")));
+    // Two channels: a command must name one.
+    let stderr = failure(weft(&dir, &["query", "asset-transfer", "GetAllAssets"]));
+    assert!(
+        stderr.contains("names no channel") && stderr.contains("\"dev\", \"sales\""),
+        "{stderr}"
+    );
+    let stderr = failure(weft(&dir, &["--channel", "nope", "contract", "list"]));
+    assert!(stderr.contains("has not joined channel \"nope\""), "{stderr}");
+
+    let listed = json(&on_sales(&["contract", "list"]));
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(
+        json(&weft(&dir, &["--channel", "dev", "contract", "list"])).as_array().unwrap().len(),
+        5
+    );
+    let tx_id = init["tx_id"].as_str().unwrap();
+    assert_eq!(json(&weft(&dir, &["--channel", "dev", "tx", "get", tx_id]))["code"], "VALID");
+    let stderr = failure(on_sales(&["tx", "get", tx_id]));
+    assert!(stderr.contains("no committed transaction"), "{stderr}");
+    let history = json(&on_sales(&["history", "asset-transfer", "asset1"]));
+    assert_eq!(history, serde_json::json!([]));
+    let verified = json(&on_sales(&["block", "verify"]));
+    assert_eq!(verified["height"], 2);
+    let block = json(&on_sales(&["block", "get", &ping["block"].to_string()]));
+    assert_eq!(block["hash"], ping["block_hash"]);
+    let channels = json(&weft(&dir, &["channel", "list"]));
+    assert_eq!(channels[1], serde_json::json!({ "channel": "sales", "height": 2 }));
+
+    // `weft dev` again: both channels reopen, the samples stay on the first.
+    stop(dev);
+    let (dev, _stdout) = start_dev(&dir, Stdio::null());
+    let channels = json(&weft(&dir, &["channel", "list"]));
+    assert_eq!(channels.as_array().unwrap().len(), 2, "{channels}");
+    assert_eq!(channels[1]["height"], 2);
+    let read =
+        json(&weft(&dir, &["--channel", "dev", "query", "asset-transfer", "ReadAsset", "asset1"]));
+    assert_eq!(read["status"], 200);
+    stop(dev);
 }

@@ -8,11 +8,14 @@
 //! no storage and no contract runtime.
 //!
 //! * [`Client::connect`] / [`Client::connect_tls`] ([`TlsOptions`], mutual TLS too) learn
-//!   the channel's name from the node.
+//!   the channel's name from the node (a node with several channels has none by default:
+//!   choose one with [`Client::on_channel`]).
 //! * [`Client::evaluate`] runs a query; [`Client::submit`] endorses, signs the transaction,
 //!   submits it and waits for its commit ([`Submitted`]).
 //! * [`Client::deploy`] installs code and defines (or upgrades) a contract through the
 //!   `_lifecycle` contract, then runs its init if asked ([`Deploy`], [`Deployed`]).
+//! * [`Client::join_channel`] joins the node to a channel (an admin of one of its
+//!   organizations signs); [`Client::list_channels`] lists the node's channels.
 //! * [`Client::verify_chain`] re-checks the chain's hashes client-side;
 //!   [`contract_response`] reads a contract's own error response from a refusal.
 //!
@@ -36,13 +39,14 @@ use weft_proto::v1::admin_client::AdminClient;
 use weft_proto::v1::gateway_client::GatewayClient;
 use weft_proto::v1::ledger_query_client::LedgerQueryClient;
 use weft_proto::v1::{
-    CommitStatusResponse, ContractDefinition, EndorseRequest, EndorsementPolicy, Envelope,
-    EvaluateRequest, HealthRequest, InstallRequest, Response, SignedProposal, SubmitRequest,
-    Timestamp, TxValidationCode,
+    ChannelHeight, CommitStatusResponse, ContractDefinition, EndorseRequest, EndorsementPolicy,
+    Envelope, EvaluateRequest, HealthRequest, InstallRequest, JoinChannelRequest,
+    JoinChannelResponse, ListChannelsRequest, Response, SignedProposal, SubmitRequest, Timestamp,
+    TxValidationCode,
 };
 use weft_protocol::channel::LIFECYCLE;
 use weft_protocol::identity::SigningIdentity;
-use weft_protocol::lifecycle::{DEPLOY, UPGRADE, install_message};
+use weft_protocol::lifecycle::{DEPLOY, UPGRADE, install_message, join_message};
 use weft_protocol::names;
 use weft_protocol::transaction::{self, ProposalSpec};
 
@@ -188,7 +192,13 @@ impl Client {
         let mut admin = AdminClient::new(channel.clone())
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE);
-        let name = admin.health(HealthRequest {}).await?.into_inner().channel;
+        let health = admin.health(HealthRequest {}).await?.into_inner();
+        // A node with several channels has no default: requests name none, and the node
+        // refuses those that need one, listing its channels, until `on_channel` chooses.
+        let name = match health.channels.len() {
+            0 | 1 => health.channel,
+            _ => String::new(),
+        };
         Ok(Client {
             gateway: GatewayClient::new(channel.clone())
                 .max_decoding_message_size(MAX_MESSAGE)
@@ -202,8 +212,9 @@ impl Client {
         })
     }
 
-    /// The channel this client addresses: the node's default channel unless
-    /// [`Client::on_channel`] chose another.
+    /// The channel this client addresses: the node's only channel unless
+    /// [`Client::on_channel`] chose another; empty if the node has several and none was
+    /// chosen.
     pub fn channel(&self) -> &str {
         &self.channel
     }
@@ -301,6 +312,24 @@ impl Client {
         let request =
             InstallRequest { wasm, signer: Some(self.identity.identity().clone()), signature };
         Ok(self.admin.clone().install(request).await?.into_inner().code_hash)
+    }
+
+    /// Joins the node to the channel whose encoded genesis `ChannelConfig` is `genesis` (the
+    /// identity must be an admin of an organization of that channel); returns the channel's
+    /// name and height.
+    pub async fn join_channel(&self, genesis: Vec<u8>) -> Result<JoinChannelResponse, Status> {
+        let signature = self.identity.sign(&join_message(&genesis));
+        let request = JoinChannelRequest {
+            genesis,
+            signer: Some(self.identity.identity().clone()),
+            signature,
+        };
+        Ok(self.admin.clone().join_channel(request).await?.into_inner())
+    }
+
+    /// The channels the node has joined, by name, with their heights.
+    pub async fn list_channels(&self) -> Result<Vec<ChannelHeight>, Status> {
+        Ok(self.admin.clone().list_channels(ListChannelsRequest {}).await?.into_inner().channels)
     }
 
     /// Deploys (or upgrades) a contract, as Fabric's lifecycle with `--init-required`:

@@ -27,9 +27,20 @@ pub fn admit(
 ) -> Result<OrderedTx> {
     let decoded =
         DecodedTx::decode(&envelope_bytes).map_err(|e| Error::BadRequest(e.to_string()))?;
+    admit_decoded(channel, verified, decoded, envelope_bytes)
+}
+
+/// [`admit`] of an envelope already decoded: `decoded` is `envelope_bytes` decoded (the
+/// gateway decodes it once, to learn which channel's peer it goes to).
+pub fn admit_decoded(
+    channel: &Channel,
+    verified: &VerifiedSignatures,
+    decoded: DecodedTx,
+    envelope_bytes: Vec<u8>,
+) -> Result<OrderedTx> {
     if decoded.channel() != channel.name() {
         return Err(Error::BadRequest(format!(
-            "the transaction is for channel {}, this node serves {}",
+            "the transaction is for channel {}, not {}",
             quote(decoded.channel()),
             quote(channel.name())
         )));

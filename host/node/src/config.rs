@@ -2,8 +2,8 @@
 //!
 //! ```toml
 //! listen = "127.0.0.1:7051"
-//! genesis = "genesis.pb"        # encoded weft.v1.ChannelConfig
-//! data_dir = "data"             # ledger/ and contracts/ go here
+//! genesis = "genesis.pb"        # encoded weft.v1.ChannelConfig of the node's first channel
+//! data_dir = "data"             # channels/NAME/ (one per joined channel) and contracts/
 //!
 //! [peer]
 //! msp_id = "Org1"
@@ -60,9 +60,11 @@ use crate::error::{Error, Result};
 pub struct NodeConfig {
     /// Address of the gRPC server (port 0: any free port).
     pub listen: SocketAddr,
-    /// The channel's genesis configuration (encoded `weft.v1.ChannelConfig`).
+    /// The genesis configuration (encoded `weft.v1.ChannelConfig`) of the node's first
+    /// channel, opened at every start; more are joined at run time (`Admin.JoinChannel`).
     pub genesis: PathBuf,
-    /// Where the ledger (`ledger/`) and installed contracts (`contracts/`) live.
+    /// Where each joined channel (`channels/NAME/`: its genesis and ledger) and the installed
+    /// contracts (`contracts/`) live.
     pub data_dir: PathBuf,
     /// This peer's identity.
     pub peer: PeerConfig,

@@ -13,26 +13,31 @@ use weft_proto::v1::{
 };
 use weft_protocol::decoded::DecodedTx;
 
+use crate::channels::ChannelPeer;
 use crate::error::Error;
-use crate::node::Shared;
 
 /// A server stream of `T`.
 pub type Stream<T> = ReceiverStream<Result<T, Status>>;
 
-/// Streams `make(block)` for each committed block from `start` on, skipping `None`s.
-pub(crate) fn follow<T, F>(shared: Arc<Shared>, start: u64, mut make: F) -> Result<Stream<T>, Error>
+/// Streams `make(block)` for each committed block of `peer`'s channel from `start` on,
+/// skipping `None`s.
+pub(crate) fn follow<T, F>(
+    peer: Arc<ChannelPeer>,
+    start: u64,
+    mut make: F,
+) -> Result<Stream<T>, Error>
 where
     T: Send + 'static,
     F: FnMut(Block) -> Option<T> + Send + 'static,
 {
-    let mut heights = shared.notifier.subscribe().ok_or(Error::ShuttingDown)?;
+    let mut heights = peer.notifier.subscribe().ok_or(Error::ShuttingDown)?;
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
         let mut next = start;
         loop {
-            let height = shared.ledger.chain_info().height;
+            let height = peer.ledger.chain_info().height;
             while next < height {
-                let item = match shared.ledger.block(next) {
+                let item = match peer.ledger.block(next) {
                     Ok(Some(block)) => make(block).map(Ok),
                     Ok(None) => Some(Err(Status::internal(format!("block {next} is missing")))),
                     Err(e) => Some(Err(Error::from(e).into())),

@@ -9,9 +9,11 @@
 //!
 //! ```text
 //! DIR/node.toml
-//! DIR/genesis.pb                  encoded weft.v1.ChannelConfig
+//! DIR/genesis.pb                  encoded weft.v1.ChannelConfig of the first channel
+//! DIR/channels/NAME.pb            `weft channel create NAME`: another channel's genesis,
+//!                                 which `weft channel join NAME` sends to the node
 //! DIR/keys/{Org1,Org2}/{admin,peer,client}.key
-//! DIR/data/                       ledger and installed contracts (created at start)
+//! DIR/data/                       channels and installed contracts (created at start)
 //! DIR/tls/ca.pem                  --tls: the dev CA clients trust (its key is not kept)
 //! DIR/tls/server.{pem,key}        --tls: the node's certificate (localhost, 127.0.0.1)
 //! DIR/tls/client.{pem,key}        --mtls: the client certificate the CLI presents, signed
@@ -135,6 +137,48 @@ impl DevNetwork {
             read("client certificate", &cert)?,
             read("client certificate's key", &key)?,
         ))
+    }
+
+    /// Where `weft channel create NAME` writes the genesis configuration of channel `name`.
+    pub fn channel_genesis_path(&self, name: &str) -> PathBuf {
+        self.dir.join("channels").join(format!("{name}.pb"))
+    }
+
+    /// Writes the genesis configuration of another channel, `name`, with the network's
+    /// organizations and their existing keys (as `weft init` lists them for the first
+    /// channel), at [`DevNetwork::channel_genesis_path`]; returns that path. Refuses a bad
+    /// channel name, a network without keys, and an existing file.
+    pub fn create_channel(&self, name: &str) -> Result<PathBuf> {
+        weft_protocol::names::check_channel(name).map_err(|e| Error::Config(e.to_string()))?;
+        if !self.exists() {
+            return Err(Error::Config(format!(
+                "{} does not exist: create the dev network first (weft init)",
+                self.config_path().display()
+            )));
+        }
+        let path = self.channel_genesis_path(name);
+        if path.exists() {
+            return Err(Error::Config(format!(
+                "{} already exists: channel {name} was created already",
+                path.display()
+            )));
+        }
+        let mut organizations = Vec::new();
+        for org in ORGS {
+            let mut identities = Vec::new();
+            for (id, role) in dev_network::IDENTITIES {
+                let key = config::read_identity(org, &self.key_path_of(org, id))?;
+                identities.push(key.listed_as(id, role_of(role)));
+            }
+            organizations.push(Organization { msp_id: org.into(), identities });
+        }
+        let genesis = ChannelConfig { channel: name.to_string(), organizations, contracts: vec![] };
+        weft_protocol::channel::Channel::new(genesis.clone())?;
+        let dir = self.dir.join("channels");
+        std::fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+        std::fs::write(&path, genesis.encode_to_vec())
+            .map_err(Error::io(format!("writing {}", path.display())))?;
+        Ok(path)
     }
 
     /// Writes fresh keys, the genesis configuration of channel `channel` and a `node.toml`

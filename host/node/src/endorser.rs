@@ -214,13 +214,15 @@ fn describe_time(seconds: i64) -> String {
 }
 
 /// The queue `decoded` waits in for a contract thread
-/// ([`crate::contract_pool::ContractPool`]): its contract if `channel` defines it, else one
-/// shared queue (the endorser refuses such proposals at once), so a client cannot make the
-/// pool keep a queue per name it invents.
-pub(crate) fn queue_of<'a>(channel: &Channel, decoded: &'a DecodedProposal) -> &'a str {
+/// ([`crate::contract_pool::ContractPool`]): its channel and contract if `channel` defines
+/// the contract (one contract name on two channels is two contracts, each with its share),
+/// else one shared queue (the endorser refuses such proposals at once), so a client cannot
+/// make the pool keep a queue per name it invents.
+pub(crate) fn queue_of(channel: &Channel, decoded: &DecodedProposal) -> String {
     match channel.contract(decoded.contract()) {
-        Some(_) => decoded.contract(),
-        None => "",
+        // A channel name holds no '/' (weft_protocol::names::check_channel).
+        Some(_) => format!("{}/{}", channel.name(), decoded.contract()),
+        None => String::new(),
     }
 }
 
@@ -291,6 +293,31 @@ fn abi_role(role: Role) -> weft_abi::Role {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_contract_name_on_two_channels_waits_in_two_queues() {
+        use weft_protocol::testing::TestNetwork;
+        let queue = |channel: &str, contract: &str| {
+            let net = TestNetwork::new(channel, 1, &[("kv", weft_protocol::policy::peer("Org1"))]);
+            let spec = transaction::ProposalSpec {
+                channel: channel.into(),
+                contract: contract.into(),
+                function: "Get".into(),
+                args: vec![],
+                nonce: vec![1; 24],
+                timestamp: Timestamp::default(),
+            };
+            let client = &net.org(0).client;
+            let proposal = transaction::new_proposal(client.identity(), spec);
+            let signed = transaction::sign_proposal(client, &proposal, vec![]);
+            let decoded = DecodedProposal::decode(signed).unwrap();
+            queue_of(&Channel::new(net.config.clone()).unwrap(), &decoded)
+        };
+        assert_eq!(queue("ch1", "kv"), "ch1/kv");
+        assert_eq!(queue("ch2", "kv"), "ch2/kv");
+        // A contract the channel does not define: the one shared queue.
+        assert_eq!(queue("ch1", "nope"), "");
+    }
 
     #[test]
     fn member_roles_reach_the_contract_under_the_same_names() {

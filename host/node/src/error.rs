@@ -44,6 +44,9 @@ pub enum Error {
     /// No such block or transaction.
     #[error("{0}")]
     NotFound(String),
+    /// Something the request would create exists already (a channel this node has joined).
+    #[error("{0}")]
+    AlreadyExists(String),
     /// Ordering refused the envelope (overloaded, too large, shutting down) or cannot
     /// deliver blocks.
     #[error(transparent)]

@@ -3,8 +3,14 @@
 //! A tour, in the order a transaction meets the parts:
 //!
 //! * [`service`]: thin tonic services. `Gateway` (evaluate, endorse, submit, commit
-//!   status, submit-and-wait) in the shape of Fabric's Gateway; `Admin` (install, list,
-//!   health); `LedgerQuery` (chain info, blocks, transactions). [`status`] is the one place
+//!   status, submit-and-wait) in the shape of Fabric's Gateway; `Admin` (install, join a
+//!   channel, list channels and contracts, health); `LedgerQuery` (chain info, blocks,
+//!   transactions). Each resolves the channel the request names in [`channels`].
+//! * [`channels`]: the registry of joined channels. Each is its own peer (ledger, endorser,
+//!   orderer, committer thread, commit notifier) under `data_dir/channels/NAME/`; the
+//!   runtime, contract threads, metrics and gRPC server are node-wide. An empty channel
+//!   name means the only channel; joined channels are reopened at start. A channel's
+//!   orderer is made in one place, `ordering::start`. [`status`] is the one place
 //!   errors become gRPC statuses; one layer in front of all services (`service::edge`)
 //!   refuses oversized metadata and broken gRPC framing with a status and logs every failed
 //!   answer with its method.
@@ -21,7 +27,7 @@
 //! * [`committer`]: follows the orderer from the ledger's height (`deliver(height)`),
 //!   commits its blocks with the ledger's pipeline and answers commit-status waiters;
 //!   [`deliver`] streams committed blocks and contract events to clients.
-//! * [`node`]: wiring and graceful shutdown; [`config`]: TOML and key files; [`metrics`]:
+//! * [`node`]: wiring and graceful shutdown (every channel's batch in flight commits); [`config`]: TOML and key files; [`metrics`]:
 //!   Prometheus text; [`devnet`]: the one-organization development network `weft init`
 //!   writes (and how a `weft_client::Client` connects to it).
 //!
@@ -38,6 +44,7 @@
 //! ```
 
 pub mod admission;
+pub mod channels;
 pub mod committer;
 pub mod config;
 pub mod contract_pool;

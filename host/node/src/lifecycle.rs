@@ -21,7 +21,7 @@ use weft_proto::quote::quote;
 use weft_proto::v1::{ContractDefinition, Identity, NsReadWriteSet, Proposal, Response};
 use weft_protocol::channel::{Channel, LIFECYCLE};
 use weft_protocol::identity::{Role, role_name};
-use weft_protocol::lifecycle::{DEFINE, DEPLOY, UPGRADE, install_message};
+use weft_protocol::lifecycle::{DEFINE, DEPLOY, UPGRADE, install_message, join_message};
 use weft_protocol::names;
 use weft_runtime::{CodeHash, Simulator};
 use weft_rwset::{Mode, SimError, StateView, TxSimulator};
@@ -41,17 +41,50 @@ pub fn check_install(
     signer: &Identity,
     signature: &[u8],
 ) -> Result<()> {
+    check_admin_signed(channel, &install_message(wasm), signer, signature, "installing contracts")
+}
+
+/// Checks that `signer` is an admin of an organization of `channel` (the channel joined, as
+/// its genesis configuration lists it) and signed [`join_message`] of `genesis`.
+pub fn check_join(
+    channel: &Channel,
+    genesis: &[u8],
+    signer: &Identity,
+    signature: &[u8],
+) -> Result<()> {
+    check_admin_signed(
+        channel,
+        &join_message(genesis),
+        signer,
+        signature,
+        &format!("joining channel {}", quote(channel.name())),
+    )
+}
+
+/// Checks that `signer` is a member of `channel` whose key signed `message`, and an admin
+/// (who alone may do `what`).
+fn check_admin_signed(
+    channel: &Channel,
+    message: &[u8],
+    signer: &Identity,
+    signature: &[u8],
+    what: &str,
+) -> Result<()> {
     let member = channel.membership().resolve(signer).ok_or_else(|| {
-        Error::BadSignature(format!("unknown signer of organization {}", quote(&signer.msp_id)))
+        Error::BadSignature(format!(
+            "unknown signer of organization {} on channel {}",
+            quote(&signer.msp_id),
+            quote(channel.name())
+        ))
     })?;
     let signature = ed25519_dalek_signature(signature)?;
     member
         .key
-        .verify_strict(&install_message(wasm), &signature)
-        .map_err(|_| Error::BadSignature("the install signature does not verify".into()))?;
+        .verify_strict(message, &signature)
+        .map_err(|_| Error::BadSignature(format!("the signature for {what} does not verify")))?;
     if member.role != Role::Admin {
         return Err(Error::PermissionDenied(format!(
-            "installing contracts needs an admin of {}; {} is a {}",
+            "{what} needs an admin of {}; {} is a {}",
             member.msp_id,
             member.id(),
             role_name(member.role)

@@ -1,5 +1,6 @@
-//! Wiring: ledger, runtime, endorser, orderer, committer and the gRPC server, and their
-//! graceful shutdown.
+//! Wiring: the runtime, the contract threads, the channels (each with its ledger, endorser,
+//! orderer and committer: [`crate::channels`]) and the gRPC server, and their graceful
+//! shutdown.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -11,20 +12,16 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tower::limit::GlobalConcurrencyLimitLayer;
 use weft_ledger::Ledger;
-use weft_orderer::Orderer;
 use weft_proto::v1::admin_server::AdminServer;
 use weft_proto::v1::gateway_server::GatewayServer;
 use weft_proto::v1::ledger_query_server::LedgerQueryServer;
-use weft_protocol::identity::{Role, SigningIdentity, role_name};
 use weft_runtime::{RuntimeConfig, Simulator};
 
-use crate::committer::{self, CommitNotifier, LedgerBlocks};
+use crate::channels::{self, Channels};
 use crate::config::{ClientAuth, NodeConfig, TlsConfig};
 use crate::contract_pool::ContractPool;
-use crate::endorser::Endorser;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::ordering::start_orderer;
 use crate::service::edge::{EdgeLayer, HTTP2_HEADER_HEADROOM};
 use crate::service::{admin::AdminService, gateway::GatewayService, ledger::LedgerService};
 
@@ -42,23 +39,24 @@ pub fn async_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// Clears the state database and key history of the node's ledger (not its blocks), so that
-/// the next start rebuilds them by replaying every block: after `[ledger] history` changed,
-/// or when the state is ahead of the block store (Fabric's `peer node rebuild-dbs`). The node
-/// must be stopped.
-pub fn rebuild_state(config: &NodeConfig) -> Result<()> {
-    Ok(Ledger::reset_state(config.data_dir.join("ledger"))?)
+/// Clears the state database and key history of every channel's ledger (not their
+/// blocks), so that the next start rebuilds them by replaying every block: after
+/// `[ledger] history` changed, or when the state is ahead of the block store (Fabric's
+/// `peer node rebuild-dbs`). The node must be stopped. Returns the ledgers cleared.
+pub fn rebuild_state(config: &NodeConfig) -> Result<Vec<std::path::PathBuf>> {
+    let dirs = channels::ledger_dirs(&config.data_dir)?;
+    for dir in &dirs {
+        Ledger::reset_state(dir)?;
+    }
+    Ok(dirs)
 }
 
-/// What the services share.
+/// What the services share: the channels, and what is node-wide.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) ledger: Arc<Ledger>,
+    pub(crate) channels: Channels,
     pub(crate) sim: Simulator,
-    pub(crate) endorser: Endorser,
     pub(crate) pool: ContractPool,
-    pub(crate) orderer: Arc<dyn Orderer>,
-    pub(crate) notifier: Arc<CommitNotifier>,
     pub(crate) metrics: Arc<Metrics>,
 }
 
@@ -114,8 +112,6 @@ pub struct Node {
     shared: Arc<Shared>,
     stop_server: oneshot::Sender<()>,
     server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
-    orderer_thread: std::thread::JoinHandle<()>,
-    committer_thread: std::thread::JoinHandle<Result<()>>,
 }
 
 impl Node {
@@ -128,57 +124,33 @@ impl Node {
         if max_requests == 0 {
             return Err(Error::Config("grpc.max_concurrent_requests must be at least 1".into()));
         }
-        let channel_config = config.channel_config()?;
-        let peer = config.peer_identity()?;
-        let options = config.ledger.options(config.durability);
-        let ledger = Ledger::open_with(config.data_dir.join("ledger"), channel_config, options)
-            .map_err(|e| match e.needs_state_rebuild() {
-                true => Error::Config(format!(
-                    "{e}. With the node stopped, run `weft node rebuild-state`: the blocks are \
-                     kept, and the state is replayed from them at the next start"
-                )),
-                false => e.into(),
-            })?;
-        let ledger = Arc::new(ledger);
-        let more_peers = config.more_peer_identities()?;
-        for (identity, setting) in std::iter::once((&peer, "[peer] key"))
-            .chain(more_peers.iter().map(|p| (p, "[peer] also_endorse_as")))
-        {
-            check_peer(&ledger, identity, setting)?;
-        }
-        let sim = Simulator::open(&config.data_dir.join("contracts"), config.contracts.runtime())?;
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let pool = ContractPool::start(&sim, threads)?;
-        let info = ledger.chain_info();
-        let source = Arc::new(LedgerBlocks(ledger.clone()));
-        let channel = ledger.channel().name().to_string();
-        let (orderer, orderer_thread) =
-            start_orderer(config, &channel, info.height, info.current_hash, source)?;
-        let notifier = Arc::new(CommitNotifier::new(ledger.clone()));
-        let metrics = Arc::new(Metrics::default());
-        let committer_thread = {
-            let (ledger, orderer, notifier, metrics) =
-                (ledger.clone(), orderer.clone(), notifier.clone(), metrics.clone());
-            std::thread::Builder::new()
-                .name("weft-committer".into())
-                .spawn(move || {
-                    committer::run(
-                        &ledger,
-                        &*orderer,
-                        &notifier,
-                        Box::new(move |b| metrics.committed(b)),
-                    )
-                })
-                .map_err(Error::io("spawning the committer thread"))?
-        };
-        let endorser = Endorser::new(ledger.clone(), sim.clone(), peer, config.peer.time_window())
-            .also_endorsing_as(more_peers);
-        let shared = Arc::new(Shared { ledger, sim, endorser, pool, orderer, notifier, metrics });
-
+        // The addresses next: a port in use fails the start before any channel runs.
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(Error::io(format!("listening on {}", config.listen)))?;
         let addr = listener.local_addr().map_err(Error::io("reading the listening address"))?;
+        let metrics_listener = match config.metrics_listen {
+            None => None,
+            Some(at) => Some(
+                tokio::net::TcpListener::bind(at)
+                    .await
+                    .map_err(Error::io(format!("listening for metrics on {at}")))?,
+            ),
+        };
+        let sim = Simulator::open(&config.data_dir.join("contracts"), config.contracts.runtime())?;
+        let metrics = Arc::new(Metrics::default());
+        let channels = Channels::open(config, sim.clone(), metrics.clone())?;
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let pool = match ContractPool::start(&sim, threads) {
+            Ok(pool) => pool,
+            Err(e) => {
+                channels.close();
+                let _ = channels.join_threads();
+                return Err(e);
+            }
+        };
+        let shared = Arc::new(Shared { channels, sim, pool, metrics });
+
         let limits = config.grpc;
         let max = limits.max_message_bytes;
         let gateway = GatewayServer::new(GatewayService::new(shared.clone()))
@@ -229,12 +201,9 @@ impl Node {
             let _ = stopped.await;
         }));
         let (stop_metrics, metrics_stopped) = oneshot::channel::<()>();
-        let metrics_addr = match config.metrics_listen {
+        let metrics_addr = match metrics_listener {
             None => None,
-            Some(at) => {
-                let listener = tokio::net::TcpListener::bind(at)
-                    .await
-                    .map_err(Error::io(format!("listening for metrics on {at}")))?;
+            Some(listener) => {
                 let bound =
                     listener.local_addr().map_err(Error::io("reading the metrics address"))?;
                 tokio::spawn(crate::metrics::serve(listener, shared.metrics.clone(), async {
@@ -244,17 +213,8 @@ impl Node {
                 Some(bound)
             }
         };
-        tracing::info!(%addr, channel = shared.ledger.channel().name(), height = info.height, "node started");
-        Ok(Node {
-            addr,
-            metrics_addr,
-            shared,
-            stop_server,
-            stop_metrics,
-            server,
-            orderer_thread,
-            committer_thread,
-        })
+        tracing::info!(%addr, channels = ?shared.channels.names(), "node started");
+        Ok(Node { addr, metrics_addr, shared, stop_server, stop_metrics, server })
     }
 
     /// The address the gRPC server listens on.
@@ -272,58 +232,48 @@ impl Node {
         self.shared.metrics.clone()
     }
 
-    /// The node's ledger.
+    /// The ledger of the node's first channel (node.toml's `genesis`).
     pub fn ledger(&self) -> Arc<Ledger> {
-        self.shared.ledger.clone()
+        self.shared.channels.bootstrap().ledger().clone()
     }
 
-    /// Stops gracefully: ordering stops accepting, the batch in flight is cut and committed
-    /// (its waiters get their status), waiters for anything else get `UNAVAILABLE`, then the
-    /// server finishes its in-flight requests and closes.
+    /// The ledger of channel `name`, if the node has joined it.
+    pub fn channel_ledger(&self, name: &str) -> Option<Arc<Ledger>> {
+        let peer = self.shared.channels.resolve(name).ok()?;
+        (!name.is_empty()).then(|| peer.ledger().clone())
+    }
+
+    /// The channels the node has joined, by name.
+    pub fn channels(&self) -> Vec<String> {
+        self.shared.channels.names()
+    }
+
+    /// Stops gracefully: every channel's ordering stops accepting, its batch in flight is
+    /// cut and committed (its waiters get their status), waiters for anything else get
+    /// `UNAVAILABLE`, then the server finishes its in-flight requests and closes.
     pub async fn shutdown(self) -> Result<()> {
-        let Node {
-            shared,
-            stop_server,
-            stop_metrics,
-            server,
-            orderer_thread,
-            committer_thread,
-            ..
-        } = self;
-        shared.orderer.close();
-        let committed = tokio::task::spawn_blocking(move || {
-            let _ = orderer_thread.join();
-            committer_thread.join()
-        })
-        .await
-        .map_err(|_| Error::ShuttingDown)?;
+        let Node { shared, stop_server, stop_metrics, server, .. } = self;
+        shared.channels.close();
+        let committed = {
+            let shared = shared.clone();
+            tokio::task::spawn_blocking(move || shared.channels.join_threads())
+                .await
+                .map_err(|_| Error::ShuttingDown)?
+        };
         let _ = stop_server.send(());
         let _ = stop_metrics.send(());
         let served = server.await;
         shared.pool.close();
-        tracing::info!(height = shared.ledger.chain_info().height, "node stopped");
-        committed.map_err(|_| Error::Internal("the committer thread panicked".into()))??;
+        for peer in shared.channels.all() {
+            let height = peer.ledger().chain_info().height;
+            tracing::info!(channel = %peer.name(), height, "channel stopped");
+        }
+        tracing::info!("node stopped");
+        committed?;
         match served {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(Error::Internal(format!("the gRPC server failed: {e}"))),
             Err(_) => Err(Error::Internal("the gRPC server task panicked".into())),
         }
-    }
-}
-
-/// Refuses a key (from `setting`) that is not an identity with the peer role on the channel.
-fn check_peer(ledger: &Ledger, peer: &SigningIdentity, setting: &str) -> Result<()> {
-    match ledger.channel().membership().resolve(peer.identity()) {
-        Some(member) if member.role == Role::Peer => Ok(()),
-        Some(member) => Err(Error::Config(format!(
-            "the peer key ({setting}) is {} in the genesis configuration, whose role is {}: \
-             only an identity with the peer role endorses",
-            member.id(),
-            role_name(member.role)
-        ))),
-        None => Err(Error::Config(format!(
-            "the peer key ({setting}) is not an identity of {} in the genesis configuration",
-            peer.msp_id()
-        ))),
     }
 }

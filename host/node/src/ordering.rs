@@ -1,41 +1,77 @@
-//! The channel's orderer, as `[orderer]` says: the embedded solo orderer, or (built with
-//! the `etcd` feature) an orderer on an etcd cluster shared by the ordering nodes.
+//! The one place a channel's orderer is made ([`start`]): each channel the node has joined
+//! gets its own, from the node's `[orderer]` settings ([`OrderingConfig`]): the embedded
+//! [`SoloOrderer`], or (built with the `etcd` feature) an orderer on an etcd cluster shared
+//! by the ordering nodes. Either follows the channel's ledger as its block source, behind
+//! the same [`Orderer`] trait.
 
 use std::sync::Arc;
 
+use weft_ledger::Ledger;
 use weft_orderer::{BlockSource, Orderer, SoloConfig, SoloOrderer};
 
-use crate::config::{NodeConfig, OrdererKind};
+use crate::committer::LedgerBlocks;
+use crate::config::{NodeConfig, OrdererConfig, OrdererKind};
 use crate::error::{Error, Result};
 
-/// The orderer of `channel` and its thread (which ends after [`Orderer::close`] once the
-/// last block is delivered), continuing after the node's `height` blocks whose last header
-/// hash is `tip_hash`; blocks the orderer no longer keeps are read from `source`. The
-/// largest envelope ordering accepts is the largest message the node accepts: a Submit
-/// request carries one envelope.
-pub(crate) fn start_orderer(
-    config: &NodeConfig,
-    channel: &str,
-    height: u64,
-    tip_hash: Vec<u8>,
-    source: Arc<dyn BlockSource>,
-) -> Result<(Arc<dyn Orderer>, std::thread::JoinHandle<()>)> {
-    let absolute_max_bytes = config.grpc.max_message_bytes;
-    let batch = config.orderer.batch();
-    match config.orderer.kind {
-        OrdererKind::Solo => {
-            let solo = SoloConfig { absolute_max_bytes, ..SoloConfig::new(batch) };
-            let (orderer, thread) = SoloOrderer::start(solo, height, tip_hash, source)?;
-            Ok((Arc::new(orderer), thread))
+/// What every channel's orderer is made with: the node's `[orderer]` section, the largest
+/// envelope it accepts, and the name this node campaigns under (etcd).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct OrderingConfig {
+    /// `[orderer]`: the kind, block cutting, the etcd cluster.
+    orderer: OrdererConfig,
+    /// The largest envelope ordering accepts: the largest message the node accepts, since a
+    /// Submit request carries one envelope.
+    max_envelope_bytes: usize,
+    /// How this node names itself to other ordering nodes: `MSP@listen`.
+    name: String,
+}
+
+impl OrderingConfig {
+    /// The ordering settings of `config`.
+    pub(crate) fn of(config: &NodeConfig) -> OrderingConfig {
+        OrderingConfig {
+            orderer: config.orderer.clone(),
+            max_envelope_bytes: config.grpc.max_message_bytes,
+            name: format!("{}@{}", config.peer.msp_id, config.listen),
         }
-        OrdererKind::Etcd => etcd(config, channel, height, tip_hash, source),
     }
+}
+
+/// A channel's running orderer, and the thread to join once it is closed (if it has one).
+pub(crate) struct Ordering {
+    /// The orderer the channel's gateway broadcasts to and its committer follows.
+    pub(crate) orderer: Arc<dyn Orderer>,
+    /// Its thread, ending after [`Orderer::close`].
+    pub(crate) thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Starts the orderer of the channel whose ledger is `ledger`, ordering from the ledger's
+/// height.
+pub(crate) fn start(config: &OrderingConfig, ledger: &Arc<Ledger>) -> Result<Ordering> {
+    let info = ledger.chain_info();
+    let source: Arc<dyn BlockSource> = Arc::new(LedgerBlocks(ledger.clone()));
+    let (orderer, thread) = match config.orderer.kind {
+        OrdererKind::Solo => {
+            let solo = SoloConfig {
+                absolute_max_bytes: config.max_envelope_bytes,
+                ..SoloConfig::new(config.orderer.batch())
+            };
+            let (orderer, thread) =
+                SoloOrderer::start(solo, info.height, info.current_hash, source)?;
+            (Arc::new(orderer) as Arc<dyn Orderer>, thread)
+        }
+        OrdererKind::Etcd => {
+            let channel = ledger.channel().name().to_string();
+            etcd(config, channel, info.height, info.current_hash, source)?
+        }
+    };
+    Ok(Ordering { orderer, thread: Some(thread) })
 }
 
 #[cfg(feature = "etcd")]
 fn etcd(
-    config: &NodeConfig,
-    channel: &str,
+    config: &OrderingConfig,
+    channel: String,
     height: u64,
     tip_hash: Vec<u8>,
     source: Arc<dyn BlockSource>,
@@ -51,9 +87,9 @@ fn etcd(
     let settings = EtcdOrdererConfig {
         etcd,
         batch: config.orderer.batch(),
-        absolute_max_bytes: config.grpc.max_message_bytes,
-        channel: channel.to_string(),
-        name: format!("{}@{}", config.peer.msp_id, config.listen),
+        absolute_max_bytes: config.max_envelope_bytes,
+        channel,
+        name: config.name.clone(),
     };
     let (orderer, thread) = EtcdOrderer::start(settings, height, tip_hash, source)?;
     Ok((Arc::new(orderer), thread))
@@ -61,8 +97,8 @@ fn etcd(
 
 #[cfg(not(feature = "etcd"))]
 fn etcd(
-    _: &NodeConfig,
-    _: &str,
+    _: &OrderingConfig,
+    _: String,
     _: u64,
     _: Vec<u8>,
     _: Arc<dyn BlockSource>,
@@ -106,7 +142,9 @@ mod tests {
                 Ok(None)
             }
         }
-        let err = start_orderer(&config, "dev", 0, Vec::new(), Arc::new(Empty)).unwrap_err();
+        let ordering = OrderingConfig::of(&config);
+        assert_eq!(ordering.orderer.kind, OrdererKind::Etcd);
+        let err = etcd(&ordering, "dev".into(), 0, Vec::new(), Arc::new(Empty)).unwrap_err();
         assert!(err.to_string().contains("--features etcd"), "{err}");
     }
 }

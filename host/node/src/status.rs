@@ -33,7 +33,7 @@ pub fn code_of(error: &Error) -> Code {
         Error::Rejected(_) => Code::InvalidArgument,
         Error::BadSignature(_) => Code::Unauthenticated,
         Error::PermissionDenied(_) => Code::PermissionDenied,
-        Error::DuplicateTx(_) => Code::AlreadyExists,
+        Error::DuplicateTx(_) | Error::AlreadyExists(_) => Code::AlreadyExists,
         Error::NotInstalled(_) | Error::Initialization(_) => Code::FailedPrecondition,
         Error::ContractFailed { failure, .. } => match failure.kind {
             FailureKind::InvalidInput => Code::InvalidArgument,
@@ -111,6 +111,7 @@ mod tests {
             (Error::Rejected(ProposalRejection::BadTxId), Code::InvalidArgument),
             (Error::PermissionDenied("p".into()), Code::PermissionDenied),
             (Error::DuplicateTx("t".into()), Code::AlreadyExists),
+            (Error::AlreadyExists("c".into()), Code::AlreadyExists),
             (Error::Initialization("i".into()), Code::FailedPrecondition),
             (OrdererError::Overloaded("q".into()).into(), Code::ResourceExhausted),
             (OrdererError::ShuttingDown.into(), Code::Unavailable),

@@ -12,8 +12,9 @@
 //!   described, checked and evaluated.
 //! * [`channel`]: a checked channel configuration, with the contract definitions committed
 //!   through the `_lifecycle` namespace ([`channel::LIFECYCLE`]); [`names`] is the rule for
-//!   contract names and versions (Fabric's); [`lifecycle`] names the `_lifecycle`
-//!   functions and the message an admin signs to install code.
+//!   contract names and versions and for channel names (Fabric's); [`lifecycle`] names the
+//!   `_lifecycle` functions and the messages an admin signs to install code and to join a
+//!   peer to a channel.
 //! * [`txid`] derives transaction ids; [`transaction`] builds signed proposals,
 //!   endorsements and envelopes, and checks a signed proposal as an endorser does
 //!   ([`transaction::DecodedProposal`]).
@@ -28,7 +29,7 @@
 //! Errors are typed and name what is wrong: [`ConfigError`] for configurations and
 //! policies, [`transaction::ProposalRejection`] for refused proposals,
 //! [`decoded::TxDecodeError`] for envelopes that do not decode, [`names::NameError`] for
-//! contract names and versions.
+//! contract names and versions and channel names.
 //!
 //! ```
 //! use weft_protocol::identity::{Role, SigningIdentity};

@@ -1,4 +1,5 @@
-//! Contract names and versions: Fabric's character sets, with bounded lengths.
+//! Contract names and versions, and channel names: Fabric's character sets, with bounded
+//! lengths.
 //!
 //! * A name (the contract's state namespace) matches Fabric's chaincode name rule
 //!   `^[a-zA-Z0-9]+([-_][a-zA-Z0-9]+)*$` and is at most [`MAX_CONTRACT_NAME_LEN`] bytes. So it
@@ -6,6 +7,11 @@
 //!   path separator, dot, whitespace, control or invisible character.
 //! * A version matches Fabric's chaincode version rule `^[A-Za-z0-9_.+-]+$` and is at most
 //!   [`MAX_CONTRACT_VERSION_LEN`] bytes.
+//!
+//! * A channel name matches Fabric's channel name rule `^[a-z][a-z0-9.-]*$` and is at most
+//!   [`MAX_CHANNEL_NAME_LEN`] bytes, so it is also a safe directory name (a node keeps each
+//!   channel's data under a directory of its name); [`check_channel`] is called by the
+//!   node for every channel it opens or joins, and by `weft channel create`.
 //!
 //! [`check`] is called at every entry point: the `weft` client before it installs anything,
 //! the node's `_lifecycle` endorsement, and the validator's check of a definition
@@ -19,6 +25,13 @@ pub const MAX_CONTRACT_NAME_LEN: usize = 64;
 
 /// Longest contract version, in bytes.
 pub const MAX_CONTRACT_VERSION_LEN: usize = 64;
+
+/// Longest channel name, in bytes (Fabric's: fewer than 250).
+pub const MAX_CHANNEL_NAME_LEN: usize = 249;
+
+/// The channel name rule, as refusals state it.
+pub const CHANNEL_RULE: &str = "a channel name is 1 to 249 of the characters a-z, 0-9, '.' \
+                                and '-', starting with a letter (Fabric's ^[a-z][a-z0-9.-]*$)";
 
 /// The name rule, as refusals state it.
 pub const NAME_RULE: &str = "a contract name is 1 to 64 letters (a-z, A-Z) and digits, with \
@@ -36,6 +49,9 @@ pub enum NameError {
     /// The name breaks [`NAME_RULE`].
     #[error("bad contract name \"{0}\": {NAME_RULE}")]
     Name(String),
+    /// The channel name breaks [`CHANNEL_RULE`].
+    #[error("bad channel name \"{0}\": {CHANNEL_RULE}")]
+    Channel(String),
     /// The version breaks [`VERSION_RULE`].
     #[error("bad version \"{version}\" of contract {name}: {VERSION_RULE}")]
     Version {
@@ -61,6 +77,21 @@ pub fn is_valid_version(version: &str) -> bool {
         && version.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.+-".contains(&b))
 }
 
+/// Whether `name` is a valid channel name.
+pub fn is_valid_channel_name(name: &str) -> bool {
+    name.len() <= MAX_CHANNEL_NAME_LEN
+        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b))
+}
+
+/// Checks a channel's name.
+pub fn check_channel(name: &str) -> Result<(), NameError> {
+    match is_valid_channel_name(name) {
+        true => Ok(()),
+        false => Err(NameError::Channel(excerpt(name))),
+    }
+}
+
 /// Checks a contract's name and version.
 pub fn check(name: &str, version: &str) -> Result<(), NameError> {
     if !is_valid_name(name) {
@@ -75,6 +106,17 @@ pub fn check(name: &str, version: &str) -> Result<(), NameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channel_names_follow_fabrics_rule() {
+        for good in ["dev", "mychannel", "ch1", "a.b-c", &"x".repeat(249)] {
+            assert!(check_channel(good).is_ok(), "{good}");
+        }
+        for bad in ["", "1ch", "Dev", "a_b", "../x", "a/b", ".", "a b", "é", &"x".repeat(250)] {
+            let refused = check_channel(bad).unwrap_err().to_string();
+            assert!(refused.contains("^[a-z][a-z0-9.-]*$"), "{refused}");
+        }
+    }
 
     #[test]
     fn names_follow_fabrics_rule() {

@@ -159,6 +159,12 @@ impl DecodedProposal {
         &self.proposal.contract
     }
 
+    /// The channel the proposal names, unchecked: a node serving several channels routes the
+    /// proposal to this channel's endorser, whose [`DecodedProposal::verify`] checks it.
+    pub fn channel(&self) -> &str {
+        &self.proposal.channel
+    }
+
     /// An endorser's checks (channel, creator membership and signature, transaction id,
     /// contract); returns the signed proposal and its decoded proposal. The endorser must
     /// also refuse ids already committed (`Ledger::contains_tx_id`).

@@ -1,17 +1,18 @@
-//! The Admin service: install contract code (admins only), list definitions, health.
+//! The Admin service: join channels and install contract code (admins only), list
+//! channels and definitions, health.
 
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 use weft_proto::v1::admin_server::Admin;
 use weft_proto::v1::{
-    HealthRequest, HealthResponse, InstallRequest, InstallResponse, ListContractsRequest,
-    ListContractsResponse,
+    ChannelHeight, HealthRequest, HealthResponse, InstallRequest, InstallResponse,
+    JoinChannelRequest, JoinChannelResponse, ListChannelsRequest, ListChannelsResponse,
+    ListContractsRequest, ListContractsResponse,
 };
 
 use super::required;
 use crate::error::Error;
-use crate::lifecycle::check_install;
 use crate::node::Shared;
 
 /// Implements `weft.v1.Admin`.
@@ -34,7 +35,7 @@ impl Admin for AdminService {
     ) -> Result<Response<InstallResponse>, Status> {
         let request = request.into_inner();
         let signer = required(request.signer, "signer")?;
-        check_install(&self.shared.ledger.channel(), &request.wasm, &signer, &request.signature)?;
+        self.shared.channels.check_install(&request.wasm, &signer, &request.signature)?;
         let sim = self.shared.sim.clone();
         let wasm = request.wasm;
         let size = wasm.len() as u64;
@@ -50,7 +51,7 @@ impl Admin for AdminService {
         &self,
         request: Request<ListContractsRequest>,
     ) -> Result<Response<ListContractsResponse>, Status> {
-        let channel = super::joined(&self.shared, &request.into_inner().channel)?.channel();
+        let channel = super::joined(&self.shared, &request.into_inner().channel)?.ledger.channel();
         let contracts = channel.contracts().into_iter().cloned().collect();
         Ok(Response::new(ListContractsResponse { contracts }))
     }
@@ -59,12 +60,46 @@ impl Admin for AdminService {
         &self,
         _request: Request<HealthRequest>,
     ) -> Result<Response<HealthResponse>, Status> {
-        let ledger = &self.shared.ledger;
-        let name = ledger.channel().name().to_string();
+        let first = self.shared.channels.default_channel();
         Ok(Response::new(HealthResponse {
-            channel: name.clone(),
-            height: ledger.chain_info().height,
-            channels: vec![name],
+            channel: first.name(),
+            height: first.ledger.chain_info().height,
+            channels: self.shared.channels.names(),
         }))
+    }
+
+    async fn join_channel(
+        &self,
+        request: Request<JoinChannelRequest>,
+    ) -> Result<Response<JoinChannelResponse>, Status> {
+        let request = request.into_inner();
+        let signer = required(request.signer, "signer")?;
+        let shared = self.shared.clone();
+        let peer = tokio::task::spawn_blocking(move || {
+            shared.channels.join(&request.genesis, &signer, &request.signature)
+        })
+        .await
+        .map_err(|_| Error::ShuttingDown)??;
+        Ok(Response::new(JoinChannelResponse {
+            channel: peer.name(),
+            height: peer.ledger.chain_info().height,
+        }))
+    }
+
+    async fn list_channels(
+        &self,
+        _request: Request<ListChannelsRequest>,
+    ) -> Result<Response<ListChannelsResponse>, Status> {
+        let channels = self
+            .shared
+            .channels
+            .all()
+            .into_iter()
+            .map(|peer| ChannelHeight {
+                channel: peer.name(),
+                height: peer.ledger.chain_info().height,
+            })
+            .collect();
+        Ok(Response::new(ListChannelsResponse { channels }))
     }
 }

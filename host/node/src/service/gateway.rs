@@ -11,10 +11,12 @@ use weft_proto::v1::{
     EndorseRequest, EndorseResponse, EvaluateRequest, EvaluateResponse, SubmitRequest,
     SubmitResponse,
 };
+use weft_protocol::decoded::DecodedTx;
 use weft_protocol::transaction::DecodedProposal;
 
 use super::{required, tx_id};
-use crate::admission::admit;
+use crate::admission::admit_decoded;
+use crate::channels::ChannelPeer;
 use crate::committer::TxStatus;
 use crate::deliver::{Stream, events_of, follow};
 use crate::endorser::queue_of;
@@ -32,19 +34,25 @@ impl GatewayService {
         GatewayService { shared }
     }
 
-    async fn submit_envelope(&self, request: SubmitRequest) -> Result<String, Error> {
+    async fn submit_envelope(
+        &self,
+        request: SubmitRequest,
+    ) -> Result<(Arc<ChannelPeer>, String), Error> {
         let envelope = required(request.envelope, "envelope")?;
         let bytes = prost::Message::encode_to_vec(&envelope);
-        let ledger = &self.shared.ledger;
-        let tx = admit(&ledger.channel(), ledger.verified_signatures(), bytes)?;
+        let decoded = DecodedTx::decode(&bytes).map_err(|e| Error::BadRequest(e.to_string()))?;
+        // The envelope's own channel names the peer it goes to.
+        let peer = super::joined(&self.shared, decoded.channel())?;
+        let ledger = &peer.ledger;
+        let tx = admit_decoded(&ledger.channel(), ledger.verified_signatures(), decoded, bytes)?;
         let tx_id = tx.tx_id;
-        self.shared.notifier.submitting(&tx_id)?;
-        if let Err(e) = self.shared.orderer.broadcast(tx.envelope).await {
-            self.shared.notifier.abandon(&tx_id);
+        peer.notifier.submitting(&tx_id)?;
+        if let Err(e) = peer.orderer.broadcast(tx.envelope).await {
+            peer.notifier.abandon(&tx_id);
             return Err(e.into());
         }
         self.shared.metrics.submitted();
-        Ok(tx_id)
+        Ok((peer, tx_id))
     }
 }
 
@@ -68,7 +76,8 @@ impl Gateway for GatewayService {
     ) -> Result<Response<Self::ChaincodeEventsStream>, Status> {
         let request = request.into_inner();
         let contract = super::contract(request.contract)?;
-        let ledger = super::joined(&self.shared, &request.channel)?;
+        let peer = super::joined(&self.shared, &request.channel)?;
+        let ledger = &peer.ledger;
         let channel = ledger.channel();
         if channel.contract(&contract).is_none() {
             return Err(Error::NotFound(format!(
@@ -92,7 +101,7 @@ impl Gateway for GatewayService {
             }
             None => (ledger.chain_info().height, None),
         };
-        let stream = follow(self.shared.clone(), start, move |block| {
+        let stream = follow(peer.clone(), start, move |block| {
             let events = events_of(&block, &contract, after.take().as_deref());
             let block_number = block.header.as_ref().map_or(0, |h| h.number);
             (!events.is_empty()).then_some(ChaincodeEventsResponse { block_number, events })
@@ -105,10 +114,12 @@ impl Gateway for GatewayService {
         request: Request<EvaluateRequest>,
     ) -> Result<Response<EvaluateResponse>, Status> {
         let signed = required(request.into_inner().proposal, "proposal")?;
-        let endorser = self.shared.endorser.clone();
         let started = std::time::Instant::now();
         let decoded = DecodedProposal::decode(signed).map_err(Error::from)?;
-        let queue = queue_of(&self.shared.ledger.channel(), &decoded).to_owned();
+        // The proposal's own channel names the peer that endorses it.
+        let peer = super::joined(&self.shared, decoded.channel())?;
+        let endorser = peer.endorser.clone();
+        let queue = queue_of(&peer.ledger.channel(), &decoded);
         let result = self.shared.pool.run(&queue, move || endorser.evaluate(decoded)).await?;
         self.shared.metrics.evaluated(started.elapsed());
         Ok(Response::new(EvaluateResponse { result: Some(result) }))
@@ -119,10 +130,12 @@ impl Gateway for GatewayService {
         request: Request<EndorseRequest>,
     ) -> Result<Response<EndorseResponse>, Status> {
         let signed = required(request.into_inner().proposal, "proposal")?;
-        let endorser = self.shared.endorser.clone();
         let started = std::time::Instant::now();
         let decoded = DecodedProposal::decode(signed).map_err(Error::from)?;
-        let queue = queue_of(&self.shared.ledger.channel(), &decoded).to_owned();
+        // The proposal's own channel names the peer that endorses it.
+        let peer = super::joined(&self.shared, decoded.channel())?;
+        let endorser = peer.endorser.clone();
+        let queue = queue_of(&peer.ledger.channel(), &decoded);
         let endorsed = self.shared.pool.run(&queue, move || endorser.endorse(decoded)).await?;
         self.shared.metrics.endorsed(started.elapsed());
         Ok(Response::new(EndorseResponse {
@@ -136,7 +149,7 @@ impl Gateway for GatewayService {
         &self,
         request: Request<SubmitRequest>,
     ) -> Result<Response<SubmitResponse>, Status> {
-        let tx_id = self.submit_envelope(request.into_inner()).await?;
+        let (_, tx_id) = self.submit_envelope(request.into_inner()).await?;
         Ok(Response::new(SubmitResponse { tx_id }))
     }
 
@@ -145,9 +158,9 @@ impl Gateway for GatewayService {
         request: Request<CommitStatusRequest>,
     ) -> Result<Response<CommitStatusResponse>, Status> {
         let request = request.into_inner();
-        super::joined(&self.shared, &request.channel)?;
+        let peer = super::joined(&self.shared, &request.channel)?;
         let tx_id = tx_id(request.tx_id, "tx_id")?;
-        let status = self.shared.notifier.wait(&tx_id).await?;
+        let status = peer.notifier.wait(&tx_id).await?;
         Ok(Response::new(status_response(status)))
     }
 
@@ -155,8 +168,8 @@ impl Gateway for GatewayService {
         &self,
         request: Request<SubmitRequest>,
     ) -> Result<Response<CommitStatusResponse>, Status> {
-        let tx_id = self.submit_envelope(request.into_inner()).await?;
-        let status = self.shared.notifier.wait(&tx_id).await?;
+        let (peer, tx_id) = self.submit_envelope(request.into_inner()).await?;
+        let status = peer.notifier.wait(&tx_id).await?;
         Ok(Response::new(status_response(status)))
     }
 }

@@ -39,8 +39,8 @@ impl LedgerQuery for LedgerService {
         request: Request<BlocksRequest>,
     ) -> Result<Response<Self::BlocksStream>, Status> {
         let BlocksRequest { start_block, filtered: only_codes, channel } = request.into_inner();
-        super::joined(&self.shared, &channel)?;
-        let stream = follow(self.shared.clone(), start_block, move |block| {
+        let peer = super::joined(&self.shared, &channel)?;
+        let stream = follow(peer, start_block, move |block| {
             let kind =
                 if only_codes { Kind::FilteredBlock(filtered(&block)) } else { Kind::Block(block) };
             Some(BlocksResponse { kind: Some(kind) })
@@ -52,7 +52,7 @@ impl LedgerQuery for LedgerService {
         &self,
         request: Request<GetChainInfoRequest>,
     ) -> Result<Response<ChainInfoResponse>, Status> {
-        let info = super::joined(&self.shared, &request.into_inner().channel)?.chain_info();
+        let info = super::joined(&self.shared, &request.into_inner().channel)?.ledger.chain_info();
         Ok(Response::new(ChainInfoResponse {
             height: info.height,
             current_hash: info.current_hash,
@@ -66,7 +66,8 @@ impl LedgerQuery for LedgerService {
         request: Request<GetBlockRequest>,
     ) -> Result<Response<Block>, Status> {
         let request = request.into_inner();
-        let ledger = super::joined(&self.shared, &request.channel)?;
+        let peer = super::joined(&self.shared, &request.channel)?;
+        let ledger = &peer.ledger;
         let block = match required(request.by, "block number or hash")? {
             By::Number(n) => ledger.block(n).map_err(Error::from)?.ok_or_else(|| {
                 let height = ledger.chain_info().height;
@@ -93,11 +94,15 @@ impl LedgerQuery for LedgerService {
     ) -> Result<Response<GetKeyHistoryResponse>, Status> {
         let GetKeyHistoryRequest { contract, key, channel } = request.into_inner();
         let contract = super::contract(contract)?;
-        let ledger = super::joined(&self.shared, &channel)?;
+        let peer = super::joined(&self.shared, &channel)?;
+        let ledger = &peer.ledger;
         if ledger.channel().contract(&contract).is_none() {
-            return Err(
-                Error::NotFound(format!("contract {} is not defined", quote(&contract))).into()
-            );
+            return Err(Error::NotFound(format!(
+                "contract {} is not defined on channel {}",
+                quote(&contract),
+                quote(ledger.channel().name())
+            ))
+            .into());
         }
         let snapshot = ledger.snapshot();
         let history = snapshot.history(&contract, &key).ok_or_else(|| {
@@ -130,7 +135,8 @@ impl LedgerQuery for LedgerService {
         request: Request<GetTransactionRequest>,
     ) -> Result<Response<GetTransactionResponse>, Status> {
         let request = request.into_inner();
-        let ledger = super::joined(&self.shared, &request.channel)?;
+        let peer = super::joined(&self.shared, &request.channel)?;
+        let ledger = &peer.ledger;
         let tx_id = tx_id(request.tx_id, "tx_id")?;
         let record = ledger.transaction(&tx_id).map_err(Error::from)?.ok_or_else(|| {
             Error::NotFound(format!("no committed transaction {}", quote(&tx_id)))

@@ -9,25 +9,17 @@ pub mod ledger;
 
 use std::sync::Arc;
 
-use weft_ledger::Ledger;
 use weft_proto::quote::quote;
 
+use crate::channels::ChannelPeer;
 use crate::error::Error;
 use crate::node::Shared;
 
-/// The ledger of the channel a request names: an empty name means the node's only channel;
-/// a channel this node has not joined is `NOT_FOUND`, naming it and the ones it has.
-pub(crate) fn joined<'a>(shared: &'a Shared, channel: &str) -> Result<&'a Arc<Ledger>, Error> {
-    let ledger = &shared.ledger;
-    let served = ledger.channel();
-    if channel.is_empty() || channel == served.name() {
-        return Ok(ledger);
-    }
-    Err(Error::NotFound(format!(
-        "this node has not joined channel {} (it serves {})",
-        quote(channel),
-        quote(served.name())
-    )))
+/// The peer of the channel a request names ([`crate::channels::Channels::resolve`]): an
+/// empty name means the node's only channel (`INVALID_ARGUMENT` when it has several); a
+/// channel this node has not joined is `NOT_FOUND`, naming it and the ones it has.
+pub(crate) fn joined(shared: &Shared, channel: &str) -> Result<Arc<ChannelPeer>, Error> {
+    shared.channels.resolve(channel)
 }
 
 /// A required message field, or a clear error naming it.
