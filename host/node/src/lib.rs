@@ -15,7 +15,9 @@
 //!   refuses oversized metadata and broken gRPC framing with a status and logs every failed
 //!   answer with its method.
 //! * [`endorser`]: checks a client's signed proposal, simulates it on a contract thread
-//!   ([`contract_pool::ContractPool`]: inline on the async worker when it can, else in a per-contract queue, each contract holding at most its share of the contract threads) against committed state and signs the result as the peer.
+//!   ([`contract_pool::ContractPool`]: inline on the async worker when it can, else in a
+//!   per-contract queue, each contract holding at most its share of the contract threads)
+//!   against committed state and signs the result as the peer.
 //! * [`lifecycle`]: install per peer (admins), define per channel through the `_lifecycle`
 //!   contract, so definitions are on chain; Fabric's init-required check, run by the
 //!   endorser before every contract invocation.
@@ -27,9 +29,12 @@
 //! * [`committer`]: follows the orderer from the ledger's height (`deliver(height)`),
 //!   commits its blocks with the ledger's pipeline and answers commit-status waiters;
 //!   [`deliver`] streams committed blocks and contract events to clients.
-//! * [`node`]: wiring and graceful shutdown (every channel's batch in flight commits); [`config`]: TOML and key files; [`metrics`]:
-//!   Prometheus text; [`devnet`]: the one-organization development network `weft init`
-//!   writes (and how a `weft_client::Client` connects to it).
+//! * [`node`]: wiring and graceful shutdown (every channel's batch in flight commits),
+//!   serving on TCP ([`Node::start`]) or over the in-memory transport of [`memory`]
+//!   ([`Node::start_in_memory`]: the same server, layers and services, no socket);
+//!   [`config`]: TOML and key files; [`metrics`]: Prometheus text; [`devnet`]: the
+//!   development network `weft init` writes (and how a `weft_client::Client` connects to
+//!   it).
 //!
 //! The protocol (identities, policies, the channel, signed proposals and envelopes, decoded
 //! once) is `weft-protocol`'s; the signing client the CLI and tests use is `weft-client`.

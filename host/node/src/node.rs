@@ -7,7 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::io::DuplexStream;
 use tokio::sync::oneshot;
+use tokio_stream::Stream;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -21,6 +23,7 @@ use crate::channels::{self, Channels};
 use crate::config::{ClientAuth, NodeConfig, TlsConfig};
 use crate::contract_pool::ContractPool;
 use crate::error::{Error, Result};
+use crate::memory::MemoryConnector;
 use crate::metrics::Metrics;
 use crate::service::edge::{EdgeLayer, HTTP2_HEADER_HEADROOM};
 use crate::service::{admin::AdminService, gateway::GatewayService, ledger::LedgerService};
@@ -85,6 +88,22 @@ fn server_tls(tls: &TlsConfig) -> Result<ServerTlsConfig> {
     Ok(server)
 }
 
+/// The gRPC server with `[tls]` applied, and the node-wide limit checked: every
+/// configuration error of the server before anything is opened or started.
+fn server_builder(config: &NodeConfig) -> Result<Server> {
+    if config.grpc.max_concurrent_requests == 0 {
+        return Err(Error::Config("grpc.max_concurrent_requests must be at least 1".into()));
+    }
+    let mut builder = Server::builder();
+    if let Some(files) = &config.tls {
+        builder = builder.tls_config(server_tls(files)?).map_err(|e| {
+            let (cert, key) = (files.cert.display(), files.key.display());
+            Error::Config(format!("TLS with tls.cert {cert} and tls.key {key}: {e}"))
+        })?;
+    }
+    Ok(builder)
+}
+
 /// What a request shed by the node-wide limit (`grpc.max_concurrent_requests`, `max`)
 /// fails with: [`Error::TooManyRequests`] through [`crate::status`], counted in the metrics,
 /// instead of tonic's message about "the connection". Other errors pass unchanged.
@@ -114,21 +133,51 @@ pub struct Node {
     server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
 }
 
+/// Where a node takes its connections from.
+enum Incoming {
+    /// A bound TCP listener (`listen` in node.toml).
+    Tcp(tokio::net::TcpListener),
+    /// In-memory pipes ([`crate::memory`]).
+    Memory(std::pin::Pin<Box<dyn Stream<Item = std::io::Result<DuplexStream>> + Send>>),
+}
+
 impl Node {
     /// Opens the ledger and runtime under the configured data directory, starts the
     /// orderer and committer threads, and serves gRPC on the configured address.
     pub async fn start(config: &NodeConfig) -> Result<Node> {
-        // Configuration errors first, before anything is opened or started.
-        let server_tls = config.tls.as_ref().map(server_tls).transpose()?;
-        let max_requests = config.grpc.max_concurrent_requests;
-        if max_requests == 0 {
-            return Err(Error::Config("grpc.max_concurrent_requests must be at least 1".into()));
-        }
-        // The addresses next: a port in use fails the start before any channel runs.
+        // The address after the configuration is checked, before any channel runs: a port in
+        // use fails the start with nothing to undo.
+        let builder = server_builder(config)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(Error::io(format!("listening on {}", config.listen)))?;
-        let addr = listener.local_addr().map_err(Error::io("reading the listening address"))?;
+        Node::launch(config, builder, Incoming::Tcp(listener)).await
+    }
+
+    /// The same node, serving gRPC over an in-memory transport instead of `listen` (the
+    /// same server, layers and services; see [`crate::memory`]): clients dial with the
+    /// returned connector. [`Node::local_addr`] is then the unspecified address. A node
+    /// served in memory speaks plaintext: a `[tls]` section is refused.
+    pub async fn start_in_memory(config: &NodeConfig) -> Result<(Node, MemoryConnector)> {
+        if config.tls.is_some() {
+            return Err(Error::Config(
+                "a node served in memory speaks plaintext: remove the [tls] section".into(),
+            ));
+        }
+        let builder = server_builder(config)?;
+        let (connector, incoming) = crate::memory::pair();
+        let node = Node::launch(config, builder, Incoming::Memory(Box::pin(incoming))).await?;
+        Ok((node, connector))
+    }
+
+    async fn launch(config: &NodeConfig, builder: Server, incoming: Incoming) -> Result<Node> {
+        let max_requests = config.grpc.max_concurrent_requests;
+        let addr = match &incoming {
+            Incoming::Tcp(listener) => {
+                listener.local_addr().map_err(Error::io("reading the listening address"))?
+            }
+            Incoming::Memory(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        };
         let metrics_listener = match config.metrics_listen {
             None => None,
             Some(at) => Some(
@@ -163,13 +212,6 @@ impl Node {
             .max_decoding_message_size(max)
             .max_encoding_message_size(max);
         let (stop_server, stopped) = oneshot::channel::<()>();
-        let mut builder = Server::builder();
-        if let (Some(server_tls), Some(files)) = (server_tls, &config.tls) {
-            builder = builder.tls_config(server_tls).map_err(|e| {
-                let (cert, key) = (files.cert.display(), files.key.display());
-                Error::Config(format!("TLS with tls.cert {cert} and tls.key {key}: {e}"))
-            })?;
-        }
         let router = builder
             .timeout(Duration::from_millis(limits.request_timeout_ms))
             .concurrency_limit_per_connection(limits.concurrency_per_connection)
@@ -195,11 +237,19 @@ impl Node {
             .add_service(gateway)
             .add_service(admin)
             .add_service(ledger_query);
-        // No Nagle: responses are small and latency-bound.
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+        let stop = async {
             let _ = stopped.await;
-        }));
+        };
+        let server = match incoming {
+            // No Nagle: responses are small and latency-bound.
+            Incoming::Tcp(listener) => {
+                let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop))
+            }
+            Incoming::Memory(incoming) => {
+                tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop))
+            }
+        };
         let (stop_metrics, metrics_stopped) = oneshot::channel::<()>();
         let metrics_addr = match metrics_listener {
             None => None,
@@ -217,7 +267,8 @@ impl Node {
         Ok(Node { addr, metrics_addr, shared, stop_server, stop_metrics, server })
     }
 
-    /// The address the gRPC server listens on.
+    /// The address the gRPC server listens on (the unspecified address `0.0.0.0:0` for a
+    /// node served in memory).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
