@@ -338,7 +338,8 @@ async fn settings_that_cannot_work_and_an_unreachable_cluster_are_refused_at_sta
 }
 
 /// Two nodes of one network order on one etcd cluster: transactions submitted to the first
-/// commit on both, to byte-identical state, and a restarted node goes on from its ledger.
+/// commit on both, to byte-identical state; a node that joins late catches up from deliver;
+/// a restarted node goes on from its ledger.
 #[tokio::test]
 async fn nodes_with_orderer_kind_etcd_commit_the_same_chain() {
     use weft_e2e::{TestNet, args};
@@ -370,6 +371,16 @@ async fn nodes_with_orderer_kind_etcd_commit_the_same_chain() {
     assert_eq!(ledger.chain_info(), net.node.ledger().chain_info());
     assert_eq!(ledger.state_hash().unwrap(), net.node.ledger().state_hash().unwrap());
     other.shutdown().await.unwrap();
+
+    // A node that joins the channel late, with an empty ledger, catches up from deliver.
+    let mut late = net.config.clone();
+    late.data_dir = net.dir.path().join("late");
+    let late = weft_node::Node::start(&late).await.expect("the late node starts");
+    let ledger = late.ledger();
+    until("the late node catches up", || ledger.chain_info().height == height).await;
+    assert_eq!(ledger.chain_info(), net.node.ledger().chain_info());
+    assert_eq!(ledger.state_hash().unwrap(), net.node.ledger().state_hash().unwrap());
+    late.shutdown().await.unwrap();
 
     // The blocks are in etcd, under the channel's name.
     let channel = net.node.ledger().channel().name().to_string();
