@@ -13,7 +13,6 @@ use tokio::sync::{oneshot, watch};
 use weft_ledger::{BlockOutcome, Ledger};
 use weft_orderer::{BlockSource, BlockStream, Orderer};
 use weft_proto::v1::{Block, Conflict, TxValidationCode};
-use weft_protocol::decoded::DecodedTx;
 
 use crate::error::{Error, Result};
 
@@ -114,12 +113,15 @@ impl CommitNotifier {
         }))
     }
 
-    fn committed(&self, block: &BlockOutcome, tx_ids: &[String]) {
+    fn committed(&self, block: &BlockOutcome) {
         if let Some(height) = self.height.lock().expect("height lock").as_ref() {
             height.send_replace(block.number + 1);
         }
         let mut waiting = self.waiting.lock().expect("notifier lock");
-        for (index, (tx_id, code)) in tx_ids.iter().zip(&block.codes).enumerate() {
+        for (index, (tx_id, code)) in block.tx_ids.iter().zip(&block.codes).enumerate() {
+            if tx_id.is_empty() {
+                continue;
+            }
             waiting.in_flight.remove(tx_id);
             let Some(waiters) = waiting.waiters.remove(tx_id) else { continue };
             // A repeated id is recorded at its indexed occurrence: ask the ledger.
@@ -200,9 +202,6 @@ pub fn run(
     tracing::debug!(from, "the committer follows the orderer");
     let mut blocks = orderer.deliver(from);
     let failed = Mutex::new(None::<weft_orderer::Error>);
-    // The ids of each block go from the checking thread, which takes blocks off the stream,
-    // to the calling thread, which reports them; blocks are reported in stream order.
-    let (ids_of, ids) = std::sync::mpsc::channel::<(u64, Vec<String>)>();
     // An idle stream looks up now and then whether the ledger halted, and then ends, so that
     // the pipeline returns and waiters hear at once rather than at the next block.
     let stream = std::iter::from_fn(|| {
@@ -218,17 +217,8 @@ pub fn run(
                 None => return None,
             }
         }
-    })
-    .inspect(move |block| {
-        let number = block.header.as_ref().map_or(0, |h| h.number);
-        let _ = ids_of.send((number, tx_ids(block)));
     });
     let result = ledger.append_all(stream, |committed| {
-        let tx_ids = ids
-            .try_iter()
-            .find(|(number, _)| *number == committed.number)
-            .map(|(_, tx_ids)| tx_ids)
-            .unwrap_or_default();
         tracing::info!(
             number = committed.number,
             txs = committed.codes.len(),
@@ -236,7 +226,7 @@ pub fn run(
             "block committed"
         );
         on_block(&committed);
-        notifier.committed(&committed, &tx_ids);
+        notifier.committed(&committed);
     });
     notifier.stop();
     if let Err(e) = &result {
@@ -279,17 +269,6 @@ fn next_within(
         // Woken early (or spuriously): poll again.
         std::thread::park_timeout(left);
     }
-}
-
-/// The transaction id of each envelope of `block` (empty for one that does not decode;
-/// the validator marks it invalid, and nobody waits for it).
-fn tx_ids(block: &Block) -> Vec<String> {
-    let envelopes = block.data.as_ref().map(|d| d.envelopes.as_slice()).unwrap_or_default();
-    envelopes
-        .iter()
-        .map(|bytes| DecodedTx::decode(bytes).map(|tx| tx.into_parts().2.tx_id))
-        .map(Result::unwrap_or_default)
-        .collect()
 }
 
 #[cfg(test)]

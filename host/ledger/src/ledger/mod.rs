@@ -101,6 +101,10 @@ pub struct BlockOutcome {
     pub hash: [u8; 32],
     /// One code per transaction.
     pub codes: Vec<TxValidationCode>,
+    /// Per transaction: the id its proposal claims (empty if it does not decode), decoded
+    /// once by the validator. Commit-status waiters are told the ledger's record of an id
+    /// where it has one (only authentic ids are recorded), else this block's code.
+    pub tx_ids: Vec<String>,
     /// The key (or range) and versions behind each MVCC or phantom conflict.
     pub conflicts: Vec<Conflict>,
     /// The commit hash after this block.

@@ -283,6 +283,7 @@ impl Ledger {
             number,
             hash,
             codes: validation.codes,
+            tx_ids: validation.tx_ids,
             conflicts: validation.conflicts,
             commit_hash: commit,
             timings,

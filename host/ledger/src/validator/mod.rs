@@ -77,6 +77,9 @@ pub struct BlockValidation {
     /// Per transaction: the id and timestamp to index it under, if it is authentic and this
     /// is the occurrence the ledger records (see [`validate_block`]).
     pub indexed: Vec<Option<(String, Timestamp)>>,
+    /// Per transaction: the id its proposal claims (empty if it does not decode), what
+    /// commit-status waiters are told about; only [`Self::indexed`] ids are recorded.
+    pub tx_ids: Vec<String>,
     /// Time spent in the stateless checks.
     pub stateless_time: std::time::Duration,
 }
@@ -205,11 +208,13 @@ where
     for index in chosen.into_values() {
         indexed[index] = prechecked[index].authentic_tx_id.clone();
     }
+    let tx_ids = prechecked.iter().map(|p| p.claimed_tx_id.clone()).collect();
     Ok(BlockValidation {
         codes,
         conflicts,
         updates: mvcc.into_updates(),
         indexed,
+        tx_ids,
         stateless_time: std::time::Duration::ZERO,
     })
 }

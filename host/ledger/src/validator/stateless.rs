@@ -39,6 +39,9 @@ pub struct Prechecked {
     /// The transaction id if it is authentic (derived from the nonce and creator and signed
     /// by the creator), whatever the outcome: such ids are indexed in the ledger.
     pub authentic_tx_id: Option<(String, Timestamp)>,
+    /// The id the transaction's proposal claims, authentic or not (empty if the envelope
+    /// does not decode): what the node reports to whoever waits for that id.
+    pub claimed_tx_id: String,
 }
 
 struct SigJob {
@@ -49,6 +52,7 @@ struct SigJob {
 
 struct Pending {
     code: Option<TxValidationCode>,
+    /// The id the proposal claims; authentic only if the checks pass.
     tx_id: String,
     timestamp: Timestamp,
     rwset: TxReadWriteSet,
@@ -100,51 +104,50 @@ fn check_group(
     pending
         .into_iter()
         .map(|p| {
-            let Pending { code, tx_id, timestamp, rwset, policies, creator_sig, endorsements } = p;
-            // Before the signature check only decoding failures are decided.
-            let creator_ok = creator_sig.is_some_and(|i| ok[i]);
-            if code == Some(TxValidationCode::BadPayload) {
-                return Prechecked {
-                    result: Err(TxValidationCode::BadPayload),
-                    authentic_tx_id: None,
-                };
-            }
-            if !creator_ok {
-                return Prechecked {
-                    result: Err(TxValidationCode::BadCreatorSignature),
-                    authentic_tx_id: None,
-                };
-            }
-            if code == Some(TxValidationCode::BadProposalTxid) {
-                return Prechecked {
-                    result: Err(TxValidationCode::BadProposalTxid),
-                    authentic_tx_id: None,
-                };
-            }
-            let authentic_tx_id = Some((tx_id.clone(), timestamp));
-            if let Some(code) = code {
-                return Prechecked { result: Err(code), authentic_tx_id };
-            }
-            let endorsed_by: BTreeSet<(&str, Role)> = endorsements
-                .iter()
-                .filter(|(job, _)| ok[*job])
-                .map(|(_, org)| (org.as_str(), Role::Peer))
-                .collect();
-            let policy_met = policies.iter().all(|ns| {
-                channel
-                    .contract(ns)
-                    .and_then(|def| def.policy.as_ref())
-                    .is_some_and(|p| policy::satisfied(p, &endorsed_by))
-            });
-            if !policy_met {
-                return Prechecked {
-                    result: Err(TxValidationCode::EndorsementPolicyFailure),
-                    authentic_tx_id,
-                };
-            }
-            Prechecked { result: Ok(CheckedTx { tx_id, timestamp, rwset }), authentic_tx_id }
+            let claimed_tx_id = p.tx_id.clone();
+            let (result, authentic_tx_id) = conclude(channel, p, &ok);
+            Prechecked { result, authentic_tx_id, claimed_tx_id }
         })
         .collect()
+}
+
+/// The outcome of one transaction's stateless checks once its signatures are verified
+/// (`ok`): its result and, if it is authentic, its id and timestamp.
+fn conclude(
+    channel: &Channel,
+    pending: Pending,
+    ok: &[bool],
+) -> (Result<CheckedTx, TxValidationCode>, Option<(String, Timestamp)>) {
+    let Pending { code, tx_id, timestamp, rwset, policies, creator_sig, endorsements } = pending;
+    // Before the signature check only decoding failures are decided.
+    let creator_ok = creator_sig.is_some_and(|i| ok[i]);
+    match code {
+        Some(TxValidationCode::BadPayload) => return (Err(TxValidationCode::BadPayload), None),
+        _ if !creator_ok => return (Err(TxValidationCode::BadCreatorSignature), None),
+        Some(TxValidationCode::BadProposalTxid) => {
+            return (Err(TxValidationCode::BadProposalTxid), None);
+        }
+        _ => {}
+    }
+    let authentic_tx_id = Some((tx_id.clone(), timestamp));
+    if let Some(code) = code {
+        return (Err(code), authentic_tx_id);
+    }
+    let endorsed_by: BTreeSet<(&str, Role)> = endorsements
+        .iter()
+        .filter(|(job, _)| ok[*job])
+        .map(|(_, org)| (org.as_str(), Role::Peer))
+        .collect();
+    let policy_met = policies.iter().all(|ns| {
+        channel
+            .contract(ns)
+            .and_then(|def| def.policy.as_ref())
+            .is_some_and(|p| policy::satisfied(p, &endorsed_by))
+    });
+    if !policy_met {
+        return (Err(TxValidationCode::EndorsementPolicyFailure), authentic_tx_id);
+    }
+    (Ok(CheckedTx { tx_id, timestamp, rwset }), authentic_tx_id)
 }
 
 /// Decodes one envelope and runs the checks that need no signature; queues its signatures.
@@ -154,11 +157,12 @@ fn decode_and_check(channel: &Channel, bytes: &[u8], jobs: &mut Vec<SigJob>) -> 
     let Ok(payload) = decoded.response_payload() else { return Pending::failed(BadPayload) };
     let tx_id_is_derived = decoded.tx_id_is_derived();
     let (envelope, tx, proposal) = decoded.into_parts();
-    let Some(creator) = proposal.creator.as_ref() else { return Pending::failed(BadPayload) };
+    let creator = proposal.creator.as_ref().expect("DecodedTx refuses a proposal with no creator");
+    let mut pending = Pending { tx_id: proposal.tx_id.clone(), ..Pending::open() };
     if proposal.channel != channel.name() || payload.proposal_hash != proposal_hash(&tx.proposal) {
-        return Pending::failed(BadPayload);
+        pending.code = Some(BadPayload);
+        return pending;
     }
-    let mut pending = Pending::open();
     // The creator's signature over the transaction payload.
     pending.creator_sig =
         match (channel.membership().resolve(creator), signature(&envelope.signature)) {
@@ -172,7 +176,6 @@ fn decode_and_check(channel: &Channel, bytes: &[u8], jobs: &mut Vec<SigJob>) -> 
         pending.code = Some(BadProposalTxid);
         return pending;
     }
-    pending.tx_id = proposal.tx_id;
     pending.timestamp = proposal.timestamp.unwrap_or_default();
     if channel.contract(&proposal.contract).is_none() {
         pending.code = Some(InvalidChaincode);
