@@ -264,6 +264,17 @@ async fn joins_are_refused_twice_to_non_admins_and_for_channels_without_this_pee
     let outsider = Client::connect(&net.url(), stranger).await.unwrap();
     let refused = outsider.join_channel(genesis.clone()).await.unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    // A genesis of the stranger's own making, listing this node's peer and the stranger as
+    // an admin of Org1: a genesis cannot vouch for its own sender, so it is refused.
+    let mut forged = weft_proto::v1::ChannelConfig::decode(genesis.as_slice()).unwrap();
+    forged.channel = "forged".into();
+    let stranger = weft_protocol::identity::SigningIdentity::from_seed("Org1", "stranger");
+    let org1 = forged.organizations.iter_mut().find(|o| o.msp_id == "Org1").unwrap();
+    org1.identities.push(stranger.listed_as("stranger", weft_protocol::identity::Role::Admin));
+    let refused = outsider.join_channel(forged.encode_to_vec()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    assert!(refused.message().contains("needs an admin of this node's own"), "{refused:?}");
+    assert!(!net.config.data_dir.join("channels/forged").exists());
     // A genesis whose organizations do not list this node's peer.
     let mut foreign = weft_proto::v1::ChannelConfig::decode(genesis.as_slice()).unwrap();
     foreign.channel = "foreign".into();

@@ -397,6 +397,9 @@ impl Channels {
             ))
         })?;
         lifecycle::check_join(&channel, genesis, signer, signature)?;
+        // And the node's own admin asks, as a channel it already serves knows them: the
+        // genesis sent cannot vouch for its sender (anyone can write one naming this peer).
+        self.check_local_admin(signer, "joining a channel")?;
         let closed = self.joining.lock().expect("join lock");
         if *closed {
             return Err(Error::ShuttingDown);
@@ -438,8 +441,32 @@ impl Channels {
         Ok(peer)
     }
 
-    /// Checks that `signer` may install code on this peer: an admin of an organization of
-    /// a joined channel, who signed the install message of `wasm`.
+    /// Checks that `signer` is an admin of one of this node's own organizations (those of
+    /// `[peer]` and `[peer] also_endorse_as`: Fabric's local MSP admins), as the channel of
+    /// node.toml's genesis lists them. Only they may install code or join channels: an
+    /// admin of another organization of a shared channel may not, and a genesis sent with a
+    /// join request cannot vouch for its own sender.
+    fn check_local_admin(&self, signer: &Identity, what: &str) -> Result<()> {
+        let settings = &self.settings;
+        let local = std::iter::once(&settings.peer)
+            .chain(&settings.more_peers)
+            .any(|peer| peer.msp_id() == signer.msp_id);
+        let trusted = self.bootstrap().ledger.channel();
+        let admin = trusted.membership().resolve(signer).is_some_and(|m| m.role == Role::Admin);
+        if local && admin {
+            return Ok(());
+        }
+        Err(Error::PermissionDenied(format!(
+            "{what} needs an admin of this node's own organization, as channel {} lists it; \
+             the signer of organization {} is not one",
+            quote(trusted.name()),
+            quote(&signer.msp_id)
+        )))
+    }
+
+    /// Checks that `signer` may install code on this peer: an admin of this node's own
+    /// organization ([`Channels::check_local_admin`]), who signed the install message of
+    /// `wasm` with the key a joined channel lists.
     pub(crate) fn check_install(
         &self,
         wasm: &[u8],
@@ -449,7 +476,7 @@ impl Channels {
         let mut refusal = None;
         for peer in self.all() {
             match lifecycle::check_install(&peer.ledger.channel(), wasm, signer, signature) {
-                Ok(()) => return Ok(()),
+                Ok(()) => return self.check_local_admin(signer, "installing contracts"),
                 // A member who is not an admin says more than "unknown signer".
                 Err(e @ Error::PermissionDenied(_)) => refusal = Some(e),
                 Err(e) => {
