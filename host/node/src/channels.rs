@@ -413,10 +413,13 @@ impl Channels {
             )));
         }
         if dir.exists() {
+            // The path is for the operator's log, not for the remote caller.
+            tracing::warn!(dir = %dir.display(), channel = %name, "a join found a channel directory the node does not serve");
             return Err(Error::Config(format!(
-                "{} exists but is not a channel this node serves (a join that did not finish, \
-                 or a directory made by hand): stop the node and remove it",
-                dir.display()
+                "the directory of channel {} exists but is not a channel this node serves (a \
+                 join that did not finish, or a directory made by hand): the node's operator \
+                 must remove it, with the node stopped (see the node's log)",
+                quote(&name)
             )));
         }
         self.check_peer(&channel).map_err(|e| match e {

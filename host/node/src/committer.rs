@@ -65,7 +65,10 @@ impl CommitNotifier {
     }
 
     /// Records that `tx_id` goes to ordering; fails if it is committed or already in flight.
-    pub fn submitting(&self, tx_id: &str) -> Result<()> {
+    /// The id is forgotten again when the returned guard is dropped, unless ordering
+    /// [`Submitting::accepted`] it: a broadcast that fails, or whose caller goes away while
+    /// it waits, leaves no id stuck in flight.
+    pub fn submitting<'a>(&'a self, tx_id: &'a str) -> Result<Submitting<'a>> {
         let mut waiting = self.waiting.lock().expect("notifier lock");
         if waiting.stopped {
             return Err(Error::ShuttingDown);
@@ -74,16 +77,15 @@ impl CommitNotifier {
             return Err(Error::DuplicateTx(tx_id.to_string()));
         }
         waiting.in_flight.insert(tx_id.to_string());
-        Ok(())
+        Ok(Submitting { notifier: self, tx_id, accepted: false })
     }
 
-    /// Forgets an in-flight id whose submission failed.
-    pub fn abandon(&self, tx_id: &str) {
-        self.waiting.lock().expect("notifier lock").in_flight.remove(tx_id);
-    }
-
-    /// The status of `tx_id` once it is committed (at once if it already is).
+    /// The status of `tx_id` once it is committed (at once if it already is). A caller that
+    /// goes away before then leaves nothing behind (see [`Forget`]).
     pub async fn wait(&self, tx_id: &str) -> Result<TxStatus> {
+        // Declared first, so dropped last: after the receiver below, whose sender it finds
+        // closed and removes.
+        let _forget = Forget { notifier: self, tx_id };
         let answer = {
             let mut waiting = self.waiting.lock().expect("notifier lock");
             // Under the lock: the committer notifies after the ledger has the block, so
@@ -151,6 +153,50 @@ impl CommitNotifier {
         waiting.stopped = true;
         waiting.waiters.clear();
         self.height.lock().expect("height lock").take();
+    }
+}
+
+/// An id on its way to ordering ([`CommitNotifier::submitting`]).
+#[derive(Debug)]
+pub struct Submitting<'a> {
+    notifier: &'a CommitNotifier,
+    tx_id: &'a str,
+    accepted: bool,
+}
+
+impl Submitting<'_> {
+    /// Ordering accepted the envelope: the id stays in flight until it commits.
+    pub fn accepted(mut self) {
+        self.accepted = true;
+    }
+}
+
+impl Drop for Submitting<'_> {
+    fn drop(&mut self) {
+        if !self.accepted {
+            let mut waiting = self.notifier.waiting.lock().expect("notifier lock");
+            waiting.in_flight.remove(self.tx_id);
+        }
+    }
+}
+
+/// Removes the waiters of `tx_id` nobody listens to any more, when a wait ends however it
+/// ends: a client that asks for the status of ids that never commit, then goes away,
+/// leaves no waiter behind.
+struct Forget<'a> {
+    notifier: &'a CommitNotifier,
+    tx_id: &'a str,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        let mut waiting = self.notifier.waiting.lock().expect("notifier lock");
+        if let Some(waiters) = waiting.waiters.get_mut(self.tx_id) {
+            waiters.retain(|waiter| !waiter.is_closed());
+            if waiters.is_empty() {
+                waiting.waiters.remove(self.tx_id);
+            }
+        }
     }
 }
 
@@ -348,7 +394,7 @@ mod tests {
             };
             let spec = TxSpec::new(&org.client, "kv", key, rwset, vec![&org.peer]);
             let (tx_id, envelope) = self.net.envelope(spec);
-            self.notifier.submitting(&tx_id).unwrap();
+            self.notifier.submitting(&tx_id).unwrap().accepted();
             self.runtime.block_on(self.orderer.broadcast(envelope)).unwrap();
             tx_id
         }
@@ -370,6 +416,30 @@ mod tests {
             });
             waited.expect("no status came").unwrap()
         }
+    }
+
+    /// A client that waits for ids that never commit and goes away, or whose submission
+    /// is given up, leaves nothing behind in the notifier.
+    #[test]
+    fn abandoned_waits_and_submissions_leave_nothing_behind() {
+        let net = TestNetwork::new("ch1", 1, &[("kv", policy::peer("Org1"))]);
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Arc::new(Ledger::open(dir.path(), net.config.clone()).unwrap());
+        let notifier = CommitNotifier::new(ledger);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        for i in 0..100 {
+            let id = format!("{i:064x}");
+            let waited = runtime.block_on(async {
+                tokio::time::timeout(Duration::from_millis(1), notifier.wait(&id)).await
+            });
+            assert!(waited.is_err(), "nothing commits");
+        }
+        drop(notifier.submitting("given-up").unwrap());
+        let accepted = notifier.submitting("accepted").unwrap();
+        accepted.accepted();
+        let waiting = notifier.waiting.lock().unwrap();
+        assert!(waiting.waiters.is_empty(), "{} waiters left", waiting.waiters.len());
+        assert_eq!(waiting.in_flight.iter().collect::<Vec<_>>(), ["accepted"]);
     }
 
     #[test]

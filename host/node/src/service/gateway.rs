@@ -40,17 +40,16 @@ impl GatewayService {
     ) -> Result<(Arc<ChannelPeer>, String), Error> {
         let envelope = required(request.envelope, "envelope")?;
         let bytes = prost::Message::encode_to_vec(&envelope);
-        let decoded = DecodedTx::decode(&bytes).map_err(|e| Error::BadRequest(e.to_string()))?;
+        let decoded =
+            DecodedTx::from_envelope(envelope).map_err(|e| Error::BadRequest(e.to_string()))?;
         // The envelope's own channel names the peer it goes to.
         let peer = super::joined(&self.shared, decoded.channel())?;
         let ledger = &peer.ledger;
         let tx = admit_decoded(&ledger.channel(), ledger.verified_signatures(), decoded, bytes)?;
         let tx_id = tx.tx_id;
-        peer.notifier.submitting(&tx_id)?;
-        if let Err(e) = peer.orderer.broadcast(tx.envelope).await {
-            peer.notifier.abandon(&tx_id);
-            return Err(e.into());
-        }
+        let submitting = peer.notifier.submitting(&tx_id)?;
+        peer.orderer.broadcast(tx.envelope).await?;
+        submitting.accepted();
         self.shared.metrics.submitted();
         Ok((peer, tx_id))
     }

@@ -370,11 +370,18 @@ impl Orderer for EtcdOrderer {
                     inner.batch.queue
                 )));
             };
-            // On the orderer's runtime, whatever runtime (if any) the caller polls from.
-            let write = inner.runtime.spawn(EtcdOrderer::enqueue(inner.clone(), envelope));
-            let written = write.await.map_err(|_| Error::ShuttingDown)?;
-            drop(permit);
-            written
+            // On the orderer's runtime, whatever runtime (if any) the caller polls from. The
+            // write holds its place in `queue` until it ends, even if the caller goes away:
+            // cancelled broadcasts cannot start unbounded writes.
+            let write = inner.runtime.spawn({
+                let inner = inner.clone();
+                async move {
+                    let written = EtcdOrderer::enqueue(inner, envelope).await;
+                    drop(permit);
+                    written
+                }
+            });
+            write.await.map_err(|_| Error::ShuttingDown)?
         })
     }
 
