@@ -3,15 +3,16 @@
 
 use std::sync::Arc;
 
+use prost::Message;
 use tonic::{Request, Response, Status};
 use weft_proto::quote::{quote, quote_hex};
 use weft_proto::v1::ledger_query_server::LedgerQuery;
 use weft_proto::v1::{
-    Block, BlocksRequest, BlocksResponse, ChainInfoResponse, GetBlockRequest, GetChainInfoRequest,
-    GetKeyHistoryRequest, GetKeyHistoryResponse, GetTransactionRequest, GetTransactionResponse,
-    KeyModification, Timestamp, blocks_response::Kind, get_block_request::By,
+    Block, BlocksRequest, BlocksResponse, ChainInfoResponse, Envelope, GetBlockRequest,
+    GetChainInfoRequest, GetKeyHistoryRequest, GetKeyHistoryResponse, GetTransactionRequest,
+    GetTransactionResponse, KeyModification, Timestamp, blocks_response::Kind,
+    get_block_request::By,
 };
-use weft_protocol::decoded::DecodedTx;
 
 use super::{required, tx_id};
 use crate::deliver::{Stream, filtered, follow};
@@ -141,10 +142,11 @@ impl LedgerQuery for LedgerService {
         let record = ledger.transaction(&tx_id).map_err(Error::from)?.ok_or_else(|| {
             Error::NotFound(format!("no committed transaction {}", quote(&tx_id)))
         })?;
-        let decoded = DecodedTx::decode(&record.envelope)
+        // Only the envelope is returned: its inner layers are the client's to decode.
+        let envelope = Envelope::decode(record.envelope.as_slice())
             .map_err(|e| Error::Ledger(weft_ledger::Error::Corrupt(e.to_string())))?;
         Ok(Response::new(GetTransactionResponse {
-            envelope: Some(decoded.into_parts().0),
+            envelope: Some(envelope),
             code: record.location.code as i32,
             block_number: record.location.block_number,
             tx_index: record.location.tx_index,
