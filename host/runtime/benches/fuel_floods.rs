@@ -5,7 +5,12 @@
 //!
 //! Run with: `cargo bench -p weft-runtime --bench fuel_floods`
 //! (`-- <filter>` runs the rows whose name contains `<filter>`; `WEFT_FLOOD_FUEL=<n>` sets the
-//! budget instead of the default one, `WEFT_FLOOD_RUNS=<n>` the runs after the first.)
+//! budget instead of the default one, `WEFT_FLOOD_RUNS=<n>` the runs after the first;
+//! `-- --memory-state` reads an in-memory state instead of the peer's.)
+//!
+//! The contracts read and write the state a peer gives them: a namespace of a sled-backed
+//! ledger (`weft_ledger`) holding 10,000 other keys besides the ones the floods use, with a
+//! key history, because the host-call prices are set for that state, not for a map in memory.
 //!
 //! Every run must end with "out of fuel" (the bench panics otherwise): a row that ended any
 //! other way would not measure the budget. The first call after deploy is reported apart from
@@ -14,7 +19,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use weft_runtime::{FailureKind, Invocation, RuntimeConfig, Simulator};
+use weft_ledger::Ledger;
+use weft_proto::v1::{KvWrite, NsReadWriteSet, TxValidationCode};
+use weft_protocol::policy;
+use weft_protocol::testing::{TestNetwork, TxSpec};
+use weft_runtime::{FailureKind, Invocation, RuntimeConfig, SharedHistory, SharedState, Simulator};
 use weft_rwset::{MemoryHistory, MemoryState, Mode, Version};
 
 const PRELUDE: &str = r#"
@@ -198,18 +207,87 @@ fn rows(filter: Option<&str>) -> Vec<Row> {
     rows
 }
 
+/// The keys the floods read: `k` (1 KiB), `r000`..`r063` (a range), each written twice so
+/// they have a history.
+fn flood_keys() -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut keys = vec![(b"k".to_vec(), vec![7u8; 1024])];
+    keys.extend((0..64u32).map(|i| (format!("r{i:03}").into_bytes(), b"v".to_vec())));
+    keys
+}
+
+/// What the contracts read: the state and history of namespace `flood`.
+struct Peer {
+    state: SharedState,
+    history: SharedHistory,
+    /// Keeps the ledger's directory until the bench ends.
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Peer {
+    /// A sled-backed ledger, as on a peer: the flood keys (twice, for a history) and 10,000
+    /// other keys, committed in blocks of 500 transactions.
+    fn ledger() -> Peer {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let net = TestNetwork::new("bench", 1, &[("flood", policy::peer("Org1"))]);
+        let ledger = Ledger::open(dir.path().join("ledger"), net.config.clone()).expect("ledger");
+        let mut writes: Vec<(Vec<u8>, Vec<u8>)> = (0..10_000u32)
+            .map(|i| (format!("asset{i:08}").into_bytes(), format!("value {i}").into_bytes()))
+            .collect();
+        writes.extend(flood_keys());
+        writes.extend(flood_keys());
+        let (client, peer) = (&net.org(0).client, &net.org(0).peer);
+        for (b, chunk) in writes.chunks(500).enumerate() {
+            let envelopes = chunk
+                .iter()
+                .enumerate()
+                .map(|(j, (key, value))| {
+                    let rwset = NsReadWriteSet {
+                        namespace: "flood".into(),
+                        writes: vec![KvWrite {
+                            key: key.clone(),
+                            is_delete: false,
+                            value: value.clone(),
+                        }],
+                        ..Default::default()
+                    };
+                    net.envelope(TxSpec::new(
+                        client,
+                        "flood",
+                        format!("setup-{b}-{j}"),
+                        rwset,
+                        vec![peer],
+                    ))
+                    .1
+                })
+                .collect();
+            let outcome = ledger.append(ledger.next_block(envelopes)).expect("setup block commits");
+            assert!(outcome.codes.iter().all(|c| *c == TxValidationCode::Valid));
+        }
+        let ns = Arc::new(ledger.shared_namespace("flood"));
+        Peer { state: ns.clone(), history: ns, _dir: Some(dir) }
+    }
+
+    /// The same keys in memory (no history).
+    fn memory() -> Peer {
+        let mut state = MemoryState::default();
+        for (key, value) in flood_keys() {
+            state.insert(&key, &value, Version { block_num: 1, tx_num: 0 });
+        }
+        Peer { state: Arc::new(state), history: Arc::new(MemoryHistory::default()), _dir: None }
+    }
+}
+
 fn run(
     sim: &Simulator,
     row: &Row,
     code: &weft_runtime::CodeHash,
-    state: &Arc<MemoryState>,
+    peer: &Peer,
 ) -> Result<Duration, Duration> {
     let inv = Invocation::new("flood", row.function, &[""; 0]);
-    let history: weft_runtime::SharedHistory = Arc::new(MemoryHistory::default());
     let started = Instant::now();
     let outcome = match row.mode {
-        Mode::Invoke => sim.invoke(code, &inv, state.clone(), None),
-        Mode::Query => sim.query(code, &inv, state.clone(), Some(history)),
+        Mode::Invoke => sim.invoke(code, &inv, peer.state.clone(), None),
+        Mode::Query => sim.query(code, &inv, peer.state.clone(), Some(peer.history.clone())),
     };
     let elapsed = started.elapsed();
     let outcome = match outcome {
@@ -236,22 +314,21 @@ fn main() {
     let config =
         RuntimeConfig { fuel_per_invocation: fuel, worker_threads: 1, ..RuntimeConfig::default() };
     let sim = Simulator::open(&dir, config).unwrap();
-    let mut state = MemoryState::default();
-    state.insert(b"k", &[7u8; 1024], Version { block_num: 1, tx_num: 0 });
-    for i in 0..64u32 {
-        state.insert(format!("r{i:03}").as_bytes(), b"v", Version { block_num: 1, tx_num: 1 });
-    }
-    let state = Arc::new(state);
+    let in_memory = std::env::args().any(|a| a == "--memory-state");
+    let peer = if in_memory { Peer::memory() } else { Peer::ledger() };
 
-    println!("fuel budget per invocation: {fuel}");
+    println!(
+        "fuel budget per invocation: {fuel}; state: {}",
+        if in_memory { "in memory" } else { "sled-backed ledger, 10,064 keys" }
+    );
     println!("{:<34} {:>10} {:>10} {:>10}", "flood", "first ms", "best ms", "ns/Mfuel");
     println!("(max and min below are over the slower of the first and the best later run)");
     let mut best_all = Vec::new();
     for row in rows(args.first().map(String::as_str)) {
         let code = sim.deploy(&row.wasm).expect("flood module deploys");
-        let first = run(&sim, &row, &code, &state);
+        let first = run(&sim, &row, &code, &peer);
         let best = (0..later)
-            .map(|_| run(&sim, &row, &code, &state))
+            .map(|_| run(&sim, &row, &code, &peer))
             .min_by_key(|r| r.map_or(Duration::MAX, |d| d))
             .unwrap_or(first);
         let ms = |r: Result<Duration, Duration>| match r {

@@ -55,7 +55,7 @@ pub const DEFAULT_FUEL: u64 = 5_000_000_000;
 /// runs metered), is a protocol change. Compiled artifacts record it, so a node recompiles
 /// what an older version compiled. Bump this with it, update the golden
 /// hash (`tests/golden.rs`) and record the change in `docs/determinism.md`.
-pub const FUEL_PRICES_VERSION: u32 = 3;
+pub const FUEL_PRICES_VERSION: u32 = 4;
 
 /// Fuel charged by host functions, up front, before they do any work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,10 +67,14 @@ pub struct HostFuel {
     /// Charged per entry the call makes the host record or keep: a read (also each read of a
     /// range), a write, a recorded range, an event, a log line, the response, a history entry.
     pub per_entry: u64,
+    /// Charged on top of `per_entry` for a put or delete of a key the write set does not
+    /// hold yet: a new entry in an ordered map of up to `MAX_WRITES` keys.
+    pub per_write: u64,
     /// Charged for opening an iterator over committed state (range or history).
     pub per_iterator: u64,
-    /// Charged for each read of committed state (`state_get`, `range_open`, `range_next`):
-    /// on a peer that is a sled lookup, several times an in-memory one.
+    /// Charged for each read of committed state (`state_get`, `range_open`, and `range_next`
+    /// of an iterator that is not exhausted): on a peer that is a sled lookup, several times
+    /// an in-memory one.
     pub per_state_read: u64,
 }
 
@@ -82,8 +86,9 @@ pub const HOST_FUEL: HostFuel = HostFuel {
     per_call: 1_200,
     per_byte: 1,
     per_entry: 1_500,
-    per_iterator: 4_000,
-    per_state_read: 3_000,
+    per_write: 5_000,
+    per_iterator: 2_500,
+    per_state_read: 9_500,
 };
 
 /// Everything a node can tune about contract execution. Only the fuel budget may differ per
@@ -204,10 +209,10 @@ pub fn operator_cost_of(name: &str) -> u8 {
         // Library calls (a wasm-to-host transition each), plus 1 per byte or element.
         "MemoryFill" => 160,
         "TableCopy" | "TableInit" => 200,
-        "MemoryInit" | "TableFill" => 40,
-        "MemoryCopy" => 20,
-        "DataDrop" | "ElemDrop" => 20,
-        "TableGet" | "TableSet" => 40,
+        "MemoryInit" | "TableFill" => 15,
+        "MemoryCopy" => 8,
+        "DataDrop" | "ElemDrop" => 10,
+        "TableGet" | "TableSet" => 25,
         "MemorySize" | "TableSize" => 10,
         // A taken branch, and for a loop's back edge the fuel and epoch checks at its header:
         // an empty `(loop (br 0))` spends ~0.5 ns per turn, not the 0.07 of an `i32.add`.
@@ -216,7 +221,10 @@ pub fn operator_cost_of(name: &str) -> u8 {
         // Entry (fuel load and check, epoch check), frame and return.
         "Call" => 90,
         "CallIndirect" => 140,
-        "I32Mul" | "I64Mul" => 10,
+        "I32Mul" | "I64Mul" => 16,
+        // Register moves and immediates: cheaper than the arithmetic they feed.
+        "LocalGet" | "LocalSet" | "LocalTee" | "GlobalGet" | "GlobalSet" | "I32Const"
+        | "I64Const" | "F32Const" | "F64Const" => MOVE_OPERATOR_FUEL,
         "I32DivS" | "I32DivU" | "I32RemS" | "I32RemU" | "I64DivS" | "I64DivU" | "I64RemS"
         | "I64RemU" => 80,
         "F32Div" | "F64Div" | "F32Sqrt" | "F64Sqrt" => 255,
@@ -233,11 +241,18 @@ pub fn operator_cost_of(name: &str) -> u8 {
     }
 }
 
-/// Fuel of an ordinary instruction (a byte of `memory.fill`/`memory.copy` costs 1).
-pub const BASE_OPERATOR_FUEL: u8 = 2;
+/// Fuel of an ordinary instruction (a byte of `memory.fill`/`memory.copy` costs 1). A
+/// dependent chain of integer arithmetic runs at about one instruction a cycle.
+pub const BASE_OPERATOR_FUEL: u8 = 3;
 
-/// Fuel of a branch (`br`, `br_if`, `br_table`): every loop turn takes one.
-pub const BRANCH_FUEL: u8 = 20;
+/// Fuel of a local or global access or a constant, which mostly become register moves or
+/// immediates of the arithmetic around them.
+pub(crate) const MOVE_OPERATOR_FUEL: u8 = 2;
+
+/// Fuel of a branch (`br`, `br_if`, `br_table`): every loop turn takes one. The fuel and
+/// epoch checks at a loop's header make a back edge cost far more than an ordinary
+/// instruction; a branch out of blocks pays the same, so a flood of those is overcharged.
+pub const BRANCH_FUEL: u8 = 16;
 
 /// Fuel added by the memory limiter for each `memory.grow` that reaches it: the library call
 /// costs ~25 ns and a growth that changes the size ~770 ns (an `mprotect`), far more than the
@@ -245,8 +260,9 @@ pub const BRANCH_FUEL: u8 = 20;
 /// invocation; at most `max_memory_bytes / 64 KiB` growths can succeed anyway.
 pub const MEMORY_GROW_FUEL: u64 = 20_000;
 
-/// Fuel added for a `memory.grow` that does not change the size (zero pages or refused).
-pub const MEMORY_GROW_NOOP_FUEL: u64 = 3_000;
+/// Fuel added for a `memory.grow` or `table.grow` the limiter refuses (and for a table growth,
+/// whose elements the operator prices): a library call and the limiter, ~30 ns.
+pub const MEMORY_GROW_NOOP_FUEL: u64 = 1_000;
 
 /// Fuel added per 64 KiB page a `memory.grow` adds: growing and touching a page measured
 /// ~26 us (16 first-touch page faults), which no instruction price covers.
@@ -262,11 +278,14 @@ pub fn operator_costs() -> OperatorCost {
     }
     wasmparser::for_each_operator!(set_each);
     cost.variable.memory_copy_per_byte = 1;
-    cost.variable.memory_fill_per_byte = 1;
+    // A filled byte costs 1/2: the fill guard (`crate::rewrite`) copies half of them.
+    cost.variable.memory_fill_per_byte = 0;
     cost.variable.memory_init_per_byte = 1;
-    // Per page asked for, so a request past any limit (which the limiter never sees) is not
-    // free; pages actually added are priced by the limiter (`MEMORY_PAGE_FUEL`).
-    cost.variable.memory_grow_per_page = 1;
+    // Nothing per page asked for: a request past 4 GiB (which the limiter would never see) is
+    // answered by the guard (`crate::rewrite`) without a library call; any other request
+    // reaches the limiter, which prices the call and the pages actually added
+    // (`MEMORY_GROW_NOOP_FUEL`, `MEMORY_PAGE_FUEL`).
+    cost.variable.memory_grow_per_page = 0;
     cost.variable.table_copy_per_element = 1;
     cost.variable.table_fill_per_element = 1;
     cost.variable.table_init_per_element = 1;
@@ -292,8 +311,9 @@ mod tests {
         assert!(c.MemoryFill > 10 * BASE_OPERATOR_FUEL);
         assert!(c.MemoryGrow > c.MemoryFill);
         assert!(c.F64Div > c.F64Add && c.F64Add > c.I64Add);
-        assert_eq!(c.variable.memory_grow_per_page, 1);
-        assert!(c.Br >= 10 * BASE_OPERATOR_FUEL, "a loop turn costs far more than an add");
-        assert_eq!(c.variable.memory_fill_per_byte, 1);
+        assert_eq!(c.variable.memory_grow_per_page, 0, "the limiter prices growth");
+        assert!(c.Br >= 5 * BASE_OPERATOR_FUEL, "a loop turn costs far more than an add");
+        assert!(c.LocalGet < c.I32Add && c.I32Const < c.I32Add);
+        assert_eq!(c.variable.memory_fill_per_byte, 0, "the fill guard prices the bytes");
     }
 }

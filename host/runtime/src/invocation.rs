@@ -77,6 +77,15 @@ impl Meter {
         }
     }
 
+    /// Adds `units` to the debt. The fuel left at the last host call bounds what is left now,
+    /// so a debt past it is out of fuel whatever runs in between: that stops the invocation
+    /// at once, which bounds a loop of refused growths (no host call pays their debt) by
+    /// the budget, as fuel bounds everything else.
+    pub(crate) fn owe(&mut self, units: u64) -> Result<(), Stop> {
+        self.debt = self.debt.saturating_add(units);
+        if self.debt > self.fuel { Err(Stop::OutOfFuel) } else { Ok(()) }
+    }
+
     /// Charges one host call moving `bytes` bytes, plus any debt.
     fn call(&mut self, bytes: usize) -> Result<(), Stop> {
         let debt = std::mem::take(&mut self.debt);
@@ -97,6 +106,13 @@ impl Meter {
             Ok(Ok(_)) => self.charge(self.costs.per_entry),
             _ => Ok(()),
         }
+    }
+
+    /// Charges a put or delete moving `bytes` bytes: the write-set entry it makes or
+    /// replaces, and more if the key is `new` to the write set.
+    fn write(&mut self, bytes: usize, new: bool) -> Result<(), Stop> {
+        self.recording(bytes, 1)?;
+        if new { self.charge(self.costs.per_write) } else { Ok(()) }
     }
 
     fn bytes(&mut self, bytes: usize) -> Result<(), Stop> {
@@ -232,15 +248,16 @@ impl InvocationState {
     ) -> HostResult<i32> {
         let key = read(mem, "state_put", kp, kl)?;
         let value = read(mem, "state_put", vp, vl)?;
-        // Every put looks up (and usually makes or replaces) an entry of the write set.
-        self.meter.recording(key.len() + value.len(), 1)?;
+        let new = !self.recorder.has_write(key);
+        self.meter.write(key.len() + value.len(), new)?;
         code_i32(self.recorder.put(key, value))
     }
 
     /// `state_del(key_ptr, key_len) -> i32`
     pub(crate) fn state_del(&mut self, mem: &[u8], ptr: i32, len: i32) -> HostResult<i32> {
         let key = read(mem, "state_del", ptr, len)?;
-        self.meter.recording(key.len(), 1)?;
+        let new = !self.recorder.has_write(key);
+        self.meter.write(key.len(), new)?;
         code_i32(self.recorder.del(key))
     }
 
@@ -268,14 +285,15 @@ impl InvocationState {
     /// `range_next(iterator) -> i64`
     pub(crate) fn range_next(&mut self, iterator: i32) -> HostResult<i64> {
         self.meter.call(0)?;
-        let next = self.recorder.range_next(iterator as u32);
-        // A known iterator read committed state (bounded: one entry), and a pair read is
-        // recorded; an unknown iterator did neither.
-        if let Ok(Ok(read)) = &next {
+        // An open iterator that is not exhausted reads committed state (one entry); an
+        // unknown or exhausted one reads nothing.
+        if self.recorder.range_reads_on(iterator as u32) {
             self.meter.charge(self.meter.costs.per_state_read)?;
-            if read.is_some() {
-                self.meter.recorded(&next)?;
-            }
+        }
+        let next = self.recorder.range_next(iterator as u32);
+        // A pair read is recorded.
+        if let Ok(Ok(Some(_))) = &next {
+            self.meter.recorded(&next)?;
         }
         self.produce_or(next, ReturnCode::IterationDone)
     }
@@ -397,8 +415,14 @@ mod tests {
     use weft_abi::{HistoryEntryHeader, Timestamp, codec};
     use weft_rwset::{HistoryEntry, HistoryView, MemoryState, Version};
 
-    const COSTS: HostFuel =
-        HostFuel { per_call: 10, per_byte: 1, per_entry: 2, per_iterator: 4, per_state_read: 3 };
+    const COSTS: HostFuel = HostFuel {
+        per_call: 10,
+        per_byte: 1,
+        per_entry: 2,
+        per_write: 5,
+        per_iterator: 4,
+        per_state_read: 3,
+    };
 
     fn v(b: u64, t: u64) -> Version {
         Version { block_num: b, tx_num: t }
@@ -534,6 +558,47 @@ mod tests {
         assert!(r.itr_exhausted);
         assert_eq!(r.end_key, b"c");
         assert!(rec.rwset.reads.is_empty());
+    }
+
+    /// Fuel a host call charged.
+    fn spent(st: &mut InvocationState, call: impl FnOnce(&mut InvocationState)) -> u64 {
+        let before = st.meter.fuel;
+        call(st);
+        before - st.meter.fuel
+    }
+
+    #[test]
+    fn a_write_pays_for_a_new_write_set_entry_only_once() {
+        let mut st = state_with(Mode::Invoke);
+        let m = mem_with(0, b"kvv");
+        // call 10 + 3 bytes + entry 2 + new key 5; again: the entry is replaced, not added.
+        assert_eq!(
+            spent(&mut st, |st| assert_eq!(st.state_put(&m, (0, 1), (1, 2)).unwrap(), 0)),
+            20
+        );
+        assert_eq!(
+            spent(&mut st, |st| assert_eq!(st.state_put(&m, (0, 1), (1, 2)).unwrap(), 0)),
+            15
+        );
+        // A delete of the written key replaces it; of a new key adds one.
+        assert_eq!(spent(&mut st, |st| assert_eq!(st.state_del(&m, 0, 1).unwrap(), 0)), 13);
+        assert_eq!(spent(&mut st, |st| assert_eq!(st.state_del(&m, 1, 1).unwrap(), 0)), 18);
+    }
+
+    #[test]
+    fn only_a_range_step_that_reads_state_pays_for_the_read() {
+        let mut st = state_with(Mode::Invoke);
+        let m = mem_with(0, b"ab");
+        let it = st.range_open(&m, (0, 1), (1, 1)).unwrap() as i32;
+        // A pair: call 10 + read 3 + entry 2 + its bytes; the end: call + read; past the
+        // end: the call.
+        let pair = codec::encode_kv(b"a", b"A");
+        let mut n = 0;
+        assert_eq!(spent(&mut st, |st| n = st.range_next(it).unwrap()), 15 + pair.len() as u64);
+        assert_eq!(take(&mut st, n), pair);
+        assert_eq!(spent(&mut st, |st| assert!(st.range_next(it).unwrap() < 0)), 13);
+        assert_eq!(spent(&mut st, |st| assert!(st.range_next(it).unwrap() < 0)), 10);
+        assert_eq!(spent(&mut st, |st| assert!(st.range_next(99).unwrap() < 0)), 10);
     }
 
     #[test]

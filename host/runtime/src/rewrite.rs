@@ -17,11 +17,20 @@
 //! about 3x longer than any other way of spending the same fuel. A growth of 0 changes
 //! nothing and returns the current size, so the guard returns `memory.size` / `table.size`
 //! itself; a real growth still goes through the library call and the limiter, which prices
-//! it ([`crate::engine::MEMORY_GROW_FUEL`]).
+//! it ([`crate::engine::MEMORY_GROW_FUEL`]). A `memory.grow` past 4 GiB is the other growth
+//! the limiter never sees: the guard answers it with -1 (what the instruction returns), so
+//! no per-page price is needed to make it cost something (a per-page price overcharged it
+//! 70x: a refused request for 100,000 pages cost 100,000 fuel).
+//!
+//! The fill guard also prices the bytes of a fill. The engine prices bulk-memory bytes in
+//! whole fuel units, and 1 fuel a byte (the least it can charge) is about 3x what `memset`
+//! takes; so `memory.fill` is priced at 0 a byte and, once the fill succeeds, the guard
+//! copies the first half of the filled bytes onto themselves (a no-op for memory), whose
+//! engine price of 1 a byte makes a filled byte cost 1/2.
 //!
 //! The guards keep the semantics exactly: a fill of 0 bytes at an address past the end of
-//! memory still traps (out of bounds), at or below the end it does nothing; a growth of 0
-//! returns what the instruction would. Every peer compiles the same rewritten module, so
+//! memory still traps (out of bounds), at or below the end it does nothing; a growth of 0,
+//! or past 4 GiB, returns what the instruction would. Every peer compiles the same rewritten module, so
 //! fuel stays deterministic (the rewrite is covered by [`crate::engine::FUEL_PRICES_VERSION`]);
 //! the code hash is still the hash of the module as deployed.
 
@@ -30,6 +39,10 @@ use std::borrow::Cow;
 use wasm_encoder::reencode::{Error as ReencodeError, Reencode, utils};
 use wasm_encoder::{BlockType, CodeSection, Function, FunctionSection, Instruction, ValType};
 use wasmparser::{Operator, Parser, Payload, RefType, TypeRef};
+
+/// Pages of the largest 32-bit linear memory (4 GiB): a growth past it fails without
+/// reaching the resource limiter.
+const MAX_PAGES: i32 = 65536;
 
 /// `wasm` with every `memory.fill`, `memory.grow` and `table.grow` replaced by a call to its
 /// added guard function, or `wasm` itself if it has none. Errors are parse errors of a
@@ -182,7 +195,9 @@ impl Reencode for Guards {
                 // (func (param $dst i32) (param $val i32) (param $len i32)
                 //   (if (i32.or (local.get $len)
                 //               (i32.gt_u (local.get $dst) (i32.shl (memory.size) (i32.const 16))))
-                //     (then (memory.fill (local.get $dst) (local.get $val) (local.get $len)))))
+                //     (then (memory.fill (local.get $dst) (local.get $val) (local.get $len))
+                //           (memory.copy (local.get $dst) (local.get $dst)
+                //                        (i32.shr_u (local.get $len) (i32.const 1))))))
                 Guard::Fill => ins
                     .local_get(2)
                     .local_get(0)
@@ -196,17 +211,35 @@ impl Reencode for Guards {
                     .local_get(1)
                     .local_get(2)
                     .memory_fill(0)
+                    .local_get(0)
+                    .local_get(0)
+                    .local_get(2)
+                    .i32_const(1)
+                    .i32_shr_u()
+                    .memory_copy(0, 0)
                     .end(),
                 // (func (param $pages i32) (result i32)
-                //   (if (result i32) (local.get $pages)
-                //     (then (memory.grow (local.get $pages))) (else (memory.size))))
+                //   (if (result i32) (i32.gt_u (local.get $pages)
+                //                              (i32.sub (i32.const 65536) (memory.size)))
+                //     (then (i32.const -1))
+                //     (else (if (result i32) (local.get $pages)
+                //       (then (memory.grow (local.get $pages))) (else (memory.size))))))
                 Guard::MemoryGrow => ins
+                    .local_get(0)
+                    .i32_const(MAX_PAGES)
+                    .memory_size(0)
+                    .i32_sub()
+                    .i32_gt_u()
+                    .if_(BlockType::Result(ValType::I32))
+                    .i32_const(-1)
+                    .else_()
                     .local_get(0)
                     .if_(BlockType::Result(ValType::I32))
                     .local_get(0)
                     .memory_grow(0)
                     .else_()
                     .memory_size(0)
+                    .end()
                     .end(),
                 // (func (param $init ref) (param $n i32) (result i32)
                 //   (if (result i32) (local.get $n)

@@ -386,12 +386,13 @@ impl ResourceLimiter for StoreData {
         self.inv.limit_hit |= !ok;
         // Initial allocation at instantiation is not a `memory.grow`.
         if self.memory.is_some() {
-            self.inv.meter.debt += if ok && desired > current {
+            let price = if ok && desired > current {
                 let pages = ((desired - current) / (64 << 10)) as u64;
                 MEMORY_GROW_FUEL + pages * MEMORY_PAGE_FUEL
             } else {
                 MEMORY_GROW_NOOP_FUEL
             };
+            self.owe(price)?;
         }
         Ok(ok)
     }
@@ -406,9 +407,20 @@ impl ResourceLimiter for StoreData {
         self.inv.limit_hit |= !ok;
         // Elements are priced by the operator table; the library call is priced here.
         if self.memory.is_some() {
-            self.inv.meter.debt += MEMORY_GROW_NOOP_FUEL;
+            self.owe(MEMORY_GROW_NOOP_FUEL)?;
         }
         Ok(ok)
+    }
+}
+
+impl StoreData {
+    /// Owes `units` for a growth; past the fuel left, the invocation ends out of fuel (the
+    /// growth traps, and the stop says why).
+    fn owe(&mut self, units: u64) -> wasmtime::Result<()> {
+        self.inv.meter.owe(units).map_err(|stop| {
+            self.inv.stop = Some(stop.into());
+            wasmtime::Error::msg("out of fuel")
+        })
     }
 }
 
@@ -426,6 +438,7 @@ fn execute(
 ) -> Result<Outcome> {
     let started = Instant::now();
     let mut inv = InvocationState::new(input, state, history, mode, HOST_FUEL);
+    inv.meter.fuel = fuel;
     inv.max_memory_bytes = inner.config.max_memory_bytes;
     inv.max_table_elements = inner.config.max_table_elements;
     let mut store = Store::new(&inner.engine, StoreData { inv, memory: None });

@@ -12,7 +12,7 @@ use common::*;
 use weft_proto::prost::Message;
 use weft_runtime::{Invocation, Outcome};
 
-const GOLDEN: &str = "7f1e540ef5949c4742699b3de1d9bcf6fb539005a7c5bf15a4b456086ffc9042";
+const GOLDEN: &str = "e30ced9442dafa93de54f5ddd753db3ea191a677e2b455c8ce707430f198e9ff";
 
 fn absorb(hasher: &mut blake3::Hasher, outcome: &Outcome) {
     match outcome {

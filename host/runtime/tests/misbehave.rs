@@ -83,6 +83,44 @@ fn one_huge_grow_is_refused_and_the_contract_may_carry_on() {
     assert_eq!(done.response.payload, (-1i32).to_le_bytes());
 }
 
+/// Growths the limiter refuses owe fuel that no host call collects in a loop without host
+/// calls; the debt ends the invocation once it passes the fuel left. Growths past 4 GiB,
+/// answered by the guard, pay their instructions.
+#[test]
+fn loops_of_refused_growths_run_out_of_fuel() {
+    let (sim, _dir) = simulator_with(small_fuel());
+    for pages in [2000, 70000] {
+        let f = failure(
+            &sim,
+            &contract(&format!(
+                r#"(func (export "weft_invoke") (result i32)
+                (loop $l (drop (memory.grow (i32.const {pages}))) (br $l)) i32.const 0)"#
+            )),
+        );
+        assert_eq!((f.kind, f.message.as_str()), (FailureKind::OutOfFuel, "out of fuel"));
+        assert_eq!(f.fuel_used, 50_000_000);
+    }
+}
+
+/// A filled byte costs half a fuel unit: the fill guard prices it (`rewrite.rs`).
+#[test]
+fn a_filled_byte_costs_half_a_fuel_unit() {
+    let (sim, _dir) = simulator();
+    let fuel = |len: u32| {
+        run_case(
+            &sim,
+            &contract(&format!(
+                r#"(func (export "weft_invoke") (result i32)
+                (memory.fill (i32.const 1024) (i32.const 7) (i32.const {len}))
+                (call $respond (i32.const 200) (i32.const 1024) (i32.const 1)) i32.const 0)"#
+            )),
+        )
+        .unwrap()
+        .fuel_used
+    };
+    assert_eq!(fuel(10_002) - fuel(2), 5_000);
+}
+
 /// `memory.fill`, `memory.grow` and `table.grow` run through guards added before compiling
 /// (`rewrite.rs`): they must keep the instructions' semantics exactly, at every edge.
 #[test]

@@ -7,7 +7,10 @@ use weft_runtime::{ContractFailure, FailureKind, Harness, Outcome, RuntimeConfig
 
 fn harness() -> Harness {
     // A smaller budget keeps the out-of-fuel case quick; everything else is the default.
-    let config = RuntimeConfig { fuel_per_invocation: 200_000_000, ..RuntimeConfig::default() };
+    harness_with(RuntimeConfig { fuel_per_invocation: 200_000_000, ..RuntimeConfig::default() })
+}
+
+fn harness_with(config: RuntimeConfig) -> Harness {
     let mut h = Harness::with_config(config).unwrap();
     h.deploy("kv", &std::fs::read(artifacts::KV).unwrap()).unwrap();
     h
@@ -40,9 +43,20 @@ fn rust_infinite_loop_runs_out_of_fuel() {
 
 #[test]
 fn rust_unbounded_allocation_hits_the_memory_limit() {
-    let mut h = harness();
+    // The default budget pays for growing to the 64 MiB cap (about 1.1e9 fuel).
+    let mut h = harness_with(RuntimeConfig::default());
     let f = failed(&mut h, artifacts::MISBEHAVE_ALLOC, "Hoard", &[]);
     assert_eq!((f.kind, f.message.as_str()), (FailureKind::MemoryLimit, "memory limit exceeded"));
+}
+
+#[test]
+fn unbounded_allocation_on_a_small_budget_runs_out_of_fuel_before_the_cap() {
+    // Growth is priced (1,000,000 a page): 200,000,000 fuel buys about 12 MiB, and the
+    // growth that owes more than the fuel left ends the invocation at once.
+    let mut h = harness();
+    let f = failed(&mut h, artifacts::MISBEHAVE_ALLOC, "Hoard", &[]);
+    assert_eq!((f.kind, f.message.as_str()), (FailureKind::OutOfFuel, "out of fuel"));
+    assert_eq!(f.fuel_used, 200_000_000);
 }
 
 #[test]

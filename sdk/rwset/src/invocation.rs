@@ -314,6 +314,17 @@ impl InvocationRecorder {
         sim(self.with_sim(|s| s.put(key, value)))
     }
 
+    /// Whether the write set already holds `key` (see [`TxSimulator::has_write`]).
+    pub fn has_write(&mut self, key: &[u8]) -> bool {
+        self.with_sim(|s| s.has_write(key))
+    }
+
+    /// Whether the next `range_next` on `iterator` reads committed state (it is open and not
+    /// exhausted).
+    pub fn range_reads_on(&mut self, iterator: u32) -> bool {
+        self.with_sim(|s| s.range_reads_on(iterator))
+    }
+
     /// `state_del`.
     pub fn del(&mut self, key: &[u8]) -> Call<()> {
         sim(self.with_sim(|s| s.del(key)))

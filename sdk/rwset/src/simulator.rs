@@ -128,6 +128,17 @@ impl<'s, S: StateView> TxSimulator<'s, S> {
         self.write(key, (!value.is_empty()).then(|| value.to_vec()))
     }
 
+    /// Whether the write set already holds `key` (a put or delete of it replaces an entry
+    /// rather than adding one).
+    pub fn has_write(&self, key: &[u8]) -> bool {
+        self.writes.contains_key(key)
+    }
+
+    /// Whether `iterator` is open and not yet exhausted: its next step reads committed state.
+    pub fn range_reads_on(&self, iterator: u32) -> bool {
+        self.open.get(&iterator).is_some_and(|open| !open.done)
+    }
+
     /// Records a delete.
     pub fn del(&mut self, key: &[u8]) -> Result<(), SimError> {
         check_key(key)?;
