@@ -9,9 +9,11 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use weft_e2e::etcd::EtcdCluster;
 use weft_orderer::etcd::{EtcdConfig, EtcdOrderer, EtcdOrdererConfig};
-use weft_orderer::{BatchConfig, BlockSource, BlockStream, Error, Orderer};
+use weft_orderer::{
+    BatchConfig, BlockSource, BlockStream, Error, Orderer, PeerBlockStream, PeerBlocks,
+};
 use weft_proto::v1::{Block, BlockMetadata};
-use weft_protocol::block::header_hash;
+use weft_protocol::block::{data_hash, header_hash};
 
 /// Blocks a node holds (its ledger), in memory.
 #[derive(Debug, Default)]
@@ -30,6 +32,22 @@ impl BlockSource for Store {
     }
 }
 
+/// Other nodes, as their Deliver serves the blocks of their ledgers (with metadata).
+#[derive(Debug)]
+struct Peers(Vec<Arc<Store>>);
+
+impl PeerBlocks for Peers {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn blocks(&self, peer: usize, from: u64) -> PeerBlockStream {
+        let held = self.0[peer].0.lock().unwrap();
+        let blocks: Vec<_> = held.iter().skip(from as usize).cloned().map(Ok).collect();
+        Box::pin(futures_util::stream::iter(blocks))
+    }
+}
+
 /// An orderer node on `cluster` for channel `ch`, cutting `max_txs` per block, tuned by
 /// `tune`.
 fn node(
@@ -37,6 +55,18 @@ fn node(
     name: &str,
     max_txs: usize,
     source: Arc<Store>,
+    tune: impl FnOnce(&mut EtcdConfig),
+) -> (EtcdOrderer, std::thread::JoinHandle<()>) {
+    node_with_peers(cluster, name, max_txs, source, None, tune)
+}
+
+/// [`node`], asking `peers` for blocks neither etcd nor `source` holds.
+fn node_with_peers(
+    cluster: &EtcdCluster,
+    name: &str,
+    max_txs: usize,
+    source: Arc<Store>,
+    peers: Option<Arc<dyn PeerBlocks>>,
     tune: impl FnOnce(&mut EtcdConfig),
 ) -> (EtcdOrderer, std::thread::JoinHandle<()>) {
     let mut etcd =
@@ -51,7 +81,7 @@ fn node(
         channel: "ch".into(),
         name: name.into(),
     };
-    EtcdOrderer::start(config, 0, Vec::new(), source).expect("the orderer starts")
+    EtcdOrderer::start(config, 0, Vec::new(), source, peers).expect("the orderer starts")
 }
 
 /// The next item of `stream`: a failure rather than a hang if none comes within a minute.
@@ -276,6 +306,73 @@ async fn deliver_from_any_height_and_below_the_window_from_the_ledger() {
     b_thread.join().unwrap();
 }
 
+/// `chain` with block `at`'s envelopes replaced, rehashed and relinked: a consistent chain
+/// of its own, which is not the one etcd's blocks link to.
+fn forged(chain: &[Block], at: usize) -> Vec<Block> {
+    let mut forged = chain.to_vec();
+    forged[at].data.as_mut().unwrap().envelopes = vec![b"forged".to_vec()];
+    for i in at..forged.len() {
+        let previous = if i == 0 {
+            Vec::new()
+        } else {
+            header_hash(forged[i - 1].header.as_ref().unwrap()).to_vec()
+        };
+        let data = data_hash(forged[i].data.as_ref().unwrap()).to_vec();
+        let header = forged[i].header.as_mut().unwrap();
+        header.previous_hash = previous;
+        header.data_hash = data;
+    }
+    forged
+}
+
+#[tokio::test]
+async fn a_node_behind_the_window_fetches_blocks_from_another_node_and_believes_only_the_chain() {
+    let cluster = EtcdCluster::start(1);
+    let ledger = Arc::new(Store::default());
+    let (a, a_thread) = node(&cluster, "a", 1, ledger.clone(), |c| c.window = 3);
+    let mut committer = a.deliver(0);
+    let sent: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i]).collect();
+    for envelope in &sent {
+        a.broadcast(envelope.clone()).await.unwrap();
+    }
+    // Node a commits blocks 0..6 (with its metadata); etcd keeps blocks 5..8 only.
+    let chain = blocks(&mut committer, 0, 8).await;
+    let committed = chain[..6].iter().cloned().map(|mut b| {
+        b.metadata = Some(BlockMetadata { commit_hash: vec![7; 32], ..Default::default() });
+        b
+    });
+    ledger.0.lock().unwrap().extend(committed);
+
+    // Node c's ledger is empty. The nodes it may ask: one that holds nothing, one whose
+    // chain was forged from block 2 on (consistent in itself), and node a.
+    let liar = Arc::new(Store(Mutex::new(forged(&ledger.0.lock().unwrap(), 2))));
+    let peers = Peers(vec![Arc::default(), liar.clone(), ledger.clone()]);
+    let (c, c_thread) =
+        node_with_peers(&cluster, "c", 1, Arc::default(), Some(Arc::new(peers)), |c| c.window = 3);
+    // It gets the chain itself: blocks 0..5 from node a (as cut), then etcd's.
+    assert_eq!(blocks(&mut c.deliver(0), 0, 8).await, chain);
+    // And from a height it holds the block before (the link is checked from there).
+    let d_ledger = Arc::new(Store(Mutex::new(chain[..2].to_vec())));
+    let peers = Peers(vec![liar.clone(), ledger.clone()]);
+    let (d, d_thread) =
+        node_with_peers(&cluster, "d", 1, d_ledger, Some(Arc::new(peers)), |c| c.window = 3);
+    assert_eq!(blocks(&mut d.deliver(0), 0, 8).await, chain);
+
+    // With only the forger to ask, nothing is delivered (it keeps asking), never a forged
+    // block.
+    let (e, e_thread) =
+        node_with_peers(&cluster, "e", 1, Arc::default(), Some(Arc::new(Peers(vec![liar]))), |c| {
+            c.window = 3
+        });
+    let mut stream = e.deliver(0);
+    let first = tokio::time::timeout(Duration::from_secs(3), stream.next()).await;
+    assert!(first.is_err(), "a block came from the forger: {first:?}");
+    drop((stream, a, c, d, e));
+    for thread in [a_thread, c_thread, d_thread, e_thread] {
+        thread.join().unwrap();
+    }
+}
+
 #[tokio::test]
 async fn ordering_goes_on_when_an_etcd_member_dies() {
     let mut cluster = EtcdCluster::start(3);
@@ -316,7 +413,8 @@ async fn settings_that_cannot_work_and_an_unreachable_cluster_are_refused_at_sta
         channel: "ch".into(),
         name: "a".into(),
     };
-    let start = |c| EtcdOrderer::start(c, 0, Vec::new(), Arc::new(Store::default())).map(|_| ());
+    let start =
+        |c| EtcdOrderer::start(c, 0, Vec::new(), Arc::new(Store::default()), None).map(|_| ());
     // Nobody listens on this port.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let err = start(config(vec![format!("http://127.0.0.1:{port}")], 3 << 19)).unwrap_err();
@@ -451,7 +549,7 @@ async fn an_orderer_reaches_etcd_over_mutual_tls() {
             channel: "ch".into(),
             name: "b".into(),
         };
-        EtcdOrderer::start(config, 0, Vec::new(), Arc::new(Store::default())).unwrap_err()
+        EtcdOrderer::start(config, 0, Vec::new(), Arc::new(Store::default()), None).unwrap_err()
     };
     let without_cert = EtcdTls { cert: None, key: None, ..client_tls.clone() };
     let err = refused(Box::new(move |c| c.tls = Some(without_cert)));

@@ -91,7 +91,7 @@ fn etcd(
         channel,
         name: config.name.clone(),
     };
-    let (orderer, thread) = EtcdOrderer::start(settings, height, tip_hash, source)?;
+    let (orderer, thread) = EtcdOrderer::start(settings, height, tip_hash, source, None)?;
     Ok((Arc::new(orderer), thread))
 }
 

@@ -63,5 +63,5 @@ pub mod solo;
 
 pub use cutter::{BatchConfig, BlockCutter};
 pub use error::{Error, Result};
-pub use orderer::{BlockSource, BlockStream, Broadcast, Orderer};
+pub use orderer::{BlockSource, BlockStream, Broadcast, Orderer, PeerBlockStream, PeerBlocks};
 pub use solo::{SoloConfig, SoloOrderer};

@@ -48,6 +48,27 @@ pub trait Orderer: Send + Sync + std::fmt::Debug {
     fn close(&self);
 }
 
+/// Blocks as another node of the channel serves them (its Deliver), in chain order from the
+/// height asked for; an item is a block or why none came (unreachable, refused, ended).
+pub type PeerBlockStream = Pin<Box<dyn Stream<Item = std::result::Result<Block, String>> + Send>>;
+
+/// The other nodes of a channel, for a node that is further behind than its orderer keeps
+/// blocks: the orderer asks them for the missing blocks and delivers only blocks that it
+/// verified against the chain it trusts (see the etcd orderer), so a node that answers
+/// with forged or other blocks is only slower, never believed.
+pub trait PeerBlocks: Send + Sync + std::fmt::Debug {
+    /// How many other nodes there are to ask.
+    fn len(&self) -> usize;
+
+    /// Whether there is none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Blocks from `from` on, from other node `peer` (`0..len()`).
+    fn blocks(&self, peer: usize, from: u64) -> PeerBlockStream;
+}
+
 /// The blocks a node already holds (its ledger's block store), numbered `0..height`. An
 /// orderer reads heights below its in-memory window here instead of keeping every block
 /// itself.

@@ -1,6 +1,7 @@
 //! Deliver on etcd: a stream's task range-reads `blocks/` from its next height, serves
-//! heights below etcd's window from the node's block source, then watches `blocks/` from
-//! the revision it read at. A watch that ends (compaction, a failed member) goes back to a
+//! heights below etcd's window from the node's block source (and what the source does not
+//! hold from the channel's other nodes, verified: [`Follower::send_from_peers`]), then watches
+//! `blocks/` from the revision it read at. A watch that ends (compaction, a failed member) goes back to a
 //! range read; etcd failures are retried with a pause, so a stream outlives a failed member
 //! or a leader change.
 
@@ -11,11 +12,14 @@ use std::time::Duration;
 use etcd_client::{
     EventType, GetOptions, KeyValue, TxnOp, TxnOpResponse, WatchFilterType, WatchOptions,
 };
+use futures_util::StreamExt;
 use prost::Message;
 use tokio::sync::mpsc;
 use weft_proto::v1::{Block, BlockMetadata};
+use weft_protocol::block::{data_hash, header_hash};
 
 use super::orderer::{Backoff, Inner, within};
+use crate::PeerBlocks;
 use crate::error::{Error, Result};
 
 /// Blocks read per range request.
@@ -48,7 +52,7 @@ pub(super) async fn follow(
     blocks: mpsc::Sender<Result<Block>>,
     alive: mpsc::Sender<()>,
 ) {
-    let mut stream = Follower { inner, next: from, blocks, first: true };
+    let mut stream = Follower { inner, next: from, blocks, first: true, peer: 0 };
     let mut backoff = Backoff::default();
     loop {
         let stopped = match stream.catch_up().await {
@@ -86,6 +90,9 @@ struct Follower {
     blocks: mpsc::Sender<Result<Block>>,
     /// Before the first read: a height beyond the chain's is refused then.
     first: bool,
+    /// The other node asked for blocks neither etcd nor the source holds; the next one
+    /// after a failed attempt.
+    peer: usize,
 }
 
 impl Follower {
@@ -131,10 +138,13 @@ impl Follower {
                     "etcd: a read answered nothing".into(),
                 )));
             };
-            let height = match tip.kvs().first() {
-                Some(kv) => self.inner.decode_tip(kv.value())?.height,
+            let (height, tip_hash) = match tip.kvs().first() {
+                Some(kv) => {
+                    let tip = self.inner.decode_tip(kv.value())?;
+                    (tip.height, tip.tip)
+                }
                 // No chain yet: the first leader starts it after the node's own blocks.
-                None => self.inner.source.height(),
+                None => (self.inner.source.height(), Vec::new()),
             };
             self.inner.seen_height.fetch_max(height, Ordering::SeqCst);
             if self.first && self.next > height {
@@ -145,8 +155,21 @@ impl Follower {
             let first_held = page.kvs().first().and_then(|kv| keys.block_number(kv.key()));
             let below = first_held.unwrap_or(height).min(height);
             while self.next < below {
-                let block = self.read_source(self.next, below)?;
-                self.send(block).await?;
+                let no_peers = self.inner.peers.as_ref().is_none_or(|p| p.is_empty());
+                if self.next < self.inner.source.height() || no_peers {
+                    let block = self.read_source(self.next, below)?;
+                    self.send(block).await?;
+                    continue;
+                }
+                // Neither etcd nor the node holds them: from the other nodes, checked
+                // against the hash block `below` links to (or the tip's, if it is the tip).
+                let anchor = match page.kvs().first() {
+                    Some(kv) if first_held == Some(below) => {
+                        self.decode(kv)?.header.unwrap_or_default().previous_hash
+                    }
+                    _ => tip_hash.clone(),
+                };
+                self.send_from_peers(below, &anchor).await?;
             }
             for kv in page.kvs() {
                 if keys.block_number(kv.key()) == Some(self.next) {
@@ -236,6 +259,91 @@ impl Follower {
         })
     }
 
+    /// Blocks `next..below` from the channel's other nodes, delivered only once they are
+    /// known to be the chain's: a first pass checks that they are numbered in order, that
+    /// each header holds its data's hash and links to the previous block (the first to the
+    /// node's own last block), and that the last one's hash is `anchor`, the hash the chain
+    /// in etcd links to; it keeps only the header hashes. A second pass fetches them again
+    /// and delivers each block whose header hash is the one pinned. Memory stays at 32
+    /// bytes a block whatever the gap; a node that answers with other blocks, or stops,
+    /// costs a retry that asks the next node, never a forged block.
+    async fn send_from_peers(
+        &mut self,
+        below: u64,
+        anchor: &[u8],
+    ) -> std::result::Result<(), Stop> {
+        let peers = self.inner.peers.clone().expect("checked by the caller");
+        let peer = self.peer % peers.len();
+        let fetched = self.fetch(&*peers, peer, below, anchor).await;
+        if matches!(fetched, Err(Stop::Retry(_))) {
+            self.peer = peer + 1;
+        }
+        fetched
+    }
+
+    async fn fetch(
+        &mut self,
+        peers: &dyn PeerBlocks,
+        peer: usize,
+        below: u64,
+        anchor: &[u8],
+    ) -> std::result::Result<(), Stop> {
+        let start = self.next;
+        let previous = match start.checked_sub(1) {
+            Some(last) => {
+                header_hash(&self.read_source(last, below)?.header.unwrap_or_default()).to_vec()
+            }
+            None => Vec::new(),
+        };
+        tracing::info!(
+            from = start,
+            to = below,
+            peer,
+            "deliver: blocks no longer in etcd and not in the ledger; fetching them from another node"
+        );
+        let refused = |why: String| {
+            Stop::Retry(Error::Unavailable(format!(
+                "blocks {start}..{below} from other node {peer}: {why}"
+            )))
+        };
+        let mut pinned: Vec<[u8; 32]> = Vec::with_capacity((below - start) as usize);
+        let mut stream = peers.blocks(peer, start);
+        let mut last = previous;
+        for number in start..below {
+            let block = next_block(&mut stream, number).await.map_err(refused)?;
+            let header = checked_header(&block, number).map_err(refused)?;
+            if header.previous_hash != last {
+                return Err(refused(format!(
+                    "block {number} does not link to block {}",
+                    number.wrapping_sub(1)
+                )));
+            }
+            last = header_hash(header).to_vec();
+            pinned.push(header_hash(header));
+        }
+        if last != anchor {
+            return Err(refused(format!(
+                "block {} is not the one the chain in etcd links to",
+                below - 1
+            )));
+        }
+        drop(stream);
+        let mut stream = peers.blocks(peer, start);
+        for (number, hash) in (start..below).zip(pinned) {
+            let mut block = next_block(&mut stream, number).await.map_err(refused)?;
+            let header = checked_header(&block, number).map_err(refused)?;
+            if header_hash(header) != hash {
+                return Err(refused(format!("block {number} changed between two reads")));
+            }
+            block.metadata = Some(BlockMetadata::default());
+            self.send(block).await?;
+            if number % 1000 == 999 {
+                tracing::info!(at = number + 1, to = below, "deliver: fetching from another node");
+            }
+        }
+        Ok(())
+    }
+
     /// Block `number`, below `first`, the first block etcd holds: from the block source.
     fn read_source(&self, number: u64, first: u64) -> std::result::Result<Block, Stop> {
         let block = self
@@ -247,4 +355,40 @@ impl Follower {
         block.metadata = Some(BlockMetadata::default());
         Ok(block)
     }
+}
+
+/// Longest wait for the next block from another node: it serves blocks it holds, so a
+/// longer pause means it does not hold them (or stalls), and another node is asked.
+const PEER_BLOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The next block of a peer's stream, which must be block `number`.
+async fn next_block(
+    stream: &mut crate::PeerBlockStream,
+    number: u64,
+) -> std::result::Result<Block, String> {
+    match tokio::time::timeout(PEER_BLOCK_TIMEOUT, stream.next()).await {
+        Ok(Some(Ok(block))) => Ok(block),
+        Ok(Some(Err(why))) => Err(why),
+        Ok(None) => Err(format!("the stream ended before block {number}")),
+        Err(_) => Err(format!("no block {number} within {} s", PEER_BLOCK_TIMEOUT.as_secs())),
+    }
+}
+
+/// `block`'s header, if it is block `number` and holds its data's hash.
+fn checked_header(
+    block: &Block,
+    number: u64,
+) -> std::result::Result<&weft_proto::v1::BlockHeader, String> {
+    let header = block.header.as_ref().ok_or(format!("block {number} has no header"))?;
+    if header.number != number {
+        return Err(format!("block {} came where block {number} belongs", header.number));
+    }
+    let hash = match &block.data {
+        Some(data) => data_hash(data),
+        None => data_hash(&Default::default()),
+    };
+    if header.data_hash != hash {
+        return Err(format!("block {number}'s data does not match its header's hash"));
+    }
+    Ok(header)
 }

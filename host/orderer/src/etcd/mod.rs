@@ -51,9 +51,15 @@
 //!
 //! **Deliver.** Every node follows the log itself: a stream range-reads `blocks/` from the
 //! height asked for, then watches `blocks/` from the revision it read at. Heights below the
-//! window come from the node's [`BlockSource`](crate::BlockSource) (its ledger); a height
-//! neither holds fails with [`Error::Pruned`](crate::Error::Pruned). A node that stays away
-//! longer than the window cannot catch up from etcd.
+//! window come from the node's [`BlockSource`](crate::BlockSource) (its ledger). Those it
+//! does not hold either (a node that stayed away longer than the window) come from the
+//! channel's other nodes ([`PeerBlocks`](crate::PeerBlocks): their Deliver), and are
+//! delivered only once verified: numbered in order, each header holding its data's hash
+//! and linking to the block before (the first to the node's own last block), the last one
+//! being the block that the first block etcd holds links to, read twice so that only 32
+//! bytes a block are kept while checking. A node that answers with other blocks, or none,
+//! is passed over for the next. Without other nodes to ask, such a height fails with
+//! [`Error::Pruned`](crate::Error::Pruned).
 //!
 //! **Window and compaction.** The leader deletes `blocks/N - window` when it appends block
 //! `N`, and every [`EtcdConfig::compact_every`] blocks compacts etcd's history to the

@@ -15,7 +15,7 @@ use super::keys::{ChainTip, Keys};
 use super::{follow, leader};
 use crate::cutter::{BatchConfig, check_size};
 use crate::error::{Error, Result};
-use crate::orderer::{BlockSource, BlockStream, Broadcast, Orderer};
+use crate::orderer::{BlockSource, BlockStream, Broadcast, Orderer, PeerBlocks};
 
 /// Everything an etcd orderer needs besides the chain tip and the block source.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +51,8 @@ pub(super) struct Inner {
     /// The tip a leader starts the chain at if etcd holds none: the node's ledger.
     pub(super) start: ChainTip,
     pub(super) source: Arc<dyn BlockSource>,
+    /// The channel's other nodes, for heights neither etcd nor the source holds.
+    pub(super) peers: Option<Arc<dyn PeerBlocks>>,
     runtime: Handle,
     envelope_max: usize,
     /// Set by `close`.
@@ -166,7 +168,7 @@ impl EtcdOrderer {
     /// channel's log, on a thread of its own with its own async runtime. If etcd holds no
     /// chain for the channel yet, the first leader starts it after `height` blocks whose last
     /// header hash is `tip_hash` (the node's ledger). Blocks below etcd's window are read
-    /// from `source`. Fails with [`Error::Config`] for settings that cannot work and
+    /// from `source`, and those it does not hold either from `peers`, verified. Fails with [`Error::Config`] for settings that cannot work and
     /// [`Error::Unavailable`] if the cluster does not answer within `timeout_ms`. Returns the
     /// orderer and its thread, which ends after [`Orderer::close`] once the last stream
     /// ended.
@@ -175,6 +177,7 @@ impl EtcdOrderer {
         height: u64,
         tip_hash: Vec<u8>,
         source: Arc<dyn BlockSource>,
+        peers: Option<Arc<dyn PeerBlocks>>,
     ) -> Result<(EtcdOrderer, std::thread::JoinHandle<()>)> {
         let EtcdOrdererConfig { etcd, batch, absolute_max_bytes, channel, name } = config;
         etcd.check(batch.max_txs).map_err(Error::Config)?;
@@ -236,6 +239,7 @@ impl EtcdOrderer {
                         name,
                         start,
                         source,
+                        peers,
                         runtime: Handle::current(),
                         envelope_max,
                         closing: watch::Sender::new(false),
