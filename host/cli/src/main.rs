@@ -3,6 +3,7 @@
 
 mod bench;
 mod compile;
+mod net;
 mod output;
 mod scaffold;
 mod sdk;
@@ -97,6 +98,11 @@ enum Command {
         #[command(flatten)]
         network: NetworkArgs,
     },
+    /// A network on this machine: one node per organization (each the peer of its own
+    /// organization alone) and an etcd cluster ordering for them, as processes on loopback
+    /// ports, in a directory of its own (weft-net by default).
+    #[command(subcommand)]
+    Net(NetCommand),
     /// Create, join and list channels: one node serves several, each with its own ledger,
     /// contracts and orderer (address one with --channel).
     #[command(subcommand)]
@@ -184,6 +190,31 @@ struct BenchArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum NetCommand {
+    /// Write the network unless DIR holds one, start its etcd members and nodes, and wait
+    /// until they answer (needs etcd: Debian's etcd-server).
+    Up {
+        /// The network's directory.
+        #[arg(default_value = "weft-net")]
+        dir: PathBuf,
+        #[command(flatten)]
+        args: net::UpArgs,
+    },
+    /// Each node's height and commit hash, and each etcd member's health.
+    Status {
+        /// The network's directory.
+        #[arg(default_value = "weft-net")]
+        dir: PathBuf,
+    },
+    /// Stop the nodes, then the etcd members; their data stays.
+    Down {
+        /// The network's directory.
+        #[arg(default_value = "weft-net")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -495,6 +526,9 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Dev { network } => dev(&cli, &net, network.listen, network.transport()).await,
+        Command::Net(NetCommand::Up { dir, args }) => net::up(dir, args).await,
+        Command::Net(NetCommand::Status { dir }) => net::status(dir).await,
+        Command::Net(NetCommand::Down { dir }) => net::down(dir).await,
         Command::Channel(ChannelCommand::Create { name }) => {
             let path = net.create_channel(name)?;
             println!("wrote the genesis of channel {name} to {}", path.display());
@@ -997,7 +1031,7 @@ fn json_args(json: &str, flag: &str) -> Result<Vec<Vec<u8>>> {
 async fn connect(cli: &Cli, default_role: &str) -> Result<Client> {
     let net = DevNetwork::at(&cli.dir);
     let role = cli.role.as_deref().unwrap_or(default_role);
-    let (org, name) = weft_node::devnet::parse_identity(role).context("--as")?;
+    let (org, name) = net.resolve_identity(role).context("--as")?;
     let identity = net.identity(role).with_context(|| {
         format!("no key of {org}'s {name} in {}: run `weft init` or pass --dir", cli.dir.display())
     })?;

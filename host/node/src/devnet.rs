@@ -99,11 +99,27 @@ impl DevNetwork {
         self.dir.join("keys").join(org).join(format!("{name}.key"))
     }
 
-    /// Reads the identity `spec` names: `NAME` (an identity of [`ORG`]: `admin`, `peer` or
-    /// `client`) or `ORG:NAME` (e.g. `org2:client`; the organization in any case).
+    /// Reads the identity `spec` names: `NAME` (an identity of [`DevNetwork::own_org`]:
+    /// `admin`, `peer` or `client`) or `ORG:NAME` (e.g. `org2:client`; the organization in
+    /// any case).
     pub fn identity(&self, spec: &str) -> Result<SigningIdentity> {
-        let (org, name) = parse_identity(spec)?;
-        config::read_identity(org, &self.key_path_of(org, name))
+        let (org, name) = self.resolve_identity(spec)?;
+        config::read_identity(&org, &self.key_path_of(&org, name))
+    }
+
+    /// The organization and identity name `spec` names (see [`DevNetwork::identity`]).
+    pub fn resolve_identity(&self, spec: &str) -> Result<(String, &'static str)> {
+        match spec.contains(':') {
+            true => parse_identity(spec),
+            false => parse_identity(&format!("{}:{spec}", self.own_org())),
+        }
+    }
+
+    /// The organization a bare `NAME` belongs to: the node's own (`[peer] msp_id` in its
+    /// `node.toml`: in a network of `weft net up`, each organization's directory), else
+    /// [`ORG`].
+    pub fn own_org(&self) -> String {
+        NodeConfig::load(&self.config_path()).map_or_else(|_| ORG.to_string(), |c| c.peer.msp_id)
     }
 
     /// The CA certificate clients trust when the network serves TLS.
@@ -305,19 +321,27 @@ impl DevNetwork {
 }
 
 /// The organization and identity name `spec` (`NAME` or `ORG:NAME`) names, checked against
-/// the dev network's; the message lists what exists.
-pub fn parse_identity(spec: &str) -> Result<(&'static str, &'static str)> {
+/// the dev network's (and the `OrgN` of a network of `weft net up`); the message lists what
+/// exists.
+pub fn parse_identity(spec: &str) -> Result<(String, &'static str)> {
     let (org, name) = match spec.split_once(':') {
         Some((org, name)) => (org, name),
         None => (ORG, spec),
     };
-    let org = ORGS.iter().find(|o| o.eq_ignore_ascii_case(org));
+    let numbered = org
+        .get(..3)
+        .filter(|prefix| prefix.eq_ignore_ascii_case("org"))
+        .and_then(|_| org[3..].parse::<u16>().ok())
+        .filter(|n| *n >= 1 && org[3..].len() <= 2)
+        .map(|n| format!("Org{n}"));
+    let org = ORGS.iter().find(|o| o.eq_ignore_ascii_case(org)).map(|o| o.to_string()).or(numbered);
     let name = ROLES.iter().find(|n| **n == name);
     match (org, name) {
         (Some(org), Some(name)) => Ok((org, name)),
         _ => Err(Error::Config(format!(
             "{spec:?} is not an identity of the dev network: use NAME or ORG:NAME with NAME one \
-             of {} and ORG one of {} (NAME alone is {ORG}'s)",
+             of {} and ORG one of {} (or OrgN in a network of `weft net up`; NAME alone is \
+             the node's own organization's)",
             ROLES.join(", "),
             ORGS.join(", ")
         ))),
@@ -325,7 +349,7 @@ pub fn parse_identity(spec: &str) -> Result<(&'static str, &'static str)> {
 }
 
 /// The channel configuration's role for a role of the ABI.
-fn role_of(role: weft_abi::Role) -> Role {
+pub(crate) fn role_of(role: weft_abi::Role) -> Role {
     match role {
         weft_abi::Role::Client => Role::Client,
         weft_abi::Role::Peer => Role::Peer,
@@ -346,7 +370,7 @@ fn restrict_to_owner(path: &Path) -> Result<()> {
 }
 
 /// 32 bytes from the operating system's random source.
-fn random_secret() -> Result<[u8; 32]> {
+pub(crate) fn random_secret() -> Result<[u8; 32]> {
     use std::io::Read;
     let mut secret = [0u8; 32];
     std::fs::File::open("/dev/urandom")
@@ -408,7 +432,7 @@ mod tests {
             .collect();
         assert_eq!(endorsers, ["Org1::peer", "Org2::peer"]);
         assert_eq!(net.identity("ORG2:admin").unwrap().msp_id(), "Org2");
-        let err = net.identity("org3:client").unwrap_err().to_string();
+        let err = net.identity("acme:client").unwrap_err().to_string();
         assert!(err.contains("Org1, Org2") && err.contains("admin, peer, client"), "{err}");
     }
 

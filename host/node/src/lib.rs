@@ -34,7 +34,8 @@
 //!   ([`Node::start_in_memory`]: the same server, layers and services, no socket);
 //!   [`config`]: TOML and key files; [`metrics`]: Prometheus text; [`devnet`]: the
 //!   development network `weft init` writes (and how a `weft_client::Client` connects to
-//!   it).
+//!   it); [`localnet`]: a network of one node per organization on one etcd cluster, as
+//!   `weft net up` writes it.
 //!
 //! The protocol (identities, policies, the channel, signed proposals and envelopes, decoded
 //! once) is `weft-protocol`'s; the signing client the CLI and tests use is `weft-client`.
@@ -58,6 +59,7 @@ pub mod devnet;
 pub mod endorser;
 mod error;
 pub mod lifecycle;
+pub mod localnet;
 pub mod memory;
 pub mod metrics;
 pub mod node;

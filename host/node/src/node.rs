@@ -28,6 +28,10 @@ use crate::metrics::Metrics;
 use crate::service::edge::{EdgeLayer, HTTP2_HEADER_HEADROOM};
 use crate::service::{admin::AdminService, gateway::GatewayService, ledger::LedgerService};
 
+/// Whether this build orders on etcd (`[orderer] kind = "etcd"`): the crate's `etcd`
+/// feature.
+pub const ETCD_ORDERING: bool = cfg!(feature = "etcd");
+
 /// The multi-threaded async runtime a node process should run on: its workers get the
 /// contract stack and are declared contract threads, so endorsements and queries run on
 /// the worker that received them instead of being handed to another thread (see

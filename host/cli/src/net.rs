@@ -1,0 +1,353 @@
+//! `weft net up | status | down`: a network of several organizations on this machine, one
+//! node per organization and an etcd cluster ordering for them, each a process of its own
+//! on loopback ports, written and started in one directory ([`weft_node::localnet`]).
+//!
+//! ```text
+//! DIR/net.json           what `up` started: etcd members and nodes, their addresses and pids
+//! DIR/etcd/mN/           member N's data; DIR/etcd/mN.log its log
+//! DIR/ORG/               ORG's node (a dev-network layout: --dir DIR/ORG reaches it);
+//!                        DIR/ORG/node.log its log
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use weft_node::localnet::{LocalNetwork, NetPeer};
+
+/// `weft net up`'s options.
+#[derive(Args, Debug)]
+pub(crate) struct UpArgs {
+    /// Organizations, one node each: Org1, Org2, ...
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=9))]
+    orgs: u16,
+    /// etcd members (an odd number keeps a majority when one fails).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=7))]
+    etcd: u16,
+    /// The first node's port; node N listens on PORT + N - 1, etcd members from PORT + 100.
+    #[arg(long, default_value_t = 7051)]
+    port: u16,
+    /// The channel's name.
+    #[arg(long, default_value = "net")]
+    channel: String,
+}
+
+/// What `up` started, for `status` and `down`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Started {
+    etcd: Vec<Member>,
+    nodes: Vec<Node>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Member {
+    name: String,
+    client_url: String,
+    peer_url: String,
+    pid: Option<u32>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Node {
+    org: String,
+    dir: PathBuf,
+    endpoint: String,
+    pid: Option<u32>,
+}
+
+fn state_path(dir: &Path) -> PathBuf {
+    dir.join("net.json")
+}
+
+fn read_state(dir: &Path) -> Result<Started> {
+    let path = state_path(dir);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "reading {}: no network was brought up in {} (weft net up)",
+            path.display(),
+            dir.display()
+        )
+    })?;
+    serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
+}
+
+fn write_state(dir: &Path, started: &Started) -> Result<()> {
+    let path = state_path(dir);
+    std::fs::write(&path, serde_json::to_string_pretty(started)?)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Whether process `pid` is alive (and not a zombie).
+fn alive(pid: Option<u32>) -> bool {
+    let Some(pid) = pid else { return false };
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        }
+        Err(_) => false,
+    }
+}
+
+/// The etcd binary: `WEFT_ETCD`, else `etcd` on PATH; without one, an error naming the
+/// Debian package.
+fn etcd_binary() -> Result<String> {
+    let binary = std::env::var("WEFT_ETCD").unwrap_or_else(|_| "etcd".into());
+    match Command::new(&binary).arg("--version").output() {
+        Ok(out) if out.status.success() => Ok(binary),
+        _ => bail!(
+            "`{binary}` was not found or does not run: a network orders on etcd; install it \
+             (Debian: apt-get install etcd-server) or set WEFT_ETCD to an etcd binary"
+        ),
+    }
+}
+
+/// Starts `command` as a process of its own (its own process group, so a Ctrl-C at the
+/// terminal does not reach it), its output appended to `log`; returns its pid.
+fn spawn(mut command: Command, log: &Path) -> Result<u32> {
+    use std::os::unix::process::CommandExt;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("opening {}", log.display()))?;
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("starting {:?}", command.get_program()))?;
+    Ok(child.id())
+}
+
+/// Waits up to `limit` for `ready`, naming `what` and pointing at `log` if it never is.
+async fn wait_until<F, Fut>(what: &str, log: &Path, limit: Duration, mut ready: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if ready().await {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("{what} did not come up within {} s; see {}", limit.as_secs(), log.display())
+}
+
+/// etcd's `/health` on `client_url` says the member is healthy.
+async fn etcd_healthy(client_url: &str) -> bool {
+    let Some(addr) = client_url.strip_prefix("http://") else { return false };
+    let request = format!("GET /health HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    let answer = async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut body = String::new();
+        stream.read_to_string(&mut body).await.ok()?;
+        Some(body)
+    };
+    match tokio::time::timeout(Duration::from_secs(2), answer).await {
+        Ok(Some(body)) => body.contains("\"health\":\"true\""),
+        _ => false,
+    }
+}
+
+/// `weft net up`: writes the network into `dir` unless it is there, starts its etcd
+/// members and nodes, and waits until they answer.
+pub(crate) async fn up(dir: &Path, args: &UpArgs) -> Result<()> {
+    let etcd = etcd_binary()?;
+    if !weft_node::node::ETCD_ORDERING {
+        bail!(
+            "this weft was built without the etcd orderer: build it with \
+             `cargo build --release --features etcd --bin weft` (needs protoc, Debian's \
+             protobuf-compiler)"
+        );
+    }
+    if let Ok(started) = read_state(dir) {
+        let running: Vec<String> = (started.etcd.iter().map(|m| (&m.name, m.pid)))
+            .chain(started.nodes.iter().map(|n| (&n.org, n.pid)))
+            .filter(|(_, pid)| alive(*pid))
+            .map(|(name, pid)| format!("{name} (pid {})", pid.unwrap_or(0)))
+            .collect();
+        if !running.is_empty() {
+            bail!(
+                "the network in {} is up already: {}; stop it with `weft net down`",
+                dir.display(),
+                running.join(", ")
+            );
+        }
+    }
+    let net = LocalNetwork::at(dir);
+    let mut started = Started::default();
+    for i in 0..args.etcd {
+        let client = args.port + 100 + 2 * i;
+        started.etcd.push(Member {
+            name: format!("m{i}"),
+            client_url: format!("http://127.0.0.1:{client}"),
+            peer_url: format!("http://127.0.0.1:{}", client + 1),
+            pid: None,
+        });
+    }
+    let orgs: Vec<String> = (1..=args.orgs).map(|i| format!("Org{i}")).collect();
+    if !net.exists() {
+        let peers: Vec<NetPeer> = orgs
+            .iter()
+            .enumerate()
+            .map(|(i, org)| NetPeer {
+                org: org.clone(),
+                listen: SocketAddr::from(([127, 0, 0, 1], args.port + i as u16)),
+            })
+            .collect();
+        let endpoints: Vec<String> = started.etcd.iter().map(|m| m.client_url.clone()).collect();
+        net.create(&args.channel, &peers, &endpoints)?;
+        eprintln!("wrote a network of {} organizations in {}", orgs.len(), dir.display());
+    }
+    let cluster: Vec<String> =
+        started.etcd.iter().map(|m| format!("{}={}", m.name, m.peer_url)).collect();
+    std::fs::create_dir_all(dir.join("etcd"))?;
+    for member in &mut started.etcd {
+        let mut command = Command::new(&etcd);
+        command
+            .arg("--name")
+            .arg(&member.name)
+            .arg("--data-dir")
+            .arg(dir.join("etcd").join(&member.name))
+            .args(["--listen-client-urls", &member.client_url])
+            .args(["--advertise-client-urls", &member.client_url])
+            .args(["--listen-peer-urls", &member.peer_url])
+            .args(["--initial-advertise-peer-urls", &member.peer_url])
+            .args(["--initial-cluster", &cluster.join(",")])
+            .args(["--initial-cluster-state", "new", "--initial-cluster-token", "weft-net"]);
+        let log = dir.join("etcd").join(format!("{}.log", member.name));
+        member.pid = Some(spawn(command, &log)?);
+    }
+    write_state(dir, &started)?;
+    for member in &started.etcd {
+        let log = dir.join("etcd").join(format!("{}.log", member.name));
+        let what = format!("etcd member {} ({})", member.name, member.client_url);
+        wait_until(&what, &log, Duration::from_secs(30), || etcd_healthy(&member.client_url))
+            .await?;
+    }
+    eprintln!("etcd: {} members healthy", started.etcd.len());
+    let exe = std::env::current_exe().context("finding the weft binary")?;
+    for org in &orgs {
+        let node_dir = net.org(org).dir;
+        let config = weft_node::config::NodeConfig::load(&node_dir.join("node.toml"))?;
+        let _ = std::fs::remove_file(node_dir.join("endpoint"));
+        let mut command = Command::new(&exe);
+        command.arg("--dir").arg(&node_dir).args(["node", "start"]);
+        let log = node_dir.join("node.log");
+        let pid = spawn(command, &log)?;
+        started.nodes.push(Node {
+            org: org.clone(),
+            dir: node_dir,
+            endpoint: format!("http://{}", config.listen),
+            pid: Some(pid),
+        });
+    }
+    write_state(dir, &started)?;
+    for node in &started.nodes {
+        let log = node.dir.join("node.log");
+        let what = format!("{}'s node ({})", node.org, node.endpoint);
+        wait_until(&what, &log, Duration::from_secs(60), || async {
+            alive(node.pid) && node.dir.join("endpoint").exists()
+        })
+        .await?;
+    }
+    println!("network up in {}: channel {}", dir.display(), args.channel);
+    for node in &started.nodes {
+        println!("  {} node: {} (pid {})", node.org, node.endpoint, node.pid.unwrap_or(0));
+    }
+    for member in &started.etcd {
+        println!("  etcd {}: {}", member.name, member.client_url);
+    }
+    let first = started.nodes[0].dir.display();
+    println!(
+        "each organization's node and keys: `weft --dir {first} query ...` (Org1), likewise \
+         for the others; `weft net status {0}`, `weft net down {0}`",
+        dir.display()
+    );
+    Ok(())
+}
+
+/// `weft net status`: each node's process, height and commit hash, and each etcd member's
+/// health.
+pub(crate) async fn status(dir: &Path) -> Result<()> {
+    let started = read_state(dir)?;
+    for node in &started.nodes {
+        let state = if alive(node.pid) { "running" } else { "stopped" };
+        let chain = if alive(node.pid) {
+            chain_of(node).await
+        } else {
+            Err(anyhow::anyhow!("not running"))
+        };
+        match chain {
+            Ok((height, commit)) => println!(
+                "{} node {} {state}: height {height}, commit hash {commit}",
+                node.org, node.endpoint
+            ),
+            Err(e) => println!("{} node {} {state}: {e:#}", node.org, node.endpoint),
+        }
+    }
+    for member in &started.etcd {
+        let health = if etcd_healthy(&member.client_url).await { "healthy" } else { "unhealthy" };
+        let state = if alive(member.pid) { "running" } else { "stopped" };
+        println!("etcd {} {} {state}: {health}", member.name, member.client_url);
+    }
+    Ok(())
+}
+
+/// The height and commit hash `node` reports.
+async fn chain_of(node: &Node) -> Result<(u64, String)> {
+    let net = weft_node::devnet::DevNetwork::at(&node.dir);
+    let identity = net.identity(&format!("{}:client", node.org))?;
+    let client = weft_client::Client::connect(&node.endpoint, identity).await?;
+    let request = weft_proto::v1::GetChainInfoRequest { channel: client.channel().into() };
+    let info = client.ledger.clone().get_chain_info(request).await?.into_inner();
+    let commit = match info.commit_hash.is_empty() {
+        true => "- (no block yet)".to_string(),
+        false => info.commit_hash.iter().map(|b| format!("{b:02x}")).collect(),
+    };
+    Ok((info.height, commit))
+}
+
+/// `weft net down`: stops the nodes (each commits its block in flight), then the etcd
+/// members; keeps every directory, so `up` starts the same network again.
+pub(crate) async fn down(dir: &Path) -> Result<()> {
+    let started = read_state(dir)?;
+    let nodes = started.nodes.iter().map(|n| (format!("{}'s node", n.org), n.pid));
+    let members = started.etcd.iter().map(|m| (format!("etcd {}", m.name), m.pid));
+    for (what, pid) in nodes.chain(members) {
+        stop(&what, pid).await;
+    }
+    std::fs::remove_file(state_path(dir)).ok();
+    println!("network down; its data stays in {} (weft net up starts it again)", dir.display());
+    Ok(())
+}
+
+/// SIGTERM, then SIGKILL if it has not exited within 15 s.
+async fn stop(what: &str, pid: Option<u32>) {
+    let Some(pid) = pid.filter(|_| alive(pid)) else {
+        eprintln!("{what}: not running");
+        return;
+    };
+    // SAFETY: `kill` with a pid and a signal number has no memory-safety preconditions.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    let started = Instant::now();
+    while alive(Some(pid)) && started.elapsed() < Duration::from_secs(15) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if alive(Some(pid)) {
+        // SAFETY: as above.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        eprintln!("{what} (pid {pid}): killed after 15 s");
+    } else {
+        eprintln!("{what} (pid {pid}): stopped");
+    }
+}
