@@ -21,7 +21,27 @@ struct Member {
     client_url: String,
     /// Plain HTTP, for `/health` whether or not clients use TLS.
     metrics: String,
+    /// `etcd`'s command line, to start the member again.
+    binary: String,
+    args: Vec<std::ffi::OsString>,
+    log: std::path::PathBuf,
     child: Option<Child>,
+}
+
+impl Member {
+    /// Starts the member's process (again: its data directory keeps its identity).
+    fn spawn(&mut self) {
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log");
+        let child = Command::new(&self.binary)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", self.binary));
+        self.child = Some(child);
+    }
 }
 
 /// The PEM files of a cluster that serves clients over TLS and demands their certificates.
@@ -77,38 +97,41 @@ impl EtcdCluster {
             let client_url = format!("{scheme}://127.0.0.1:{client}");
             let peer_url = format!("http://127.0.0.1:{peer}");
             let metrics = format!("127.0.0.1:{}", free_port());
-            let log = std::fs::File::create(dir.path().join(format!("m{i}.log"))).expect("log");
-            let mut command = Command::new(&binary);
+            let mut args: Vec<std::ffi::OsString> = Vec::new();
             if let Some(tls) = tls {
-                command
-                    .arg("--cert-file")
-                    .arg(&tls.cert)
-                    .arg("--key-file")
-                    .arg(&tls.key)
-                    .arg("--trusted-ca-file")
-                    .arg(&tls.ca)
-                    .arg("--client-cert-auth");
+                args.extend(["--cert-file".into(), tls.cert.clone().into()]);
+                args.extend(["--key-file".into(), tls.key.clone().into()]);
+                args.extend(["--trusted-ca-file".into(), tls.ca.clone().into()]);
+                args.push("--client-cert-auth".into());
             }
-            let child = command
-                .args(["--name", &format!("m{i}")])
-                .arg("--data-dir")
-                .arg(dir.path().join(format!("m{i}")))
-                .args(["--listen-client-urls", &client_url])
-                .args(["--advertise-client-urls", &client_url])
-                .args(["--listen-peer-urls", &peer_url])
-                .args(["--initial-advertise-peer-urls", &peer_url])
-                .args(["--initial-cluster", &initial.join(",")])
-                .args(["--initial-cluster-state", "new"])
-                .args(["--initial-cluster-token", "weft-test"])
-                .args(["--listen-metrics-urls", &format!("http://{metrics}")])
-                .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
-                .args(["--logger", "zap", "--log-level", "warn"])
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("log"))
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|e| panic!("starting {binary}: {e}"));
-            members.push(Member { client_url, metrics, child: Some(child) });
+            let data = dir.path().join(format!("m{i}"));
+            args.extend([
+                "--name".into(),
+                format!("m{i}").into(),
+                "--data-dir".into(),
+                data.into(),
+            ]);
+            for (flag, value) in [
+                ("--listen-client-urls", client_url.clone()),
+                ("--advertise-client-urls", client_url.clone()),
+                ("--listen-peer-urls", peer_url.clone()),
+                ("--initial-advertise-peer-urls", peer_url),
+                ("--initial-cluster", initial.join(",")),
+                ("--initial-cluster-state", "new".into()),
+                ("--initial-cluster-token", "weft-test".into()),
+                ("--listen-metrics-urls", format!("http://{metrics}")),
+                ("--heartbeat-interval", "50".into()),
+                ("--election-timeout", "500".into()),
+                ("--logger", "zap".into()),
+                ("--log-level", "warn".into()),
+            ] {
+                args.extend([flag.into(), value.into()]);
+            }
+            let log = dir.path().join(format!("m{i}.log"));
+            let mut member =
+                Member { client_url, metrics, binary: binary.clone(), args, log, child: None };
+            member.spawn();
+            members.push(member);
         }
         let cluster = EtcdCluster { dir, members };
         for i in 0..n {
@@ -130,8 +153,15 @@ impl EtcdCluster {
         }
     }
 
+    /// Starts member `i` again after [`EtcdCluster::kill`], with its data (see
+    /// [`EtcdCluster::wait_healthy`]).
+    pub fn restart(&mut self, i: usize) {
+        assert!(self.members[i].child.is_none(), "member m{i} is running");
+        self.members[i].spawn();
+    }
+
     /// Waits (up to a minute) until member `i` answers `/health` with a leader.
-    fn wait_healthy(&self, i: usize) {
+    pub fn wait_healthy(&self, i: usize) {
         let address = self.members[i].metrics.clone();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {

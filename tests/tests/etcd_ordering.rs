@@ -501,6 +501,53 @@ async fn nodes_with_orderer_kind_etcd_commit_the_same_chain() {
     net.node.shutdown().await.unwrap();
 }
 
+/// With two of three etcd members down, Submit is refused with `UNAVAILABLE` naming etcd
+/// (no quorum), and ordering resumes once they are back.
+#[tokio::test]
+async fn without_an_etcd_majority_submissions_are_unavailable_until_it_is_back() {
+    use weft_e2e::{TestNet, args};
+    use weft_node::config::OrdererKind;
+    use weft_proto::v1::TxValidationCode;
+
+    let mut cluster = EtcdCluster::start(3);
+    let etcd =
+        EtcdConfig { endpoints: cluster.endpoints(), timeout_ms: 1500, ..EtcdConfig::default() };
+    let net = TestNet::start(|c| {
+        c.orderer.kind = OrdererKind::Etcd;
+        c.orderer.etcd = Some(etcd.clone());
+    })
+    .await;
+    net.deploy_asset_transfer().await;
+    let create = |id: &str| args(&[id, "blue", "5", "Ana", "100"]);
+    let done = net.client.submit("basic", "CreateAsset", create("a1")).await.unwrap();
+    assert_eq!(done.status.code(), TxValidationCode::Valid);
+
+    cluster.kill(1);
+    cluster.kill(2);
+    let refused = net.client.submit("basic", "CreateAsset", create("a2")).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    let message = refused.message();
+    assert!(message.contains("ordering is unavailable: etcd"), "{message}");
+    assert!(message.contains("majority of its members"), "{message}");
+
+    cluster.restart(1);
+    cluster.restart(2);
+    cluster.wait_healthy(1);
+    let mut tries = 0;
+    let done = loop {
+        match net.client.submit("basic", "CreateAsset", create("a3")).await {
+            Ok(done) => break done,
+            Err(e) => {
+                tries += 1;
+                assert!(tries < 30, "ordering did not resume: {e:?}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
+    assert_eq!(done.status.code(), TxValidationCode::Valid);
+    net.node.shutdown().await.unwrap();
+}
+
 /// TLS to etcd with client certificates (the dev network's CA, server and client
 /// certificates): an orderer with them orders; one without a client certificate, or naming
 /// plain `http://` endpoints with TLS, is refused at start.

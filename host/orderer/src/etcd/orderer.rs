@@ -96,7 +96,8 @@ pub(super) async fn within<T>(
     match tokio::time::timeout(timeout, future).await {
         Ok(result) => result.map_err(|e| unavailable(doing, e)),
         Err(_) => Err(Error::Unavailable(format!(
-            "etcd: {doing}: no answer within {} ms",
+            "etcd: {doing}: no answer within {} ms (etcd answers only while a majority of its \
+             members are up and reachable)",
             timeout.as_millis()
         ))),
     }
