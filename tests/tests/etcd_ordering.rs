@@ -80,6 +80,7 @@ fn node_with_peers(
         absolute_max_bytes: 1 << 20,
         channel: "ch".into(),
         name: name.into(),
+        genesis_hash: vec![1; 32],
     };
     EtcdOrderer::start(config, 0, Vec::new(), source, peers).expect("the orderer starts")
 }
@@ -412,6 +413,7 @@ async fn settings_that_cannot_work_and_an_unreachable_cluster_are_refused_at_sta
         absolute_max_bytes: 1 << 20,
         channel: "ch".into(),
         name: "a".into(),
+        genesis_hash: vec![1; 32],
     };
     let start =
         |c| EtcdOrderer::start(c, 0, Vec::new(), Arc::new(Store::default()), None).map(|_| ());
@@ -470,6 +472,18 @@ async fn nodes_with_orderer_kind_etcd_commit_the_same_chain() {
     assert_eq!(ledger.state_hash().unwrap(), net.node.ledger().state_hash().unwrap());
     other.shutdown().await.unwrap();
 
+    // A node of the same channel started from another genesis configuration (the same
+    // organizations, listed in another order) is refused at start.
+    let mut forked = net.config.clone();
+    forked.data_dir = net.dir.path().join("forked");
+    let mut genesis = net.config.channel_config().unwrap();
+    assert!(genesis.organizations.len() >= 2);
+    genesis.organizations.reverse();
+    forked.genesis = net.dir.path().join("forked-genesis.pb");
+    std::fs::write(&forked.genesis, prost::Message::encode_to_vec(&genesis)).unwrap();
+    let err = weft_node::Node::start(&forked).await.err().expect("refused").to_string();
+    assert!(err.contains("another genesis configuration"), "{err}");
+
     // A node that joins the channel late, with an empty ledger, catches up from deliver.
     let mut late = net.config.clone();
     late.data_dir = net.dir.path().join("late");
@@ -499,6 +513,28 @@ async fn nodes_with_orderer_kind_etcd_commit_the_same_chain() {
     assert_eq!(moved.status.code(), TxValidationCode::Valid);
     assert_eq!(moved.status.block_number, height);
     net.node.shutdown().await.unwrap();
+}
+
+/// A node started from another genesis configuration of the channel is refused: it would
+/// validate the same blocks differently.
+#[tokio::test]
+async fn a_node_with_another_genesis_of_the_channel_is_refused() {
+    let cluster = EtcdCluster::start(1);
+    let (a, a_thread) = node(&cluster, "a", 1, Arc::default(), |_| {});
+    let config = EtcdOrdererConfig {
+        etcd: EtcdConfig { endpoints: cluster.endpoints(), ..EtcdConfig::default() },
+        batch: BatchConfig::default(),
+        absolute_max_bytes: 1 << 20,
+        channel: "ch".into(),
+        name: "b".into(),
+        genesis_hash: vec![2; 32],
+    };
+    let err = EtcdOrderer::start(config, 0, Vec::new(), Arc::new(Store::default()), None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("another genesis configuration") && err.contains("0101"), "{err}");
+    drop(a);
+    a_thread.join().unwrap();
 }
 
 /// With two of three etcd members down, Submit is refused with `UNAVAILABLE` naming etcd
@@ -595,6 +631,7 @@ async fn an_orderer_reaches_etcd_over_mutual_tls() {
             absolute_max_bytes: 1 << 20,
             channel: "ch".into(),
             name: "b".into(),
+            genesis_hash: vec![1; 32],
         };
         EtcdOrderer::start(config, 0, Vec::new(), Arc::new(Store::default()), None).unwrap_err()
     };

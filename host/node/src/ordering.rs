@@ -60,22 +60,19 @@ pub(crate) fn start(config: &OrderingConfig, ledger: &Arc<Ledger>) -> Result<Ord
                 SoloOrderer::start(solo, info.height, info.current_hash, source)?;
             (Arc::new(orderer) as Arc<dyn Orderer>, thread)
         }
-        OrdererKind::Etcd => {
-            let channel = ledger.channel().name().to_string();
-            etcd(config, channel, info.height, info.current_hash, source)?
-        }
+        OrdererKind::Etcd => etcd(config, ledger, source)?,
     };
     Ok(Ordering { orderer, thread: Some(thread) })
 }
 
+/// The etcd orderer of `ledger`'s channel, following from the ledger's height.
 #[cfg(feature = "etcd")]
 fn etcd(
     config: &OrderingConfig,
-    channel: String,
-    height: u64,
-    tip_hash: Vec<u8>,
+    ledger: &Ledger,
     source: Arc<dyn BlockSource>,
 ) -> Result<(Arc<dyn Orderer>, std::thread::JoinHandle<()>)> {
+    use prost::Message;
     use weft_orderer::etcd::{EtcdOrderer, EtcdOrdererConfig};
     let Some(etcd) = config.orderer.etcd.clone() else {
         return Err(Error::Config(
@@ -84,23 +81,25 @@ fn etcd(
                 .into(),
         ));
     };
+    let channel = ledger.channel();
     let settings = EtcdOrdererConfig {
         etcd,
         batch: config.orderer.batch(),
         absolute_max_bytes: config.max_envelope_bytes,
-        channel,
+        channel: channel.name().to_string(),
         name: config.name.clone(),
+        genesis_hash: blake3::hash(&channel.config().encode_to_vec()).as_bytes().to_vec(),
     };
-    let (orderer, thread) = EtcdOrderer::start(settings, height, tip_hash, source, None)?;
+    let info = ledger.chain_info();
+    let (orderer, thread) =
+        EtcdOrderer::start(settings, info.height, info.current_hash, source, None)?;
     Ok((Arc::new(orderer), thread))
 }
 
 #[cfg(not(feature = "etcd"))]
 fn etcd(
     _: &OrderingConfig,
-    _: String,
-    _: u64,
-    _: Vec<u8>,
+    _: &Ledger,
     _: Arc<dyn BlockSource>,
 ) -> Result<(Arc<dyn Orderer>, std::thread::JoinHandle<()>)> {
     Err(Error::Config(

@@ -24,6 +24,11 @@ impl Keys {
         format!("{}chain", self.base).into_bytes()
     }
 
+    /// The hash of the channel's genesis configuration, written by the first node to start.
+    pub(super) fn genesis(&self) -> Vec<u8> {
+        format!("{}genesis", self.base).into_bytes()
+    }
+
     pub(super) fn election(&self) -> Vec<u8> {
         format!("{}leader", self.base).into_bytes()
     }

@@ -15,6 +15,10 @@
 //! * `pending/<session>-<counter>`: an envelope broadcast and not yet ordered. Pending
 //!   envelopes are ordered by the etcd revision that created them.
 //! * `leader`: the election (etcd's election API, a key per candidate bound to its lease).
+//! * `genesis`: the hash of the channel's genesis configuration, written by the first node
+//!   to start; a node started from another genesis is refused at start
+//!   ([`EtcdOrdererConfig::genesis_hash`]), since it would validate the same blocks
+//!   differently.
 //!
 //! **Broadcast.** [`Orderer::broadcast`](crate::Orderer::broadcast) on any node writes the
 //! envelope under a fresh `pending/` key and answers once etcd committed that write. So an

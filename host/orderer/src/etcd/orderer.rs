@@ -31,6 +31,10 @@ pub struct EtcdOrdererConfig {
     pub channel: String,
     /// This node's name in the election (logged by the others).
     pub name: String,
+    /// The hash of the channel's genesis configuration: the first node to start records it
+    /// in etcd, and a node started from another genesis is refused (its validation would
+    /// differ from the others' on the same blocks).
+    pub genesis_hash: Vec<u8>,
 }
 
 /// An orderer on an etcd cluster; see the [module](super).
@@ -158,6 +162,21 @@ fn tls_options(tls: &super::EtcdTls) -> Result<etcd_client::TlsOptions> {
     Ok(options)
 }
 
+/// The genesis hash another node recorded, if the transaction found one.
+fn recorded_genesis(response: &etcd_client::TxnResponse) -> Option<Vec<u8>> {
+    if response.succeeded() {
+        return None;
+    }
+    response.op_responses().into_iter().find_map(|op| match op {
+        etcd_client::TxnOpResponse::Get(get) => get.kvs().first().map(|kv| kv.value().to_vec()),
+        _ => None,
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Largest messages the client decodes: a range of blocks or of pending envelopes, each up
 /// to one request.
 fn decode_limit(etcd: &EtcdConfig) -> usize {
@@ -180,7 +199,8 @@ impl EtcdOrderer {
         source: Arc<dyn BlockSource>,
         peers: Option<Arc<dyn PeerBlocks>>,
     ) -> Result<(EtcdOrderer, std::thread::JoinHandle<()>)> {
-        let EtcdOrdererConfig { etcd, batch, absolute_max_bytes, channel, name } = config;
+        let EtcdOrdererConfig { etcd, batch, absolute_max_bytes, channel, name, genesis_hash } =
+            config;
         etcd.check(batch.max_txs).map_err(Error::Config)?;
         if channel.is_empty() || channel.contains('/') {
             return Err(Error::Config(format!(
@@ -224,10 +244,25 @@ impl EtcdOrderer {
                     let limit = decode_limit(&etcd);
                     let keys = Keys::new(&etcd.prefix, &channel);
                     let mut kv = client.kv_client().max_decoding_message_size(limit);
-                    // One read proves the cluster answers (the client connects lazily).
+                    // One request proves the cluster answers (the client connects lazily):
+                    // recording the channel's genesis, or checking it against the one recorded.
                     let doing = format!("reading {} from {endpoints}", keys.base());
-                    if let Err(e) = within(timeout, &doing, kv.get(keys.chain(), None)).await {
-                        return drop(ready.send(Err(e)));
+                    let genesis = Txn::new()
+                        .when([Compare::create_revision(keys.genesis(), CompareOp::Equal, 0)])
+                        .and_then([TxnOp::put(keys.genesis(), genesis_hash.clone(), None)])
+                        .or_else([TxnOp::get(keys.genesis(), None)]);
+                    let recorded = match within(timeout, &doing, kv.txn(genesis)).await {
+                        Ok(response) => recorded_genesis(&response),
+                        Err(e) => return drop(ready.send(Err(e))),
+                    };
+                    if let Some(theirs) = recorded.filter(|theirs| *theirs != genesis_hash) {
+                        return drop(ready.send(Err(Error::Config(format!(
+                            "channel {channel} on etcd ({endpoints}) was started from another \
+                             genesis configuration (blake3 {}) than this node's ({}): start the \
+                             node with the channel's genesis",
+                            hex(&theirs),
+                            hex(&genesis_hash)
+                        )))));
                     }
                     let (alive, mut streams) = mpsc::channel::<()>(1);
                     let inner = Arc::new(Inner {
