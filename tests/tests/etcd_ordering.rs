@@ -481,7 +481,10 @@ async fn nodes_with_orderer_kind_etcd_commit_the_same_chain() {
     genesis.organizations.reverse();
     forked.genesis = net.dir.path().join("forked-genesis.pb");
     std::fs::write(&forked.genesis, prost::Message::encode_to_vec(&genesis)).unwrap();
-    let err = weft_node::Node::start(&forked).await.err().expect("refused").to_string();
+    let Err(err) = weft_node::Node::start(&forked).await else {
+        panic!("a forked genesis started")
+    };
+    let err = err.to_string();
     assert!(err.contains("another genesis configuration"), "{err}");
 
     // A node that joins the channel late, with an empty ledger, catches up from deliver.
