@@ -518,6 +518,28 @@ async fn nodes_with_orderer_kind_etcd_commit_the_same_chain() {
     net.node.shutdown().await.unwrap();
 }
 
+/// The leader defragments every member, one after the other, every `defrag_every` blocks.
+#[tokio::test]
+async fn the_leader_defragments_the_members_on_schedule() {
+    let cluster = EtcdCluster::start(3);
+    let (a, a_thread) = node(&cluster, "a", 1, Arc::default(), |c| {
+        c.window = 2;
+        c.compact_every = 2;
+        c.defrag_every = 4;
+    });
+    let mut stream = a.deliver(0);
+    for i in 0..4u8 {
+        a.broadcast(vec![i]).await.unwrap();
+    }
+    blocks(&mut stream, 0, 4).await;
+    until("a round of defragmentation", || a.defragmented() == 3).await;
+    // Ordering goes on after it.
+    a.broadcast(vec![9]).await.unwrap();
+    blocks(&mut stream, 4, 1).await;
+    drop((stream, a));
+    a_thread.join().unwrap();
+}
+
 /// A node started from another genesis configuration of the channel is refused: it would
 /// validate the same blocks differently.
 #[tokio::test]

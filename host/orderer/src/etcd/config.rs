@@ -20,6 +20,11 @@ pub struct EtcdConfig {
     pub window: u64,
     /// The leader compacts etcd's history every this many blocks (0: never).
     pub compact_every: u64,
+    /// The leader defragments etcd's members, one after the other, every this many blocks
+    /// (0: never): compaction frees history inside etcd's database file, defragmenting
+    /// gives the space back to the file system. A member answers nothing while it
+    /// defragments, so they take turns.
+    pub defrag_every: u64,
     /// The lease of a node's candidacy, in seconds: a leader that stops renewing it (a
     /// crash, a partition) is replaced this long after.
     pub lease_ttl_secs: i64,
@@ -61,6 +66,7 @@ impl Default for EtcdConfig {
             prefix: DEFAULT_PREFIX.into(),
             window: 1000,
             compact_every: 100,
+            defrag_every: 10_000,
             lease_ttl_secs: 5,
             max_request_bytes: 3 << 19,
             max_txn_ops: 128,

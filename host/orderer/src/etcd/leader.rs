@@ -131,7 +131,7 @@ struct Pending {
 /// The leader's state: the tip it appends on, the cutter, and the keys of the envelopes
 /// in the cutter, in order.
 struct Leader<'a> {
-    inner: &'a Inner,
+    inner: &'a Arc<Inner>,
     tip: ChainTip,
     cutter: BlockCutter,
     queued: VecDeque<Pending>,
@@ -150,7 +150,7 @@ impl<'a> Leader<'a> {
 
     /// Reads (or starts) the chain tip and the envelopes pending after its watermark, and
     /// deletes pending keys already ordered.
-    async fn take_over(inner: &'a Inner) -> Result<Leader<'a>> {
+    async fn take_over(inner: &'a Arc<Inner>) -> Result<Leader<'a>> {
         let timeout = Duration::from_millis(inner.etcd.timeout_ms.max(1));
         let keys = &inner.keys;
         let mut kv = inner.kv.clone();
@@ -380,6 +380,10 @@ impl<'a> Leader<'a> {
             self.delete(consumed[room..].iter().map(|p| p.key.clone()).collect()).await?;
         }
         self.compact(number + 1, revision).await;
+        let every = self.inner.etcd.defrag_every;
+        if every > 0 && (number + 1).is_multiple_of(every) {
+            defragment(self.inner.clone());
+        }
         Ok(None)
     }
 
@@ -400,6 +404,44 @@ impl<'a> Leader<'a> {
             }
         }
     }
+}
+
+/// Defragments the cluster's members one after the other, on a task of its own (appends
+/// go on meanwhile), unless a round is under way already. Failures are logged: the next
+/// round tries again.
+fn defragment(inner: Arc<Inner>) {
+    if inner.defragmenting.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    tokio::spawn(async move {
+        let timeout = Duration::from_millis(inner.etcd.timeout_ms.max(1));
+        let mut options = etcd_client::ConnectOptions::new().with_connect_timeout(timeout);
+        if let Some(tls) = &inner.etcd.tls {
+            match super::orderer::tls_options(tls) {
+                Ok(tls) => options = options.with_tls(tls),
+                Err(e) => tracing::warn!(error = %e, "etcd defragmentation skipped"),
+            }
+        }
+        for endpoint in &inner.etcd.endpoints {
+            let started = std::time::Instant::now();
+            let done = async {
+                let client =
+                    etcd_client::Client::connect([endpoint], Some(options.clone())).await?;
+                client.maintenance_client().defragment().await
+            };
+            // A large database takes a while; a member that does not finish in a minute is
+            // left for the next round.
+            match tokio::time::timeout(Duration::from_secs(60), done).await {
+                Ok(Ok(_)) => {
+                    inner.defragmented.fetch_add(1, Ordering::SeqCst);
+                    tracing::info!(%endpoint, took = ?started.elapsed(), "etcd member defragmented");
+                }
+                Ok(Err(e)) => tracing::warn!(%endpoint, error = %e, "etcd defragmentation failed"),
+                Err(_) => tracing::warn!(%endpoint, "etcd defragmentation took over a minute"),
+            }
+        }
+        inner.defragmenting.store(false, Ordering::SeqCst);
+    });
 }
 
 impl From<Error> for Term {

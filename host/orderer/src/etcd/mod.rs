@@ -68,7 +68,9 @@
 //! **Window and compaction.** The leader deletes `blocks/N - window` when it appends block
 //! `N`, and every [`EtcdConfig::compact_every`] blocks compacts etcd's history to the
 //! revision of the append `compact_every` blocks earlier (watches that far behind restart
-//! from a range read). Compaction frees history, not disk: etcd's `defrag` does that.
+//! from a range read). Compaction frees history, not disk: every
+//! [`EtcdConfig::defrag_every`] blocks the leader defragments the members one after the
+//! other, on a task of its own.
 //!
 //! **Closing.** [`Orderer::close`](crate::Orderer::close) refuses further broadcasts; a
 //! leading node cuts what it holds into a last block and resigns; then every stream ends

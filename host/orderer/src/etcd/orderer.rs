@@ -71,6 +71,9 @@ pub(super) struct Inner {
     counter: AtomicU64,
     pub(super) leading: AtomicBool,
     pub(super) lost_appends: AtomicU64,
+    /// Members defragmented by this node as leader; whether a round is under way.
+    pub(super) defragmented: AtomicU64,
+    pub(super) defragmenting: AtomicBool,
     /// The highest chain height seen, for the end height if etcd cannot be read at close.
     pub(super) seen_height: AtomicU64,
 }
@@ -144,7 +147,7 @@ fn session_name() -> String {
 
 /// The client's TLS settings from `[orderer.etcd.tls]`: the files read, a missing or
 /// unreadable one named.
-fn tls_options(tls: &super::EtcdTls) -> Result<etcd_client::TlsOptions> {
+pub(super) fn tls_options(tls: &super::EtcdTls) -> Result<etcd_client::TlsOptions> {
     let read = |setting: &str, path: &std::path::Path| {
         std::fs::read(path).map_err(|e| {
             Error::Config(format!("reading orderer.etcd.tls.{setting} {}: {e}", path.display()))
@@ -286,6 +289,8 @@ impl EtcdOrderer {
                         counter: AtomicU64::new(0),
                         leading: AtomicBool::new(false),
                         lost_appends: AtomicU64::new(0),
+                        defragmented: AtomicU64::new(0),
+                        defragmenting: AtomicBool::new(false),
                         seen_height: AtomicU64::new(height),
                     });
                     let _ = ready.send(Ok(inner.clone()));
@@ -320,6 +325,12 @@ impl EtcdOrderer {
     /// compare-and-swap on the chain tip), stepping down each time.
     pub fn lost_appends(&self) -> u64 {
         self.inner.lost_appends.load(Ordering::SeqCst)
+    }
+
+    /// How many etcd members this orderer defragmented as leader
+    /// ([`EtcdConfig::defrag_every`]).
+    pub fn defragmented(&self) -> u64 {
+        self.inner.defragmented.load(Ordering::SeqCst)
     }
 
     /// Writes `envelope` under a fresh pending key, retrying transport failures until the
