@@ -17,7 +17,8 @@
 //!
 //! Latency is measured per request from building the signed proposal to the answer (for
 //! `submit`: to the commit status). CPU and RSS come from `/proc/<pid>` of the node (its pid
-//! is in DIR/pid while it runs) and of this process.
+//! is in DIR/pid while it runs) and of this process; with `--net`, of every node and etcd
+//! member of a `weft net up` network, nodes and etcd counted apart.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -65,10 +66,35 @@ pub(crate) struct Plan {
     pub(crate) submit_clients: usize,
     pub(crate) length: Length,
     pub(crate) warmup: Duration,
-    pub(crate) node_pid: Option<u32>,
+    /// The server processes whose CPU and RSS the report counts.
+    pub(crate) servers: Vec<Server>,
     pub(crate) endpoint: String,
     /// The channel counts to run the phases over, in order.
     pub(crate) channels: Vec<usize>,
+}
+
+/// A process serving the benchmark: a node, or an etcd member ordering for the nodes.
+#[derive(Clone, Debug)]
+pub(crate) struct Server {
+    pub(crate) name: String,
+    pub(crate) pid: u32,
+    pub(crate) etcd: bool,
+}
+
+impl Plan {
+    /// Clock ticks of the nodes and of the etcd members so far.
+    fn server_ticks(&self) -> (Option<u64>, Option<u64>) {
+        let sum = |etcd: bool| {
+            let pids: Vec<u32> =
+                self.servers.iter().filter(|s| s.etcd == etcd).map(|s| s.pid).collect();
+            (!pids.is_empty()).then(|| pids.iter().filter_map(|pid| cpu_ticks(*pid)).sum())
+        };
+        (sum(false), sum(true))
+    }
+
+    fn has_etcd(&self) -> bool {
+        self.servers.iter().any(|s| s.etcd)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,6 +138,7 @@ struct PhaseResult {
     errors: u64,
     first_error: Option<String>,
     node_cpu_us_per_tx: Option<f64>,
+    etcd_cpu_us_per_tx: Option<f64>,
     client_cpu_us_per_tx: Option<f64>,
 }
 
@@ -136,6 +163,7 @@ impl PhaseResult {
             "errors": self.errors,
             "first_error": self.first_error,
             "node_cpu_us_per_tx": self.node_cpu_us_per_tx.map(|v| round(v, 1)),
+            "etcd_cpu_us_per_tx": self.etcd_cpu_us_per_tx.map(|v| round(v, 1)),
             "client_cpu_us_per_tx": self.client_cpu_us_per_tx.map(|v| round(v, 1)),
         })
     }
@@ -167,10 +195,8 @@ where
     if run_submit {
         workers = workers.max(plan.submit_clients);
     }
-    if let Some(pid) = plan.node_pid
-        && cpu_ticks(pid).is_none()
-    {
-        bail!("the node's pid {pid} is not a running process");
+    if let Some(server) = plan.servers.iter().find(|s| cpu_ticks(s.pid).is_none()) {
+        bail!("{} (pid {}) is not a running process", server.name, server.pid);
     }
 
     // One connection per CLIENTS_PER_CONNECTION workers.
@@ -210,17 +236,23 @@ where
         }
     }
 
-    let node = plan.node_pid.map(|pid| {
-        let (rss, hwm) = memory_kib(pid).unwrap_or((0, 0));
-        json!({ "pid": pid, "rss_kib": rss, "peak_rss_kib": hwm })
-    });
+    let servers: Vec<Value> = plan
+        .servers
+        .iter()
+        .map(|s| {
+            let (rss, hwm) = memory_kib(s.pid).unwrap_or((0, 0));
+            json!({ "name": s.name, "pid": s.pid, "rss_kib": rss, "peak_rss_kib": hwm })
+        })
+        .collect();
     let own = memory_kib(std::process::id()).unwrap_or((0, 0));
     let report = json!({
         "endpoint": plan.endpoint,
         "contract": CONTRACT,
         "warmup_s": plan.warmup.as_secs_f64(),
         "phases": results.iter().map(PhaseResult::to_json).collect::<Vec<_>>(),
-        "node": node,
+        // The node the clients talk to (the first), as before `servers` listed them all.
+        "node": servers.first(),
+        "servers": servers,
         "client": { "pid": std::process::id(), "rss_kib": own.0, "peak_rss_kib": own.1 },
     });
     Ok((report, table(plan, &results)))
@@ -309,12 +341,12 @@ async fn phase(plan: &Plan, kind: Kind, clients: &[Client]) -> Result<PhaseResul
             }
         })
     };
-    let node_before = plan.node_pid.and_then(cpu_ticks);
+    let (node_before, etcd_before) = plan.server_ticks();
     let own_before = cpu_ticks(std::process::id());
     let started = Instant::now();
     let tallies = drive(kind, clients, plan.length, Some(Arc::clone(&done))).await;
     let seconds = started.elapsed().as_secs_f64();
-    let node_after = plan.node_pid.and_then(cpu_ticks);
+    let (node_after, etcd_after) = plan.server_ticks();
     let own_after = cpu_ticks(std::process::id());
     ticker.abort();
     progress.finish_and_clear();
@@ -359,6 +391,7 @@ async fn phase(plan: &Plan, kind: Kind, clients: &[Client]) -> Result<PhaseResul
         errors,
         first_error,
         node_cpu_us_per_tx: per_tx(node_before, node_after),
+        etcd_cpu_us_per_tx: per_tx(etcd_before, etcd_after),
         client_cpu_us_per_tx: per_tx(own_before, own_after),
     })
 }
@@ -499,8 +532,9 @@ fn memory_kib(pid: u32) -> Option<(u64, u64)> {
 
 fn table(plan: &Plan, results: &[PhaseResult]) -> String {
     let mut out = format!("weft bench: {CONTRACT} on {}\n", plan.endpoint);
+    let etcd = plan.has_etcd();
     out += &format!(
-        "{:<9} {:>8} {:>7} {:>9} {:>11} {:>9} {:>9} {:>9} {:>9} {:>7} {:>12} {:>12}\n",
+        "{:<9} {:>8} {:>7} {:>9} {:>11} {:>9} {:>9} {:>9} {:>9} {:>7} {:>12}{} {:>12}\n",
         "phase",
         "channels",
         "clients",
@@ -512,12 +546,13 @@ fn table(plan: &Plan, results: &[PhaseResult]) -> String {
         "non-ok",
         "errors",
         "node CPU/tx",
+        if etcd { format!(" {:>12}", "etcd CPU/tx") } else { String::new() },
         "bench CPU/tx"
     );
     let us = |v: Option<f64>| v.map(|v| format!("{v:.1} us")).unwrap_or_else(|| "-".into());
     for r in results {
         out += &format!(
-            "{:<9} {:>8} {:>7} {:>9} {:>11.0} {:>9.3} {:>9.3} {:>9.3} {:>9} {:>7} {:>12} {:>12}\n",
+            "{:<9} {:>8} {:>7} {:>9} {:>11.0} {:>9.3} {:>9.3} {:>9.3} {:>9} {:>7} {:>12}{} {:>12}\n",
             r.kind.name(),
             r.channels,
             r.clients,
@@ -529,6 +564,7 @@ fn table(plan: &Plan, results: &[PhaseResult]) -> String {
             r.non_valid,
             r.errors,
             us(r.node_cpu_us_per_tx),
+            if etcd { format!(" {:>12}", us(r.etcd_cpu_us_per_tx)) } else { String::new() },
             us(r.client_cpu_us_per_tx),
         );
         if let Some(e) = &r.first_error {
@@ -538,16 +574,19 @@ fn table(plan: &Plan, results: &[PhaseResult]) -> String {
             out += &format!("  outcomes: {:?}\n", r.codes);
         }
     }
-    match plan.node_pid.and_then(memory_kib) {
-        Some((rss, hwm)) => {
+    if plan.servers.is_empty() {
+        out += "node CPU and RSS: unknown (no DIR/pid; pass --node-pid)\n";
+    }
+    for server in &plan.servers {
+        if let Some((rss, hwm)) = memory_kib(server.pid) {
             out += &format!(
-                "node pid {}: RSS {:.1} MiB (peak {:.1} MiB)\n",
-                plan.node_pid.unwrap_or_default(),
+                "{} pid {}: RSS {:.1} MiB (peak {:.1} MiB)\n",
+                server.name,
+                server.pid,
                 rss as f64 / 1024.0,
                 hwm as f64 / 1024.0
-            )
+            );
         }
-        None => out += "node CPU and RSS: unknown (no DIR/pid; pass --node-pid)\n",
     }
     out
 }

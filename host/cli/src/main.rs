@@ -180,6 +180,11 @@ struct BenchArgs {
     /// `weft dev` and `weft node start`).
     #[arg(long)]
     node_pid: Option<u32>,
+    /// Measure a network of `weft net up` in this directory: the clients use its first
+    /// organization's node and keys, and the report counts the CPU and RSS of every node and
+    /// etcd member (nodes and etcd apart).
+    #[arg(long, value_name = "NET_DIR", conflicts_with = "node_pid")]
+    net: Option<PathBuf>,
     /// Run the phases once per channel count given (e.g. `1,4`), side by side: the same
     /// clients spread round robin over that many channels, the first channel of DIR's network
     /// and `bench-2`, `bench-3`, ... (created, joined and given the sample as needed, as
@@ -750,14 +755,20 @@ async fn run_bench(cli: &Cli, args: &BenchArgs) -> Result<()> {
         Some(n) => bench::Length::Count(n),
         None => bench::Length::Duration(Duration::from_secs_f64(args.duration)),
     };
-    let endpoint = resolve_endpoint(cli)?;
-    let node_pid = match args.node_pid {
-        Some(pid) => Some(pid),
-        // DIR/pid describes the node of DIR: only when the endpoint is DIR's too.
-        None if cli.endpoint.is_none() => {
-            std::fs::read_to_string(cli.dir.join("pid")).ok().and_then(|p| p.trim().parse().ok())
+    let (dir, endpoint, servers) = match &args.net {
+        Some(net_dir) => net::bench_targets(net_dir)?,
+        None => {
+            let node_pid = match args.node_pid {
+                Some(pid) => Some(pid),
+                // DIR/pid describes the node of DIR: only when the endpoint is DIR's too.
+                None if cli.endpoint.is_none() => std::fs::read_to_string(cli.dir.join("pid"))
+                    .ok()
+                    .and_then(|p| p.trim().parse().ok()),
+                None => None,
+            };
+            let node = node_pid.map(|pid| bench::Server { name: "node".into(), pid, etcd: false });
+            (cli.dir.clone(), resolve_endpoint(cli)?, node.into_iter().collect())
         }
-        None => None,
     };
     let plan = bench::Plan {
         phase: args.phase,
@@ -765,12 +776,12 @@ async fn run_bench(cli: &Cli, args: &BenchArgs) -> Result<()> {
         submit_clients: args.submit_clients.unwrap_or(args.clients) as usize,
         length,
         warmup: Duration::from_secs_f64(args.warmup),
-        node_pid,
+        servers,
         endpoint: endpoint.clone(),
         channels: args.channels.iter().map(|&n| n as usize).collect(),
     };
     let connect = || async {
-        connect(cli, "client").await.map_err(|e| {
+        connect_as(cli, &dir, &endpoint, "client").await.map_err(|e| {
             let unreachable = e.chain().any(|cause| {
                 cause.downcast_ref::<tonic::Status>().map(tonic::Status::code)
                     == Some(tonic::Code::Unavailable)
@@ -1029,14 +1040,19 @@ fn json_args(json: &str, flag: &str) -> Result<Vec<Vec<u8>>> {
 }
 
 async fn connect(cli: &Cli, default_role: &str) -> Result<Client> {
-    let net = DevNetwork::at(&cli.dir);
+    connect_as(cli, &cli.dir, &resolve_endpoint(cli)?, default_role).await
+}
+
+/// Connects to `endpoint` as --as (else `default_role`) of the network in `dir`, on
+/// --channel if given.
+async fn connect_as(cli: &Cli, dir: &Path, endpoint: &str, default_role: &str) -> Result<Client> {
+    let net = DevNetwork::at(dir);
     let role = cli.role.as_deref().unwrap_or(default_role);
     let (org, name) = net.resolve_identity(role).context("--as")?;
     let identity = net.identity(role).with_context(|| {
-        format!("no key of {org}'s {name} in {}: run `weft init` or pass --dir", cli.dir.display())
+        format!("no key of {org}'s {name} in {}: run `weft init` or pass --dir", dir.display())
     })?;
-    let endpoint = resolve_endpoint(cli)?;
-    let client = connect_to(&net, &endpoint, identity).await.with_context(|| {
+    let client = connect_to(&net, endpoint, identity).await.with_context(|| {
         format!("connecting to the node at {endpoint} (is `weft node start` running?)")
     })?;
     Ok(match &cli.channel {

@@ -351,3 +351,27 @@ async fn stop(what: &str, pid: Option<u32>) {
         eprintln!("{what} (pid {pid}): stopped");
     }
 }
+
+/// What `weft bench --net DIR` measures: the first organization's node directory and
+/// endpoint, and every node and etcd member process of the running network.
+pub(crate) fn bench_targets(dir: &Path) -> Result<(PathBuf, String, Vec<crate::bench::Server>)> {
+    let started = read_state(dir)?;
+    let Some(first) = started.nodes.first() else {
+        bail!("{} lists no node", state_path(dir).display())
+    };
+    let mut servers = Vec::new();
+    for (name, pid, etcd) in started
+        .nodes
+        .iter()
+        .map(|n| (format!("{} node", n.org), n.pid, false))
+        .chain(started.etcd.iter().map(|m| (format!("etcd {}", m.name), m.pid, true)))
+    {
+        match pid.filter(|_| alive(pid)) {
+            Some(pid) => servers.push(crate::bench::Server { name, pid, etcd }),
+            None => {
+                bail!("{name} of the network in {} is not running (weft net up)", dir.display())
+            }
+        }
+    }
+    Ok((first.dir.clone(), first.endpoint.clone(), servers))
+}

@@ -104,9 +104,13 @@ fn init_dev_invoke_query_and_stop() {
     let supply = json(&token(&["query", "token", "TotalSupply"]));
     assert_eq!(supply["payload"], serde_json::json!("10"));
 
-    let unknown = token(&["--as", "org3:client", "query", "token", "Name"]);
+    let unknown = token(&["--as", "acme:client", "query", "token", "Name"]);
     let stderr = String::from_utf8_lossy(&unknown.stderr);
     assert!(!unknown.status.success() && stderr.contains("ORG one of Org1, Org2"), "{stderr}");
+    // An organization of the OrgN form that this directory holds no key of.
+    let absent = token(&["--as", "org3:client", "query", "token", "Name"]);
+    let stderr = String::from_utf8_lossy(&absent.stderr);
+    assert!(!absent.status.success() && stderr.contains("no key of Org3's client"), "{stderr}");
     let verified = json(&weft(&dir, &["block", "verify"]));
     assert_eq!(verified["verified"], true);
     let tx = json(&weft(&dir, &["tx", "get", init["tx_id"].as_str().unwrap()]));
