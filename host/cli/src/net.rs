@@ -3,7 +3,7 @@
 //! on loopback ports, written and started in one directory ([`weft_node::localnet`]).
 //!
 //! ```text
-//! DIR/net.json           what `up` started: etcd members and nodes, their addresses and pids
+//! DIR/net.json           the etcd members and nodes: addresses, directories, running pids
 //! DIR/etcd/mN/           member N's data; DIR/etcd/mN.log its log
 //! DIR/ORG/               ORG's node (a dev-network layout: --dir DIR/ORG reaches it);
 //!                        DIR/ORG/node.log its log
@@ -137,7 +137,11 @@ where
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    bail!("{what} did not come up within {} s; see {}", limit.as_secs(), log.display())
+    bail!(
+        "{what} did not come up within {} s; see {} (`weft net down` stops what started)",
+        limit.as_secs(),
+        log.display()
+    )
 }
 
 /// etcd's `/health` on `client_url` says the member is healthy.
@@ -169,45 +173,31 @@ pub(crate) async fn up(dir: &Path, args: &UpArgs) -> Result<()> {
              protobuf-compiler)"
         );
     }
-    if let Ok(started) = read_state(dir) {
-        let running: Vec<String> = (started.etcd.iter().map(|m| (&m.name, m.pid)))
-            .chain(started.nodes.iter().map(|n| (&n.org, n.pid)))
-            .filter(|(_, pid)| alive(*pid))
-            .map(|(name, pid)| format!("{name} (pid {})", pid.unwrap_or(0)))
-            .collect();
-        if !running.is_empty() {
-            bail!(
-                "the network in {} is up already: {}; stop it with `weft net down`",
-                dir.display(),
-                running.join(", ")
-            );
-        }
-    }
     let net = LocalNetwork::at(dir);
-    let mut started = Started::default();
-    for i in 0..args.etcd {
-        let client = args.port + 100 + 2 * i;
-        started.etcd.push(Member {
-            name: format!("m{i}"),
-            client_url: format!("http://127.0.0.1:{client}"),
-            peer_url: format!("http://127.0.0.1:{}", client + 1),
-            pid: None,
-        });
-    }
-    let orgs: Vec<String> = (1..=args.orgs).map(|i| format!("Org{i}")).collect();
-    if !net.exists() {
-        let peers: Vec<NetPeer> = orgs
-            .iter()
-            .enumerate()
-            .map(|(i, org)| NetPeer {
-                org: org.clone(),
-                listen: SocketAddr::from(([127, 0, 0, 1], args.port + i as u16)),
-            })
-            .collect();
-        let endpoints: Vec<String> = started.etcd.iter().map(|m| m.client_url.clone()).collect();
-        net.create(&args.channel, &peers, &endpoints)?;
-        eprintln!("wrote a network of {} organizations in {}", orgs.len(), dir.display());
-    }
+    let mut started = match read_state(dir) {
+        // The network as it was written: the flags apply only when it is written.
+        Ok(started) => {
+            let running: Vec<String> = (started.etcd.iter().map(|m| (&m.name, m.pid)))
+                .chain(started.nodes.iter().map(|n| (&n.org, n.pid)))
+                .filter(|(_, pid)| alive(*pid))
+                .map(|(name, pid)| format!("{name} (pid {})", pid.unwrap_or(0)))
+                .collect();
+            if !running.is_empty() {
+                bail!(
+                    "the network in {} is up already: {}; stop it with `weft net down`",
+                    dir.display(),
+                    running.join(", ")
+                );
+            }
+            started
+        }
+        Err(_) if net.exists() => bail!(
+            "{} holds a network but no {}: remove the directory to start over",
+            dir.display(),
+            state_path(dir).display()
+        ),
+        Err(_) => create(&net, args)?,
+    };
     let cluster: Vec<String> =
         started.etcd.iter().map(|m| format!("{}={}", m.name, m.peer_url)).collect();
     std::fs::create_dir_all(dir.join("etcd"))?;
@@ -236,20 +226,11 @@ pub(crate) async fn up(dir: &Path, args: &UpArgs) -> Result<()> {
     }
     eprintln!("etcd: {} members healthy", started.etcd.len());
     let exe = std::env::current_exe().context("finding the weft binary")?;
-    for org in &orgs {
-        let node_dir = net.org(org).dir;
-        let config = weft_node::config::NodeConfig::load(&node_dir.join("node.toml"))?;
-        let _ = std::fs::remove_file(node_dir.join("endpoint"));
+    for node in &mut started.nodes {
+        let _ = std::fs::remove_file(node.dir.join("endpoint"));
         let mut command = Command::new(&exe);
-        command.arg("--dir").arg(&node_dir).args(["node", "start"]);
-        let log = node_dir.join("node.log");
-        let pid = spawn(command, &log)?;
-        started.nodes.push(Node {
-            org: org.clone(),
-            dir: node_dir,
-            endpoint: format!("http://{}", config.listen),
-            pid: Some(pid),
-        });
+        command.arg("--dir").arg(&node.dir).args(["node", "start"]);
+        node.pid = Some(spawn(command, &node.dir.join("node.log"))?);
     }
     write_state(dir, &started)?;
     for node in &started.nodes {
@@ -260,7 +241,7 @@ pub(crate) async fn up(dir: &Path, args: &UpArgs) -> Result<()> {
         })
         .await?;
     }
-    println!("network up in {}: channel {}", dir.display(), args.channel);
+    println!("network up in {}", dir.display());
     for node in &started.nodes {
         println!("  {} node: {} (pid {})", node.org, node.endpoint, node.pid.unwrap_or(0));
     }
@@ -274,6 +255,45 @@ pub(crate) async fn up(dir: &Path, args: &UpArgs) -> Result<()> {
         dir.display()
     );
     Ok(())
+}
+
+/// Writes a new network into `dir` as `args` say; returns its layout (nothing started).
+fn create(net: &LocalNetwork, args: &UpArgs) -> Result<Started> {
+    let mut started = Started::default();
+    for i in 0..args.etcd {
+        let client = args.port + 100 + 2 * i;
+        started.etcd.push(Member {
+            name: format!("m{i}"),
+            client_url: format!("http://127.0.0.1:{client}"),
+            peer_url: format!("http://127.0.0.1:{}", client + 1),
+            pid: None,
+        });
+    }
+    let peers: Vec<NetPeer> = (1..=args.orgs)
+        .map(|i| NetPeer {
+            org: format!("Org{i}"),
+            listen: SocketAddr::from(([127, 0, 0, 1], args.port + i - 1)),
+        })
+        .collect();
+    let endpoints: Vec<String> = started.etcd.iter().map(|m| m.client_url.clone()).collect();
+    net.create(&args.channel, &peers, &endpoints)?;
+    started.nodes = peers
+        .iter()
+        .map(|peer| Node {
+            org: peer.org.clone(),
+            dir: net.org(&peer.org).dir,
+            endpoint: format!("http://{}", peer.listen),
+            pid: None,
+        })
+        .collect();
+    write_state(&net.dir, &started)?;
+    eprintln!(
+        "wrote a network of {} organizations (channel {}) in {}",
+        peers.len(),
+        args.channel,
+        net.dir.display()
+    );
+    Ok(started)
 }
 
 /// `weft net status`: each node's process, height and commit hash, and each etcd member's
@@ -318,15 +338,16 @@ async fn chain_of(node: &Node) -> Result<(u64, String)> {
 }
 
 /// `weft net down`: stops the nodes (each commits its block in flight), then the etcd
-/// members; keeps every directory, so `up` starts the same network again.
+/// members; keeps every directory and the layout, so `up` starts the same network again.
 pub(crate) async fn down(dir: &Path) -> Result<()> {
-    let started = read_state(dir)?;
-    let nodes = started.nodes.iter().map(|n| (format!("{}'s node", n.org), n.pid));
-    let members = started.etcd.iter().map(|m| (format!("etcd {}", m.name), m.pid));
-    for (what, pid) in nodes.chain(members) {
-        stop(&what, pid).await;
+    let mut started = read_state(dir)?;
+    for node in &mut started.nodes {
+        stop(&format!("{}'s node", node.org), node.pid.take()).await;
     }
-    std::fs::remove_file(state_path(dir)).ok();
+    for member in &mut started.etcd {
+        stop(&format!("etcd {}", member.name), member.pid.take()).await;
+    }
+    write_state(dir, &started)?;
     println!("network down; its data stays in {} (weft net up starts it again)", dir.display());
     Ok(())
 }
