@@ -32,9 +32,21 @@ impl BlockSource for Store {
     }
 }
 
-/// Other nodes, as their Deliver serves the blocks of their ledgers (with metadata).
-#[derive(Debug)]
-struct Peers(Vec<Arc<Store>>);
+/// Other nodes, as their Deliver serves the blocks of their ledgers (with metadata); a
+/// node marked flaky stops after two blocks every second time it is asked.
+#[derive(Debug, Default)]
+struct Peers(Vec<(Arc<Store>, bool)>, std::sync::atomic::AtomicUsize);
+
+impl Peers {
+    fn of(stores: &[&Arc<Store>]) -> Peers {
+        Peers(stores.iter().map(|s| ((*s).clone(), false)).collect(), Default::default())
+    }
+
+    fn flaky(mut self, peer: usize) -> Peers {
+        self.0[peer].1 = true;
+        self
+    }
+}
 
 impl PeerBlocks for Peers {
     fn len(&self) -> usize {
@@ -42,8 +54,13 @@ impl PeerBlocks for Peers {
     }
 
     fn blocks(&self, peer: usize, from: u64) -> PeerBlockStream {
-        let held = self.0[peer].0.lock().unwrap();
-        let blocks: Vec<_> = held.iter().skip(from as usize).cloned().map(Ok).collect();
+        let (store, flaky) = &self.0[peer];
+        let held = store.0.lock().unwrap();
+        let mut blocks: Vec<_> = held.iter().skip(from as usize).cloned().map(Ok).collect();
+        let call = self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if *flaky && call % 2 == 1 {
+            blocks.truncate(2);
+        }
         Box::pin(futures_util::stream::iter(blocks))
     }
 }
@@ -345,26 +362,34 @@ async fn a_node_behind_the_window_fetches_blocks_from_another_node_and_believes_
     ledger.0.lock().unwrap().extend(committed);
 
     // Node c's ledger is empty. The nodes it may ask: one that holds nothing, one whose
-    // chain was forged from block 2 on (consistent in itself), and node a.
+    // chain was forged from block 2 on (consistent in itself), node a behind a connection
+    // that breaks after two blocks of its second answer (c's own ledger, which its committer
+    // would fill, stays empty here: the link from the last block fetched is kept), and
+    // node a.
     let liar = Arc::new(Store(Mutex::new(forged(&ledger.0.lock().unwrap(), 2))));
-    let peers = Peers(vec![Arc::default(), liar.clone(), ledger.clone()]);
+    let empty = Arc::default();
+    let peers = Peers::of(&[&empty, &liar, &ledger, &ledger]).flaky(2);
     let (c, c_thread) =
         node_with_peers(&cluster, "c", 1, Arc::default(), Some(Arc::new(peers)), |c| c.window = 3);
     // It gets the chain itself: blocks 0..5 from node a (as cut), then etcd's.
     assert_eq!(blocks(&mut c.deliver(0), 0, 8).await, chain);
     // And from a height it holds the block before (the link is checked from there).
     let d_ledger = Arc::new(Store(Mutex::new(chain[..2].to_vec())));
-    let peers = Peers(vec![liar.clone(), ledger.clone()]);
+    let peers = Peers::of(&[&liar, &ledger]);
     let (d, d_thread) =
         node_with_peers(&cluster, "d", 1, d_ledger, Some(Arc::new(peers)), |c| c.window = 3);
     assert_eq!(blocks(&mut d.deliver(0), 0, 8).await, chain);
 
     // With only the forger to ask, nothing is delivered (it keeps asking), never a forged
     // block.
-    let (e, e_thread) =
-        node_with_peers(&cluster, "e", 1, Arc::default(), Some(Arc::new(Peers(vec![liar]))), |c| {
-            c.window = 3
-        });
+    let (e, e_thread) = node_with_peers(
+        &cluster,
+        "e",
+        1,
+        Arc::default(),
+        Some(Arc::new(Peers::of(&[&liar]))),
+        |c| c.window = 3,
+    );
     let mut stream = e.deliver(0);
     let first = tokio::time::timeout(Duration::from_secs(3), stream.next()).await;
     assert!(first.is_err(), "a block came from the forger: {first:?}");

@@ -52,7 +52,8 @@ pub(super) async fn follow(
     blocks: mpsc::Sender<Result<Block>>,
     alive: mpsc::Sender<()>,
 ) {
-    let mut stream = Follower { inner, next: from, blocks, first: true, peer: 0 };
+    let mut stream =
+        Follower { inner, next: from, blocks, first: true, peer: 0, fetched_tip: None };
     let mut backoff = Backoff::default();
     loop {
         let stopped = match stream.catch_up().await {
@@ -93,6 +94,9 @@ struct Follower {
     /// The other node asked for blocks neither etcd nor the source holds; the next one
     /// after a failed attempt.
     peer: usize,
+    /// The number and header hash of the last block sent from another node: the link of the
+    /// next one, which the source may not hold yet (its committer may be behind the stream).
+    fetched_tip: Option<(u64, [u8; 32])>,
 }
 
 impl Follower {
@@ -289,11 +293,12 @@ impl Follower {
         anchor: &[u8],
     ) -> std::result::Result<(), Stop> {
         let start = self.next;
-        let previous = match start.checked_sub(1) {
-            Some(last) => {
+        let previous = match (start.checked_sub(1), self.fetched_tip) {
+            (None, _) => Vec::new(),
+            (Some(last), Some((number, hash))) if number == last => hash.to_vec(),
+            (Some(last), _) => {
                 header_hash(&self.read_source(last, below)?.header.unwrap_or_default()).to_vec()
             }
-            None => Vec::new(),
         };
         tracing::info!(
             from = start,
@@ -337,6 +342,7 @@ impl Follower {
             }
             block.metadata = Some(BlockMetadata::default());
             self.send(block).await?;
+            self.fetched_tip = Some((number, hash));
             if number % 1000 == 999 {
                 tracing::info!(at = number + 1, to = below, "deliver: fetching from another node");
             }
