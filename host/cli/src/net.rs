@@ -308,9 +308,11 @@ pub(crate) async fn status(dir: &Path) -> Result<()> {
             Err(anyhow::anyhow!("not running"))
         };
         match chain {
-            Ok((height, commit)) => println!(
-                "{} node {} {state}: height {height}, commit hash {commit}",
-                node.org, node.endpoint
+            Ok((height, commit, leader)) => println!(
+                "{} node {} {state}: height {height}, commit hash {commit}{}",
+                node.org,
+                node.endpoint,
+                if leader { ", cuts the blocks (ordering leader)" } else { "" }
             ),
             Err(e) => println!("{} node {} {state}: {e:#}", node.org, node.endpoint),
         }
@@ -323,8 +325,8 @@ pub(crate) async fn status(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The height and commit hash `node` reports.
-async fn chain_of(node: &Node) -> Result<(u64, String)> {
+/// The height and commit hash `node` reports, and whether it leads ordering.
+async fn chain_of(node: &Node) -> Result<(u64, String, bool)> {
     let net = weft_node::devnet::DevNetwork::at(&node.dir);
     let identity = net.identity(&format!("{}:client", node.org))?;
     let client = weft_client::Client::connect(&node.endpoint, identity).await?;
@@ -334,7 +336,8 @@ async fn chain_of(node: &Node) -> Result<(u64, String)> {
         true => "- (no block yet)".to_string(),
         false => info.commit_hash.iter().map(|b| format!("{b:02x}")).collect(),
     };
-    Ok((info.height, commit))
+    let health = client.admin.clone().health(weft_proto::v1::HealthRequest {}).await?;
+    Ok((info.height, commit, health.into_inner().ordering_leader))
 }
 
 /// `weft net down`: stops the nodes (each commits its block in flight), then the etcd

@@ -71,12 +71,21 @@ fn net_up_status_down_and_up_again() {
     assert!(dir.join("Org1/keys/Org1/client.key").exists());
     assert!(!dir.join("Org1/keys/Org2").exists());
 
-    let status = ok(weft(&["net", "status", net]));
+    // One node is elected to cut the blocks (within a moment of starting).
+    let mut status = ok(weft(&["net", "status", net]));
+    for _ in 0..50 {
+        if status.contains("ordering leader") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        status = ok(weft(&["net", "status", net]));
+    }
     for line in ["Org1 node", "Org2 node"] {
         assert!(status.contains(line), "{status}");
     }
     assert_eq!(status.matches("height 0").count(), 2, "{status}");
     assert_eq!(status.matches(": healthy").count(), 3, "{status}");
+    assert_eq!(status.matches("ordering leader").count(), 1, "one node cuts: {status}");
 
     let again = failed(weft(&["net", "up", net, "--port", &base]));
     assert!(again.contains("up already") && again.contains("weft net down"), "{again}");

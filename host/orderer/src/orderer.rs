@@ -46,6 +46,12 @@ pub trait Orderer: Send + Sync + std::fmt::Debug {
     /// Stops accepting envelopes; what is pending is cut into a last block, and every
     /// stream ends after it. Returns without waiting for that.
     fn close(&self);
+
+    /// Whether this orderer cuts the blocks now: always for one that orders alone (solo);
+    /// for a replicated one, whether it is the elected leader.
+    fn is_leader(&self) -> bool {
+        true
+    }
 }
 
 /// Blocks as another node of the channel serves them (its Deliver), in chain order from the

@@ -65,6 +65,7 @@ impl Admin for AdminService {
             channel: first.name(),
             height: first.ledger.chain_info().height,
             channels: self.shared.channels.names(),
+            ordering_leader: first.orderer.is_leader(),
         }))
     }
 

@@ -451,6 +451,10 @@ impl Orderer for EtcdOrderer {
     fn close(&self) {
         self.inner.closing.send_replace(true);
     }
+
+    fn is_leader(&self) -> bool {
+        EtcdOrderer::is_leader(self)
+    }
 }
 
 impl Drop for EtcdOrderer {
