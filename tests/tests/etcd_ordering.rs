@@ -722,11 +722,21 @@ async fn two_nodes_agree_on_every_block_over_ten_thousand_transactions_with_faul
     let b_url = format!("http://{}", b.local_addr());
     let identity = || net.net.identity("client").unwrap();
     let b_client = weft_client::Client::connect(&b_url, identity()).await.unwrap();
-    // The code is installed on each node (the definition is committed once, for both).
+    net.deploy_asset_transfer().await;
+    // The definition is committed once, for both; the code is installed on each node. A
+    // node without it says so (Fabric: "chaincode definition exists, but chaincode is not
+    // installed").
+    {
+        let (a, b) = (net.node.ledger(), b.ledger());
+        let synced = || b.chain_info().height == a.chain_info().height;
+        until("the second node has the definition", synced).await;
+    }
+    let missing = b_client.evaluate("basic", "GetAllAssets", vec![]).await.unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::FailedPrecondition, "{missing:?}");
+    assert!(missing.message().contains("install it on this peer"), "{}", missing.message());
     let wasm = std::fs::read(weft_contract_artifacts::ASSET_TRANSFER).unwrap();
     let b_admin = weft_client::Client::connect(&b_url, net.net.identity("admin").unwrap());
     b_admin.await.unwrap().install(wasm).await.unwrap();
-    net.deploy_asset_transfer().await;
     let shared = weft_e2e::args(&["shared", "blue", "1", "Ana", "10"]);
     net.client.submit("basic", "CreateAsset", shared).await.unwrap();
     let both = [net.client.clone(), b_client];

@@ -102,6 +102,11 @@ impl From<RuntimeError> for Error {
     fn from(error: RuntimeError) -> Error {
         match error {
             RuntimeError::Deadline => Error::Busy(error),
+            // The channel defines a contract whose code this peer has not installed (Fabric:
+            // "chaincode definition exists, but chaincode is not installed").
+            RuntimeError::UnknownContract(hash) => {
+                Error::NotInstalled(format!("with code hash {hash} (install it on this peer)"))
+            }
             error => Error::Runtime(error),
         }
     }
