@@ -15,17 +15,20 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tower::limit::GlobalConcurrencyLimitLayer;
 use weft_ledger::Ledger;
 use weft_proto::v1::admin_server::AdminServer;
+use weft_proto::v1::endorser_server::EndorserServer;
 use weft_proto::v1::gateway_server::GatewayServer;
 use weft_proto::v1::ledger_query_server::LedgerQueryServer;
 use weft_runtime::{RuntimeConfig, Simulator};
 
 use crate::channels::{self, Channels};
+use crate::collect::RemotePeers;
 use crate::config::{ClientAuth, NodeConfig, TlsConfig};
 use crate::contract_pool::ContractPool;
 use crate::error::{Error, Result};
 use crate::memory::MemoryConnector;
 use crate::metrics::Metrics;
 use crate::service::edge::{EdgeLayer, HTTP2_HEADER_HEADROOM};
+use crate::service::endorser::EndorserService;
 use crate::service::{admin::AdminService, gateway::GatewayService, ledger::LedgerService};
 
 /// The multi-threaded async runtime a node process should run on: its workers get the
@@ -61,6 +64,8 @@ pub(crate) struct Shared {
     pub(crate) sim: Simulator,
     pub(crate) pool: ContractPool,
     pub(crate) metrics: Arc<Metrics>,
+    /// Connections to other organizations' peers, for the gateway's endorsements.
+    pub(crate) remote: RemotePeers,
 }
 
 /// The server side of `[tls]`: the node's certificate and key and, with `client_ca`, the
@@ -198,11 +203,16 @@ impl Node {
                 return Err(e);
             }
         };
-        let shared = Arc::new(Shared { channels, sim, pool, metrics });
+        let remote =
+            RemotePeers::new(config.gateway.endorsement_timeout(), config.grpc.max_message_bytes);
+        let shared = Arc::new(Shared { channels, sim, pool, metrics, remote });
 
         let limits = config.grpc;
         let max = limits.max_message_bytes;
         let gateway = GatewayServer::new(GatewayService::new(shared.clone()))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let endorser = EndorserServer::new(EndorserService::new(shared.clone()))
             .max_decoding_message_size(max)
             .max_encoding_message_size(max);
         let admin = AdminServer::new(AdminService::new(shared.clone()))
@@ -235,6 +245,7 @@ impl Node {
                 limits.max_header_list_bytes.saturating_mul(HTTP2_HEADER_HEADROOM),
             )
             .add_service(gateway)
+            .add_service(endorser)
             .add_service(admin)
             .add_service(ledger_query);
         let stop = async {
