@@ -65,21 +65,35 @@ impl TwoOrgs {
     /// and genesis, with each organization's peer listed at its node's address; each node
     /// has only its own organization's peer key.
     async fn start(etcd: [Vec<String>; 2]) -> TwoOrgs {
+        TwoOrgs::start_with(etcd, Transport::Plaintext, |_, own| vec![own]).await
+    }
+
+    /// [`TwoOrgs::start`], the nodes serving `transport` (the dev network's CA and server
+    /// certificate, for both), each organization listing the peers `peers` makes of its
+    /// name and its own node's endpoint (with the dev CA under TLS).
+    async fn start_with(
+        etcd: [Vec<String>; 2],
+        transport: Transport,
+        peers: impl Fn(&str, PeerEndpoint) -> Vec<PeerEndpoint>,
+    ) -> TwoOrgs {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
         let dir = tempfile::tempdir().expect("temporary directory");
         let net = DevNetwork::at(dir.path().join("net"));
-        let base = net.create("dev", "127.0.0.1:0".parse().unwrap(), Transport::Plaintext).unwrap();
+        let base = net.create("dev", "127.0.0.1:0".parse().unwrap(), transport).unwrap();
+        let tls = base.tls.is_some().then(|| net.tls_options().unwrap());
         let addresses: Vec<String> =
             ORGS.iter().map(|_| format!("127.0.0.1:{}", free_port())).collect();
-        // `weft channel create multi --peer Org1=ADDRESS --peer Org2=ADDRESS`.
+        // `weft channel create multi --peer Org1=ADDRESS[,tls_ca=FILE] --peer Org2=...`.
         let peers: Vec<(String, PeerEndpoint)> = ORGS
             .iter()
             .zip(&addresses)
-            .map(|(org, address)| {
-                (org.to_string(), PeerEndpoint { address: address.clone(), tls_ca: vec![] })
+            .flat_map(|(org, address)| {
+                let tls_ca = tls.as_ref().map(|t| t.ca_pem.clone()).unwrap_or_default();
+                let own = PeerEndpoint { address: address.clone(), tls_ca };
+                peers(org, own).into_iter().map(|p| (org.to_string(), p))
             })
             .collect();
         let genesis = net.create_channel_with_peers("multi", &peers).unwrap();
@@ -97,10 +111,14 @@ impl TwoOrgs {
             config.orderer.etcd =
                 Some(EtcdConfig { endpoints, lease_ttl_secs: 2, ..EtcdConfig::default() });
             let node = Node::start(&config).await.expect("the node starts");
-            let url = format!("http://{address}");
-            let connect = |name: &str| {
+            let connect = async |name: &str| {
                 let identity = net.identity(&format!("{org}:{name}")).expect("key file");
-                Client::connect(&url, identity)
+                match &tls {
+                    Some(tls) => {
+                        Client::connect_tls(&format!("https://{address}"), tls, identity).await
+                    }
+                    None => Client::connect(&format!("http://{address}"), identity).await,
+                }
             };
             let admin = connect("admin").await.expect("connects");
             let client = connect("client").await.expect("connects");
@@ -365,6 +383,63 @@ async fn a_peer_whose_result_differs_makes_the_gateway_refuse() {
     // Org2's node cannot reach etcd to close its orderer cleanly: it is not waited for.
     let org2 = orgs.orgs[1].node.take().unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(10), org2.shutdown()).await;
+    orgs.stop().await;
+}
+
+/// Between nodes serving TLS, the gateway trusts the CA the channel configuration lists for
+/// each peer: with it, the AND contract commits, the organization's first peer (nobody
+/// listens there) passed over for its second; with a CA that did not sign the peer's
+/// certificate, the peer is unreachable, and says why.
+#[tokio::test]
+async fn over_tls_the_gateway_trusts_the_ca_the_channel_lists_and_tries_the_next_peer() {
+    let cluster = EtcdCluster::start(1);
+    let dead = format!("127.0.0.1:{}", free_port());
+    let orgs = TwoOrgs::start_with([cluster.endpoints(), cluster.endpoints()], Transport::Tls, {
+        let dead = dead.clone();
+        move |org, own| match org {
+            "Org2" => vec![PeerEndpoint { address: dead.clone(), ..own.clone() }, own],
+            _ => vec![own],
+        }
+    })
+    .await;
+    orgs.deploy("basic", "AND('Org1.peer', 'Org2.peer')").await;
+    let asked = orgs.orgs[0].node().metrics().endorsement_requests();
+    let created = orgs.orgs[0]
+        .client
+        .submit("basic", "CreateAsset", args(&["asset1", "blue", "5", "Ana", "300"]))
+        .await
+        .expect("created");
+    assert_eq!(created.status.code(), TxValidationCode::Valid, "{created:?}");
+    assert_eq!(orgs.orgs[0].node().metrics().endorsement_requests(), asked + 2, "both peers");
+    orgs.endorsers_of(0, &created.tx_id, &["Org1", "Org2"]);
+    orgs.in_step().await;
+    orgs.stop().await;
+
+    // Another dev network's CA did not sign the nodes' certificates (a new network: a new
+    // etcd cluster for its chain).
+    let cluster = EtcdCluster::start(1);
+    let other = tempfile::tempdir().unwrap();
+    let stranger = DevNetwork::at(other.path());
+    stranger.create("dev", "127.0.0.1:0".parse().unwrap(), Transport::Tls).unwrap();
+    let wrong_ca = std::fs::read(stranger.tls_ca_path()).unwrap();
+    let orgs = TwoOrgs::start_with([cluster.endpoints(), cluster.endpoints()], Transport::Tls, {
+        move |org, own| match org {
+            "Org2" => vec![PeerEndpoint { tls_ca: wrong_ca.clone(), ..own }],
+            _ => vec![own],
+        }
+    })
+    .await;
+    let wasm = std::fs::read(weft_contract_artifacts::ASSET_TRANSFER).expect("sample built");
+    orgs.orgs[1].admin.install(wasm.clone()).await.expect("Org2's admin installs");
+    let refused = orgs.orgs[0]
+        .admin
+        .deploy(Deploy::new("basic", "1", policy::peer("Org1"), wasm))
+        .await
+        .expect_err("Org2's peer is not trusted");
+    assert_eq!(refused.code(), Code::Aborted, "{refused:?}");
+    let message = refused.message();
+    assert!(message.contains(&format!("peer {} unreachable", orgs.addresses[1])), "{message}");
+    assert!(message.to_lowercase().contains("certificate"), "{message}");
     orgs.stop().await;
 }
 
