@@ -17,6 +17,11 @@
 //!   network partition between it and the ordering service): its ledger stops at the
 //!   height it had, while Org1's goes on, and the next transaction reading a key written
 //!   since reads another version on each peer.
+//! * Over TLS the gateway trusts the CA the channel lists for a peer (and no other), and
+//!   passes over an organization's dead first peer for its next; nodes that demand client
+//!   certificates admit each other's gateways.
+//! * The peer-to-peer service signs only as the organization asked, with the gateway's
+//!   checks; a dev node, a peer of both organizations, asks nobody.
 
 use std::time::Duration;
 
@@ -440,6 +445,25 @@ async fn over_tls_the_gateway_trusts_the_ca_the_channel_lists_and_tries_the_next
     let message = refused.message();
     assert!(message.contains(&format!("peer {} unreachable", orgs.addresses[1])), "{message}");
     assert!(message.to_lowercase().contains("certificate"), "{message}");
+    orgs.stop().await;
+}
+
+/// Nodes that demand client certificates (mutual TLS) admit each other's gateways: a node
+/// presents its own TLS certificate, signed by the CA the other trusts for clients.
+#[tokio::test]
+async fn between_nodes_demanding_client_certificates_each_presents_its_own() {
+    let cluster = EtcdCluster::start(1);
+    let endpoints = [cluster.endpoints(), cluster.endpoints()];
+    let orgs = TwoOrgs::start_with(endpoints, Transport::MutualTls, |_, own| vec![own]).await;
+    orgs.deploy("basic", "AND('Org1.peer', 'Org2.peer')").await;
+    let moved = orgs.orgs[1]
+        .client
+        .submit("basic", "CreateAsset", args(&["asset1", "blue", "5", "Ana", "300"]))
+        .await
+        .expect("created through Org2's gateway");
+    assert_eq!(moved.status.code(), TxValidationCode::Valid, "{moved:?}");
+    orgs.endorsers_of(1, &moved.tx_id, &["Org1", "Org2"]);
+    orgs.in_step().await;
     orgs.stop().await;
 }
 

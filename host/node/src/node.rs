@@ -72,13 +72,9 @@ pub(crate) struct Shared {
 /// client certificates it demands (or, `client_auth = "optional"`, accepts). Missing or
 /// unreadable files are named.
 fn server_tls(tls: &TlsConfig) -> Result<ServerTlsConfig> {
-    let read = |field: &str, path: &Path| {
-        std::fs::read(path).map_err(Error::io(format!("reading tls.{field} {}", path.display())))
-    };
-    let identity = Identity::from_pem(read("cert", &tls.cert)?, read("key", &tls.key)?);
-    let mut server = ServerTlsConfig::new().identity(identity);
+    let mut server = ServerTlsConfig::new().identity(tls_identity(tls)?);
     if let (Some(ca), Some(mode)) = (&tls.client_ca, tls.client_auth_mode()?) {
-        let pem = read("client_ca", ca)?;
+        let pem = read_tls("client_ca", ca)?;
         if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
             return Err(Error::Config(format!(
                 "tls.client_ca {} holds no PEM certificate",
@@ -91,6 +87,17 @@ fn server_tls(tls: &TlsConfig) -> Result<ServerTlsConfig> {
         tracing::info!(client_ca = %ca.display(), client_auth = mode.as_str(), "mutual TLS");
     }
     Ok(server)
+}
+
+/// The certificate and key of `[tls]`: the node's identity as a server, and as a client of
+/// the peers of other organizations it asks for endorsements (`crate::collect`).
+fn tls_identity(tls: &TlsConfig) -> Result<Identity> {
+    Ok(Identity::from_pem(read_tls("cert", &tls.cert)?, read_tls("key", &tls.key)?))
+}
+
+/// Reads the file of `[tls]` key `field`, naming both when it cannot.
+fn read_tls(field: &str, path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(Error::io(format!("reading tls.{field} {}", path.display())))
 }
 
 /// The gRPC server with `[tls]` applied, and the node-wide limit checked: every
@@ -191,6 +198,12 @@ impl Node {
                     .map_err(Error::io(format!("listening for metrics on {at}")))?,
             ),
         };
+        // Before anything starts: nothing to undo if the files went away.
+        let remote = RemotePeers::new(
+            config.gateway.endorsement_timeout(),
+            config.grpc.max_message_bytes,
+            config.tls.as_ref().map(tls_identity).transpose()?,
+        );
         let sim = Simulator::open(&config.data_dir.join("contracts"), config.contracts.runtime())?;
         let metrics = Arc::new(Metrics::default());
         let channels = Channels::open(config, sim.clone(), metrics.clone())?;
@@ -203,8 +216,6 @@ impl Node {
                 return Err(e);
             }
         };
-        let remote =
-            RemotePeers::new(config.gateway.endorsement_timeout(), config.grpc.max_message_bytes);
         let shared = Arc::new(Shared { channels, sim, pool, metrics, remote });
 
         let limits = config.grpc;

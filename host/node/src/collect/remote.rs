@@ -3,14 +3,16 @@
 //! and one call of their `Endorser.ProcessProposal` with a deadline.
 //!
 //! A peer endpoint with a `tls_ca` is reached over TLS, trusting only that CA for the
-//! address's host; one without, in plaintext. The node presents no client certificate
-//! (a peer that demands one, mutual TLS between nodes, is not supported yet).
+//! address's host; one without, in plaintext. Over TLS a node that serves TLS itself
+//! presents its own certificate (`[tls] cert` and `key`) as its client certificate, so a
+//! peer that demands client certificates (`[tls] client_ca`) admits it when its CA signed
+//! that certificate (and the certificate allows client authentication).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use weft_proto::quote::truncate;
 use weft_proto::v1::endorser_client::EndorserClient;
 use weft_proto::v1::{PeerEndpoint, ProcessProposalRequest, ProposalResponse};
@@ -44,13 +46,20 @@ pub(crate) struct RemotePeers {
     channels: Mutex<HashMap<(String, Vec<u8>), Channel>>,
     timeout: Duration,
     max_message: usize,
+    /// The certificate presented to peers reached over TLS: the node's own, if it serves TLS.
+    identity: Option<Identity>,
 }
 
 impl RemotePeers {
     /// Connections whose every call (connecting included) must end within `timeout`,
-    /// carrying messages of up to `max_message` bytes.
-    pub(crate) fn new(timeout: Duration, max_message: usize) -> RemotePeers {
-        RemotePeers { channels: Mutex::new(HashMap::new()), timeout, max_message }
+    /// carrying messages of up to `max_message` bytes, presenting `identity` (a certificate
+    /// chain and its key) to peers reached over TLS.
+    pub(crate) fn new(
+        timeout: Duration,
+        max_message: usize,
+        identity: Option<Identity>,
+    ) -> RemotePeers {
+        RemotePeers { channels: Mutex::new(HashMap::new()), timeout, max_message, identity }
     }
 
     /// The channel to `peer`, made on first use (it connects on its first call).
@@ -68,9 +77,12 @@ impl RemotePeers {
             .timeout(self.timeout)
             .tcp_nodelay(true);
         if !peer.tls_ca.is_empty() {
-            let tls = ClientTlsConfig::new()
+            let mut tls = ClientTlsConfig::new()
                 .ca_certificate(Certificate::from_pem(&peer.tls_ca))
                 .domain_name(address.host);
+            if let Some(identity) = &self.identity {
+                tls = tls.identity(identity.clone());
+            }
             endpoint = endpoint
                 .tls_config(tls)
                 .map_err(|e| Failure::Unreachable(format!("TLS configuration: {e}")))?;
