@@ -21,13 +21,13 @@ use weft_proto::v1::{
     BlocksRequest, ChaincodeEventsRequest, CommitStatusRequest, EndorseRequest, Envelope,
     EvaluateRequest, GetBlockRequest, GetChainInfoRequest, GetKeyHistoryRequest,
     GetTransactionRequest, HealthRequest, Identity, InstallRequest, JoinChannelRequest,
-    ListChannelsRequest, ListContractsRequest, SignedProposal, SubmitRequest, Timestamp,
-    Transaction,
+    ListChannelsRequest, ListContractsRequest, ProcessProposalRequest, SignedProposal,
+    SubmitRequest, Timestamp, Transaction,
 };
 use weft_protocol::transaction::{self, ProposalSpec};
 
 /// Every RPC of every service.
-const RPCS: [&str; 16] = [
+const RPCS: [&str; 17] = [
     "/weft.v1.Gateway/Evaluate",
     "/weft.v1.Gateway/Endorse",
     "/weft.v1.Gateway/Submit",
@@ -44,6 +44,7 @@ const RPCS: [&str; 16] = [
     "/weft.v1.LedgerQuery/Blocks",
     "/weft.v1.Admin/JoinChannel",
     "/weft.v1.Admin/ListChannels",
+    "/weft.v1.Endorser/ProcessProposal",
 ];
 
 /// Longest message a refusal quoting a 1 MiB field may have.
@@ -267,6 +268,11 @@ async fn every_rpc_answers_bad_requests_with_the_documented_status() {
     const BLOCKS: &str = RPCS[13];
     const JOIN: &str = RPCS[14];
     const CHANNELS: &str = RPCS[15];
+    const PROCESS: &str = RPCS[16];
+    let process = |p: SignedProposal, msp_id: &str| ProcessProposalRequest {
+        proposal: Some(p),
+        msp_id: msp_id.into(),
+    };
     let rows = vec![
         row(EVALUATE, "empty", EvaluateRequest::default(), InvalidArgument).says("no proposal"),
         row(EVALUATE, "1 MiB contract", evaluate(on(&dev, &big)), NotFound).says("1048576 bytes"),
@@ -466,6 +472,14 @@ async fn every_rpc_answers_bad_requests_with_the_documented_status() {
         )
         .says("does not decode"),
         row(CHANNELS, "empty", ListChannelsRequest::default(), Ok),
+        row(PROCESS, "empty", ProcessProposalRequest::default(), InvalidArgument)
+            .says("no proposal"),
+        row(PROCESS, "1 MiB MSP id", process(on(&dev, "basic"), &big), NotFound)
+            .says("1048576 bytes"),
+        row(PROCESS, "unknown contract", process(on(&dev, "nope"), ""), NotFound)
+            .says("\"nope\" is not defined"),
+        row(PROCESS, "1 MiB channel", process(on(&big, "basic"), ""), NotFound)
+            .says("1048576 bytes"),
     ];
     for path in RPCS {
         assert!(rows.iter().any(|r| r.path == path), "no row for {path}");

@@ -246,9 +246,19 @@ enum NodeCommand {
 enum ChannelCommand {
     /// Write the genesis configuration of a new channel NAME with the dev network's
     /// organizations and keys, to DIR/channels/NAME.pb (`weft channel join NAME` sends it).
+    /// Each organization's peers are those of the first channel unless --peer lists others.
+    #[command(after_help = "Example (Org2's peers run on other hosts):\n  \
+        weft channel create sales --peer Org2=peer0.org2.example.com:7051,tls_ca=org2-ca.pem \\\n    \
+        --peer Org2=peer1.org2.example.com:7051,tls_ca=org2-ca.pem")]
     Create {
         /// Channel name: a-z, 0-9, '.' and '-', starting with a letter (Fabric's rule).
         name: String,
+        /// A peer of an organization, where other organizations' gateways ask it for
+        /// endorsements: ORG=HOST:PORT (plaintext) or ORG=HOST:PORT,tls_ca=FILE (TLS, its
+        /// certificate signed by the CA in FILE). Repeat it for more peers, in the order
+        /// they are tried.
+        #[arg(long = "peer", value_name = "ORG=HOST:PORT[,tls_ca=FILE]")]
+        peers: Vec<String>,
     },
     /// Join the node to channel NAME (as admin): sends its genesis configuration
     /// (DIR/channels/NAME.pb, or --genesis); the node creates the channel's ledger and
@@ -534,8 +544,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Net(NetCommand::Up { dir, args }) => net::up(dir, args).await,
         Command::Net(NetCommand::Status { dir }) => net::status(dir).await,
         Command::Net(NetCommand::Down { dir }) => net::down(dir).await,
-        Command::Channel(ChannelCommand::Create { name }) => {
-            let path = net.create_channel(name)?;
+        Command::Channel(ChannelCommand::Create { name, peers }) => {
+            let peers = peers.iter().map(|spec| peer_endpoint(spec)).collect::<Result<Vec<_>>>()?;
+            let path = net.create_channel_with_peers(name, &peers)?;
             println!("wrote the genesis of channel {name} to {}", path.display());
             println!(
                 "join the node to it with: weft --dir {} channel join {name}",
@@ -1094,4 +1105,21 @@ async fn connect_to(
         return Ok(Client::connect_tls(endpoint, &tls, identity).await?);
     }
     Ok(Client::connect(endpoint, identity).await?)
+}
+
+/// A `--peer` of `weft channel create`: `ORG=HOST:PORT`, optionally `,tls_ca=FILE`.
+fn peer_endpoint(spec: &str) -> Result<(String, weft_proto::v1::PeerEndpoint)> {
+    let (org, rest) = spec.split_once('=').with_context(|| {
+        format!("--peer {spec:?}: write ORG=HOST:PORT or ORG=HOST:PORT,tls_ca=FILE")
+    })?;
+    let (address, tls_ca) = match rest.split_once(",tls_ca=") {
+        None => (rest, Vec::new()),
+        Some((address, file)) => {
+            let pem = std::fs::read(file)
+                .with_context(|| format!("--peer {spec:?}: reading the TLS CA {file}"))?;
+            (address, pem)
+        }
+    };
+    let endpoint = weft_proto::v1::PeerEndpoint { address: address.to_string(), tls_ca };
+    Ok((org.to_string(), endpoint))
 }

@@ -497,6 +497,19 @@ fn channels_are_created_joined_listed_and_addressed_with_dash_dash_channel() {
     assert!(dir.join("channels/sales.pb").is_file());
     let stderr = failure(weft(&dir, &["channel", "create", "Sales"]));
     assert!(stderr.contains("bad channel name \"Sales\""), "{stderr}");
+    // --peer lists where an organization's peers are, in the genesis.
+    let peer = "Org2=peer0.org2.example:7051";
+    let listed = weft(&dir, &["channel", "create", "shared", "--peer", peer]);
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let genesis = std::fs::read(dir.join("channels/shared.pb")).unwrap();
+    assert!(genesis.windows(23).any(|w| w == b"peer0.org2.example:7051"));
+    let stderr = failure(weft(&dir, &["channel", "create", "bad", "--peer", "Org2=peer0"]));
+    assert!(stderr.contains("peer address \"peer0\": no port"), "{stderr}");
+    let stderr = failure(weft(&dir, &["channel", "create", "bad", "--peer", "Org2"]));
+    assert!(stderr.contains("ORG=HOST:PORT"), "{stderr}");
+    let stderr = failure(weft(&dir, &["channel", "create", "bad", "--peer", "Org9=a:1"]));
+    assert!(stderr.contains("no organization \"Org9\""), "{stderr}");
+    assert!(!dir.join("channels/bad.pb").exists());
     let stderr = failure(weft(&dir, &["channel", "join", "nope"]));
     assert!(stderr.contains("weft channel create nope"), "{stderr}");
     let stderr = failure(weft(&dir, &["--as", "client", "channel", "join", "sales"]));

@@ -34,6 +34,7 @@
 //!             org1.listed_as("peer0", Role::Peer),
 //!             client.listed_as("client", Role::Client),
 //!         ],
+//!         peers: vec![],
 //!     }],
 //!     contracts: vec![ContractDefinition {
 //!         name: "kv".into(),

@@ -22,6 +22,9 @@
 //! window = 1000                 # blocks kept in etcd
 //! tls = { ca = "etcd/ca.pem", cert = "etcd/client.pem", key = "etcd/client.key" }  # optional
 //!
+//! [gateway]                     # collecting endorsements from other organizations' peers
+//! endorsement_timeout_ms = 10000  # per peer asked (connecting included)
+//!
 //! [grpc]
 //! max_message_bytes = 8388608
 //! max_concurrent_requests = 4096  # node-wide; beyond it requests are shed
@@ -71,6 +74,9 @@ pub struct NodeConfig {
     /// Ordering: which orderer, and block cutting.
     #[serde(default)]
     pub orderer: OrdererConfig,
+    /// The gateway: how long other organizations' peers get to endorse.
+    #[serde(default)]
+    pub gateway: GatewayConfig,
     /// Limits of the public endpoint.
     #[serde(default)]
     pub grpc: GrpcLimits,
@@ -253,6 +259,30 @@ impl OrdererConfig {
             batch_timeout_ms: self.batch_timeout_ms,
             queue: self.queue,
         }
+    }
+}
+
+/// The `[gateway]` section: how the gateway collects endorsements from the peers of other
+/// organizations (see [`crate::collect`]).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// How long one peer of another organization gets to answer an endorsement request,
+    /// connecting included, in milliseconds (Fabric's `peer.gateway.endorsementTimeout`);
+    /// past it the peer counts as unreachable and the organization's next peer is tried.
+    pub endorsement_timeout_ms: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig { endorsement_timeout_ms: 10_000 }
+    }
+}
+
+impl GatewayConfig {
+    /// The deadline of one endorsement request (at least a millisecond).
+    pub fn endorsement_timeout(&self) -> Duration {
+        Duration::from_millis(self.endorsement_timeout_ms.max(1))
     }
 }
 

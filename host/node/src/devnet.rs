@@ -2,7 +2,9 @@
 //! admin, peer and client keys, a genesis configuration and a `node.toml`, as `weft init`
 //! writes it. The one node endorses as the peers of both organizations (`[peer]` is Org1's
 //! peer, `also_endorse_as` Org2's), so the lifecycle's majority of peers and contract policies
-//! naming either organization's peer are met; clients of both organizations can call, which
+//! naming either organization's peer are met without asking another node (the genesis lists
+//! the node's address as both organizations' peer, with the dev CA under TLS, when it
+//! listens on a fixed port); clients of both organizations can call, which
 //! is how contracts' cross-organization access checks are tried through the CLI
 //! (`weft --as org2:client`). The organization and identity names are
 //! [`weft_rwset::dev_network`]'s, which the SDK's `MockStub` uses too.
@@ -27,13 +29,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use prost::Message;
-use weft_proto::v1::{ChannelConfig, Organization};
+use weft_proto::v1::{ChannelConfig, Organization, PeerEndpoint};
 use weft_protocol::identity::{Role, SigningIdentity};
 use weft_rwset::dev_network;
 
 use crate::config::{
-    self, ClientAuth, ContractsConfig, DurabilityConfig, GrpcLimits, LedgerConfig, NodeConfig,
-    OrdererConfig, PeerConfig, PeerKey, TlsConfig,
+    self, ClientAuth, ContractsConfig, DurabilityConfig, GatewayConfig, GrpcLimits, LedgerConfig,
+    NodeConfig, OrdererConfig, PeerConfig, PeerKey, TlsConfig,
 };
 use crate::error::{Error, Result};
 use weft_client::TlsOptions;
@@ -165,6 +167,25 @@ impl DevNetwork {
     /// channel), at [`DevNetwork::channel_genesis_path`]; returns that path. Refuses a bad
     /// channel name, a network without keys, and an existing file.
     pub fn create_channel(&self, name: &str) -> Result<PathBuf> {
+        self.create_channel_with_peers(name, &[])
+    }
+
+    /// [`DevNetwork::create_channel`], listing `peers` (organization, endpoint; in order)
+    /// as the peers of their organizations instead of those the first channel lists (`weft
+    /// channel create NAME --peer ORG=HOST:PORT`). Refuses an organization the network does
+    /// not have and a malformed endpoint, naming them.
+    pub fn create_channel_with_peers(
+        &self,
+        name: &str,
+        peers: &[(String, PeerEndpoint)],
+    ) -> Result<PathBuf> {
+        if let Some((org, _)) = peers.iter().find(|(org, _)| !ORGS.contains(&org.as_str())) {
+            return Err(Error::Config(format!(
+                "the dev network has no organization {} (it has {})",
+                weft_proto::quote::quote(org),
+                ORGS.join(", ")
+            )));
+        }
         weft_protocol::names::check_channel(name).map_err(|e| Error::Config(e.to_string()))?;
         if !self.exists() {
             return Err(Error::Config(format!(
@@ -179,6 +200,8 @@ impl DevNetwork {
                 path.display()
             )));
         }
+        // The organizations' peers are where the first channel lists them: this node.
+        let first = NodeConfig::load(&self.config_path())?.channel_config()?;
         let mut organizations = Vec::new();
         for org in ORGS {
             let mut identities = Vec::new();
@@ -186,7 +209,18 @@ impl DevNetwork {
                 let key = config::read_identity(org, &self.key_path_of(org, id))?;
                 identities.push(key.listed_as(id, role_of(role)));
             }
-            organizations.push(Organization { msp_id: org.into(), identities });
+            let given: Vec<PeerEndpoint> =
+                peers.iter().filter(|(o, _)| o == org).map(|(_, p)| p.clone()).collect();
+            let peers = match given.is_empty() {
+                false => given,
+                true => first
+                    .organizations
+                    .iter()
+                    .find(|o| o.msp_id == org)
+                    .map(|o| o.peers.clone())
+                    .unwrap_or_default(),
+            };
+            organizations.push(Organization { msp_id: org.into(), identities, peers });
         }
         let genesis = ChannelConfig { channel: name.to_string(), organizations, contracts: vec![] };
         weft_protocol::channel::Channel::new(genesis.clone())?;
@@ -214,6 +248,12 @@ impl DevNetwork {
                 self.config_path().display()
             )));
         }
+        let tls = match transport {
+            Transport::Plaintext => None,
+            Transport::Tls => Some(self.write_tls(false)?),
+            Transport::MutualTls => Some(self.write_tls(true)?),
+        };
+        let peers = self.peer_endpoints(listen, tls.is_some())?;
         let mut organizations = Vec::new();
         for org in ORGS {
             let mut identities = Vec::new();
@@ -224,7 +264,11 @@ impl DevNetwork {
                     SigningIdentity::from_secret(org, secret).listed_as(name, role_of(role));
                 identities.push(listed);
             }
-            organizations.push(Organization { msp_id: org.into(), identities });
+            organizations.push(Organization {
+                msp_id: org.into(),
+                identities,
+                peers: peers.clone(),
+            });
         }
         let genesis =
             ChannelConfig { channel: channel.to_string(), organizations, contracts: vec![] };
@@ -249,16 +293,13 @@ impl DevNetwork {
                     .collect(),
             },
             orderer: OrdererConfig::default(),
+            gateway: GatewayConfig::default(),
             grpc: GrpcLimits::default(),
             durability: DurabilityConfig::default(),
             ledger: LedgerConfig::default(),
             contracts: ContractsConfig::default(),
             metrics_listen: None,
-            tls: match transport {
-                Transport::Plaintext => None,
-                Transport::Tls => Some(self.write_tls(false)?),
-                Transport::MutualTls => Some(self.write_tls(true)?),
-            },
+            tls,
         };
         let path = self.config_path();
         std::fs::write(&path, relative.to_toml())
@@ -268,6 +309,30 @@ impl DevNetwork {
 }
 
 impl DevNetwork {
+    /// Where the genesis lists every organization's peer: the node's own address when it
+    /// listens on a fixed port (an unspecified address read as loopback), with the dev CA
+    /// when it serves TLS; none for port 0 (the address is known only once it listens). The
+    /// node endorses for both organizations itself, so it never asks them: the endpoints
+    /// show where a node of another organization would ask.
+    fn peer_endpoints(&self, listen: SocketAddr, tls: bool) -> Result<Vec<PeerEndpoint>> {
+        if listen.port() == 0 {
+            return Ok(Vec::new());
+        }
+        let ip = match listen.ip() {
+            ip if !ip.is_unspecified() => ip,
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        };
+        let tls_ca = match tls {
+            true => std::fs::read(self.tls_ca_path()).map_err(Error::io(format!(
+                "reading the CA certificate {}",
+                self.tls_ca_path().display()
+            )))?,
+            false => Vec::new(),
+        };
+        Ok(vec![PeerEndpoint { address: SocketAddr::new(ip, listen.port()).to_string(), tls_ca }])
+    }
+
     /// Generates the dev CA and a server certificate and, if `mutual`, a client certificate;
     /// returns the configuration with relative paths.
     fn write_tls(&self, mutual: bool) -> Result<TlsConfig> {
@@ -434,6 +499,51 @@ mod tests {
         assert_eq!(net.identity("ORG2:admin").unwrap().msp_id(), "Org2");
         let err = net.identity("acme:client").unwrap_err().to_string();
         assert!(err.contains("Org1, Org2") && err.contains("admin, peer, client"), "{err}");
+    }
+
+    /// On a fixed port the genesis lists the node as both organizations' peer (with the dev
+    /// CA under TLS), and channels created later list it too; on port 0, nobody.
+    #[test]
+    fn the_genesis_lists_the_node_as_each_organizations_peer() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = DevNetwork::at(dir.path().join("fixed"));
+        let config = net.create("dev", "0.0.0.0:7051".parse().unwrap(), Transport::Tls).unwrap();
+        let ca = std::fs::read(net.tls_ca_path()).unwrap();
+        for genesis in [
+            config.channel_config().unwrap(),
+            ChannelConfig::decode(
+                std::fs::read(net.create_channel("ch2").unwrap()).unwrap().as_slice(),
+            )
+            .unwrap(),
+        ] {
+            for org in &genesis.organizations {
+                assert_eq!(org.peers.len(), 1, "{}", org.msp_id);
+                assert_eq!(org.peers[0].address, "127.0.0.1:7051");
+                assert_eq!(org.peers[0].tls_ca, ca);
+            }
+        }
+        let peer = |address: &str| PeerEndpoint { address: address.into(), tls_ca: vec![] };
+        let listed = net
+            .create_channel_with_peers("ch3", &[("Org2".into(), peer("peer0.org2.example:7051"))])
+            .unwrap();
+        let listed = ChannelConfig::decode(std::fs::read(listed).unwrap().as_slice()).unwrap();
+        assert_eq!(listed.organizations[0].peers[0].address, "127.0.0.1:7051");
+        assert_eq!(listed.organizations[1].peers, [peer("peer0.org2.example:7051")]);
+        let err = net
+            .create_channel_with_peers("ch4", &[("Org3".into(), peer("a:1"))])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no organization \"Org3\""), "{err}");
+        let err = net
+            .create_channel_with_peers("ch4", &[("Org2".into(), peer("a"))])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"a\"") && err.contains("no port"), "{err}");
+        assert!(!net.channel_genesis_path("ch4").exists());
+        let net = DevNetwork::at(dir.path().join("any"));
+        let config =
+            net.create("dev", "127.0.0.1:0".parse().unwrap(), Transport::Plaintext).unwrap();
+        assert!(config.channel_config().unwrap().organizations.iter().all(|o| o.peers.is_empty()));
     }
 
     #[test]

@@ -1,16 +1,19 @@
 //! The endorser: checks a signed proposal (and, through [`lifecycle::check_invocation`], the
 //! contract's initialization state), simulates it on a contract thread against the
-//! committed state, and signs the result with the peer's identity. Evaluation (query) runs
-//! the same way and returns the contract's response without endorsing anything.
+//! committed state ([`Endorser::simulate`]), and signs the result with the peer's identity
+//! of an organization ([`Endorser::sign`]). The gateway signs as every organization the node
+//! is a peer of and collects the others' endorsements (`crate::collect`); the peer-to-peer
+//! `Endorser` service signs as the one organization asked. Both run the same checks and
+//! simulation here. Evaluation (query) runs the same way and returns the contract's
+//! response without endorsing anything.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use prost::Message;
 use weft_ledger::Ledger;
 use weft_proto::quote::quote;
-use weft_proto::v1::{Proposal, Response, SignedProposal, Timestamp, Transaction, TxReadWriteSet};
+use weft_proto::v1::{Endorsement, Proposal, Response, SignedProposal, Timestamp, TxReadWriteSet};
 use weft_protocol::channel::Channel;
 use weft_protocol::channel::LIFECYCLE;
 use weft_protocol::identity::{Member, Role, SigningIdentity};
@@ -19,6 +22,22 @@ use weft_runtime::{CodeHash, Creator, Invocation, Simulator};
 
 use crate::error::{Error, Result};
 use crate::lifecycle;
+
+/// A proposal checked and simulated, not yet signed by anyone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Simulated {
+    /// The transaction id.
+    pub tx_id: String,
+    /// The contract the proposal calls.
+    pub contract: String,
+    /// The contract's response.
+    pub response: Response,
+    /// The client's signed proposal as it came (with its transient data): what other
+    /// organizations' peers are asked to endorse.
+    pub signed: SignedProposal,
+    /// The encoded `ProposalResponsePayload` endorsements sign.
+    pub payload: Vec<u8>,
+}
 
 /// An endorsed proposal, ready for the client to sign and submit.
 #[derive(Clone, Debug, PartialEq)]
@@ -64,6 +83,32 @@ impl Endorser {
         &self.peer
     }
 
+    /// Every identity this endorser signs as: the peer's (`[peer]`), then those of
+    /// `[peer] also_endorse_as`.
+    pub fn identities(&self) -> impl Iterator<Item = &SigningIdentity> {
+        std::iter::once(&self.peer).chain(&self.more_peers)
+    }
+
+    /// The identity this endorser signs as for organization `msp_id` (empty: the peer's own,
+    /// `[peer]`), if it is a peer of that organization.
+    pub fn identity_of(&self, msp_id: &str) -> Option<&SigningIdentity> {
+        match msp_id {
+            "" => Some(&self.peer),
+            _ => self.identities().find(|id| id.msp_id() == msp_id),
+        }
+    }
+
+    /// `peer`'s endorsement of an encoded response payload. The signature is remembered as
+    /// this node's own, so validation does not check it again when the block comes back.
+    pub fn sign(&self, peer: &SigningIdentity, payload: &[u8]) -> Endorsement {
+        let endorsement = transaction::endorse(peer, payload);
+        if let Ok(signature) = <[u8; 64]>::try_from(endorsement.signature.as_slice()) {
+            let message = transaction::endorsement_message(payload, peer.identity());
+            self.ledger.verified_signatures().made(&peer.public_key(), &message, &signature);
+        }
+        endorsement
+    }
+
     /// Checks `decoded` (channel, creator and signature, transaction id, contract, timestamp
     /// within the time window).
     fn verify(&self, decoded: DecodedProposal) -> Result<(Arc<Channel>, SignedProposal, Proposal)> {
@@ -73,9 +118,9 @@ impl Endorser {
         Ok((channel, signed, proposal))
     }
 
-    /// Simulates `decoded` and endorses the result. Call on a contract thread
-    /// ([`crate::contract_pool::ContractPool`]).
-    pub fn endorse(&self, decoded: DecodedProposal) -> Result<Endorsed> {
+    /// Checks and simulates `decoded`; nothing is signed yet ([`Endorser::sign`]). Call on
+    /// a contract thread ([`crate::contract_pool::ContractPool`]).
+    pub fn simulate(&self, decoded: DecodedProposal) -> Result<Simulated> {
         let (channel, signed, mut proposal) = self.verify(decoded)?;
         if self.ledger.contains_tx_id(&proposal.tx_id)? {
             return Err(Error::DuplicateTx(proposal.tx_id));
@@ -111,25 +156,12 @@ impl Endorser {
             events,
             &version,
         );
-        let mut endorsements = Vec::with_capacity(1 + self.more_peers.len());
-        for peer in std::iter::once(&self.peer).chain(&self.more_peers) {
-            let endorsement = transaction::endorse(peer, &payload);
-            // This node's own signature needs no check when the block comes back.
-            if let Ok(signature) = <[u8; 64]>::try_from(endorsement.signature.as_slice()) {
-                let message = transaction::endorsement_message(&payload, peer.identity());
-                self.ledger.verified_signatures().made(&peer.public_key(), &message, &signature);
-            }
-            endorsements.push(endorsement);
-        }
-        let prepared = Transaction {
-            proposal: signed.proposal.clone(),
-            response_payload: payload,
-            endorsements,
-        };
-        Ok(Endorsed {
+        Ok(Simulated {
             tx_id: proposal.tx_id,
+            contract: proposal.contract,
             response,
-            prepared_transaction: prepared.encode_to_vec(),
+            signed,
+            payload,
         })
     }
 

@@ -30,6 +30,10 @@ pub enum Error {
     /// transaction before the required init.
     #[error("{0}")]
     Initialization(String),
+    /// The gateway's peer endorsed, but the endorsements of the organizations the policy
+    /// needs could not be collected: results that differ, or too few organizations.
+    #[error(transparent)]
+    Endorsement(#[from] crate::collect::CollectError),
     /// The contract ran and failed; nothing was endorsed.
     #[error("contract {contract}: {failure}")]
     ContractFailed {

@@ -3,7 +3,8 @@
 //! A tour, in the order a transaction meets the parts:
 //!
 //! * [`service`]: thin tonic services. `Gateway` (evaluate, endorse, submit, commit
-//!   status, submit-and-wait) in the shape of Fabric's Gateway; `Admin` (install, join a
+//!   status, submit-and-wait) in the shape of Fabric's Gateway; `Endorser` (peer to peer:
+//!   this peer's endorsement for another organization's gateway); `Admin` (install, join a
 //!   channel, list channels and contracts, health); `LedgerQuery` (chain info, blocks,
 //!   transactions). Each resolves the channel the request names in [`channels`].
 //! * [`channels`]: the registry of joined channels. Each is its own peer (ledger, endorser,
@@ -18,6 +19,11 @@
 //!   ([`contract_pool::ContractPool`]: inline on the async worker when it can, else in a
 //!   per-contract queue, each contract holding at most its share of the contract threads)
 //!   against committed state and signs the result as the peer.
+//! * [`collect`]: the gateway's collection of endorsements across organizations: the
+//!   organizations the contract's policy needs that this node is not a peer of are asked,
+//!   over the peer-to-peer `Endorser` service (`service::endorser`, Fabric's
+//!   `ProcessProposal`), at the peer endpoints the channel configuration lists; their
+//!   results must equal this peer's.
 //! * [`lifecycle`]: install per peer (admins), define per channel through the `_lifecycle`
 //!   contract, so definitions are on chain; Fabric's init-required check, run by the
 //!   endorser before every contract invocation.
@@ -51,6 +57,7 @@
 
 pub mod admission;
 pub mod channels;
+pub mod collect;
 pub mod committer;
 pub mod config;
 pub mod contract_pool;

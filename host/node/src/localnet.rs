@@ -1,7 +1,8 @@
 //! A network of several organizations on one machine, as `weft net up` writes it: one
 //! directory per organization, each a node's (`node.toml`, the shared `genesis.pb`, and its
-//! own organization's keys only), every node the peer of its own organization alone and
-//! ordering on one etcd cluster. Each organization's directory is laid out like a
+//! own organization's keys only), every node the peer of its own organization alone (the
+//! genesis lists where each organization's peer serves, so the gateways collect the others'
+//! endorsements) and ordering on one etcd cluster. Each organization's directory is laid out like a
 //! development network's ([`crate::devnet`]), so the CLI's `--dir DIR/ORG` reaches that
 //! organization's node with its keys.
 //!
@@ -18,13 +19,13 @@ use std::path::{Path, PathBuf};
 
 use prost::Message;
 use weft_orderer::etcd::EtcdConfig;
-use weft_proto::v1::{ChannelConfig, Organization};
+use weft_proto::v1::{ChannelConfig, Organization, PeerEndpoint};
 use weft_protocol::identity::SigningIdentity;
 use weft_rwset::dev_network;
 
 use crate::config::{
-    self, ContractsConfig, DurabilityConfig, GrpcLimits, LedgerConfig, NodeConfig, OrdererConfig,
-    OrdererKind, PeerConfig,
+    self, ContractsConfig, DurabilityConfig, GatewayConfig, GrpcLimits, LedgerConfig, NodeConfig,
+    OrdererConfig, OrdererKind, PeerConfig,
 };
 use crate::devnet::{DevNetwork, random_secret, role_of};
 use crate::error::{Error, Result};
@@ -96,7 +97,9 @@ impl LocalNetwork {
                 identities.push(listed);
                 secrets.push((peer.org.clone(), name, secret));
             }
-            organizations.push(Organization { msp_id: peer.org.clone(), identities });
+            // Where the other organizations' gateways ask this one's peer to endorse.
+            let peers = vec![PeerEndpoint { address: peer.listen.to_string(), tls_ca: vec![] }];
+            organizations.push(Organization { msp_id: peer.org.clone(), identities, peers });
         }
         let genesis =
             ChannelConfig { channel: channel.to_string(), organizations, contracts: vec![] };
@@ -127,6 +130,7 @@ impl LocalNetwork {
                     etcd: Some(EtcdConfig { endpoints: etcd.to_vec(), ..EtcdConfig::default() }),
                     ..OrdererConfig::default()
                 },
+                gateway: GatewayConfig::default(),
                 grpc: GrpcLimits::default(),
                 durability: DurabilityConfig::default(),
                 ledger: LedgerConfig::default(),
@@ -178,6 +182,9 @@ mod tests {
             assert_eq!(config.orderer.kind, OrdererKind::Etcd);
             assert_eq!(config.orderer.etcd.clone().unwrap().endpoints, etcd);
             let genesis = config.channel_config().unwrap();
+            let listed: Vec<&str> =
+                genesis.organizations[i].peers.iter().map(|p| p.address.as_str()).collect();
+            assert_eq!(listed, [config.listen.to_string()]);
             let channel = weft_protocol::channel::Channel::new(genesis).unwrap();
             // Its own identities resolve in the channel; the other's keys are not there.
             let client = node.identity(&format!("{org}:client")).unwrap();

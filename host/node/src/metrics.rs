@@ -17,6 +17,7 @@ pub struct Metrics {
     evaluations: AtomicU64,
     evaluate_micros: AtomicU64,
     submitted: AtomicU64,
+    endorsement_requests: AtomicU64,
     shed: AtomicU64,
     blocks: AtomicU64,
     commit_micros: AtomicU64,
@@ -36,6 +37,16 @@ impl Metrics {
 
     pub(crate) fn submitted(&self) {
         self.submitted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn endorsement_requested(&self) {
+        self.endorsement_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Endorsements this node's gateway asked other organizations' peers for (each peer
+    /// tried counts once).
+    pub fn endorsement_requests(&self) -> u64 {
+        self.endorsement_requests.load(Ordering::Relaxed)
     }
 
     pub(crate) fn shed(&self) {
@@ -87,6 +98,11 @@ impl Metrics {
             "weft_submitted_total",
             "Transactions accepted for ordering.",
             get(&self.submitted),
+        );
+        counter(
+            "weft_endorsement_requests_total",
+            "Endorsements asked of other organizations' peers (each peer tried counts).",
+            get(&self.endorsement_requests),
         );
         counter(
             "weft_requests_shed_total",

@@ -15,17 +15,20 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tower::limit::GlobalConcurrencyLimitLayer;
 use weft_ledger::Ledger;
 use weft_proto::v1::admin_server::AdminServer;
+use weft_proto::v1::endorser_server::EndorserServer;
 use weft_proto::v1::gateway_server::GatewayServer;
 use weft_proto::v1::ledger_query_server::LedgerQueryServer;
 use weft_runtime::{RuntimeConfig, Simulator};
 
 use crate::channels::{self, Channels};
+use crate::collect::RemotePeers;
 use crate::config::{ClientAuth, NodeConfig, TlsConfig};
 use crate::contract_pool::ContractPool;
 use crate::error::{Error, Result};
 use crate::memory::MemoryConnector;
 use crate::metrics::Metrics;
 use crate::service::edge::{EdgeLayer, HTTP2_HEADER_HEADROOM};
+use crate::service::endorser::EndorserService;
 use crate::service::{admin::AdminService, gateway::GatewayService, ledger::LedgerService};
 
 /// Whether this build orders on etcd (`[orderer] kind = "etcd"`): the crate's `etcd`
@@ -65,19 +68,17 @@ pub(crate) struct Shared {
     pub(crate) sim: Simulator,
     pub(crate) pool: ContractPool,
     pub(crate) metrics: Arc<Metrics>,
+    /// Connections to other organizations' peers, for the gateway's endorsements.
+    pub(crate) remote: RemotePeers,
 }
 
 /// The server side of `[tls]`: the node's certificate and key and, with `client_ca`, the
 /// client certificates it demands (or, `client_auth = "optional"`, accepts). Missing or
 /// unreadable files are named.
 fn server_tls(tls: &TlsConfig) -> Result<ServerTlsConfig> {
-    let read = |field: &str, path: &Path| {
-        std::fs::read(path).map_err(Error::io(format!("reading tls.{field} {}", path.display())))
-    };
-    let identity = Identity::from_pem(read("cert", &tls.cert)?, read("key", &tls.key)?);
-    let mut server = ServerTlsConfig::new().identity(identity);
+    let mut server = ServerTlsConfig::new().identity(tls_identity(tls)?);
     if let (Some(ca), Some(mode)) = (&tls.client_ca, tls.client_auth_mode()?) {
-        let pem = read("client_ca", ca)?;
+        let pem = read_tls("client_ca", ca)?;
         if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
             return Err(Error::Config(format!(
                 "tls.client_ca {} holds no PEM certificate",
@@ -90,6 +91,17 @@ fn server_tls(tls: &TlsConfig) -> Result<ServerTlsConfig> {
         tracing::info!(client_ca = %ca.display(), client_auth = mode.as_str(), "mutual TLS");
     }
     Ok(server)
+}
+
+/// The certificate and key of `[tls]`: the node's identity as a server, and as a client of
+/// the peers of other organizations it asks for endorsements (`crate::collect`).
+fn tls_identity(tls: &TlsConfig) -> Result<Identity> {
+    Ok(Identity::from_pem(read_tls("cert", &tls.cert)?, read_tls("key", &tls.key)?))
+}
+
+/// Reads the file of `[tls]` key `field`, naming both when it cannot.
+fn read_tls(field: &str, path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(Error::io(format!("reading tls.{field} {}", path.display())))
 }
 
 /// The gRPC server with `[tls]` applied, and the node-wide limit checked: every
@@ -190,6 +202,12 @@ impl Node {
                     .map_err(Error::io(format!("listening for metrics on {at}")))?,
             ),
         };
+        // Before anything starts: nothing to undo if the files went away.
+        let remote = RemotePeers::new(
+            config.gateway.endorsement_timeout(),
+            config.grpc.max_message_bytes,
+            config.tls.as_ref().map(tls_identity).transpose()?,
+        );
         let sim = Simulator::open(&config.data_dir.join("contracts"), config.contracts.runtime())?;
         let metrics = Arc::new(Metrics::default());
         let channels = Channels::open(config, sim.clone(), metrics.clone())?;
@@ -202,11 +220,14 @@ impl Node {
                 return Err(e);
             }
         };
-        let shared = Arc::new(Shared { channels, sim, pool, metrics });
+        let shared = Arc::new(Shared { channels, sim, pool, metrics, remote });
 
         let limits = config.grpc;
         let max = limits.max_message_bytes;
         let gateway = GatewayServer::new(GatewayService::new(shared.clone()))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let endorser = EndorserServer::new(EndorserService::new(shared.clone()))
             .max_decoding_message_size(max)
             .max_encoding_message_size(max);
         let admin = AdminServer::new(AdminService::new(shared.clone()))
@@ -239,6 +260,7 @@ impl Node {
                 limits.max_header_list_bytes.saturating_mul(HTTP2_HEADER_HEADROOM),
             )
             .add_service(gateway)
+            .add_service(endorser)
             .add_service(admin)
             .add_service(ledger_query);
         let stop = async {

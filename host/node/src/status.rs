@@ -35,6 +35,9 @@ pub fn code_of(error: &Error) -> Code {
         Error::PermissionDenied(_) => Code::PermissionDenied,
         Error::DuplicateTx(_) | Error::AlreadyExists(_) => Code::AlreadyExists,
         Error::NotInstalled(_) | Error::Initialization(_) => Code::FailedPrecondition,
+        // Fabric's gateway: ABORTED, "failed to collect enough transaction endorsements" or
+        // "ProposalResponsePayloads do not match".
+        Error::Endorsement(_) => Code::Aborted,
         Error::ContractFailed { failure, .. } => match failure.kind {
             FailureKind::InvalidInput => Code::InvalidArgument,
             FailureKind::ErrorStatus if (400..500).contains(&failure.status) => {
@@ -123,6 +126,26 @@ mod tests {
             (Error::ShuttingDown, Code::Unavailable),
             (Error::Deploy(DeployError::CompileBudget(Duration::from_secs(10))), Code::Unavailable),
             (Error::from(weft_runtime::RuntimeError::Deadline), Code::Unavailable),
+            (
+                crate::collect::CollectError::ResultsDiffer {
+                    tx_id: "t".into(),
+                    local: vec!["Org1".into()],
+                    differing: vec![("Org2".into(), "its response differs".into())],
+                }
+                .into(),
+                Code::Aborted,
+            ),
+            (
+                crate::collect::CollectError::TooFew {
+                    contract: "c".into(),
+                    policy: "'Org2.peer'".into(),
+                    local: vec!["Org1".into()],
+                    endorsed: vec![],
+                    failed: vec![("Org2".into(), "it lists no peers".into())],
+                }
+                .into(),
+                Code::Aborted,
+            ),
         ];
         for (error, code) in cases {
             let message = error.to_string();

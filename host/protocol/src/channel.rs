@@ -14,7 +14,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use prost::Message;
 use weft_proto::quote::quote;
-use weft_proto::v1::{ChannelConfig, ContractDefinition};
+use weft_proto::v1::{ChannelConfig, ContractDefinition, PeerEndpoint};
 
 use crate::error::ConfigError;
 use crate::identity::Membership;
@@ -33,14 +33,17 @@ pub struct Channel {
 }
 
 impl Channel {
-    /// Checks `config`: a channel name, well-formed organizations and keys, contracts with
-    /// unique non-empty names (no NUL byte, not starting with `_`, which is reserved for
+    /// Checks `config`: a channel name, well-formed organizations, keys and peer endpoints
+    /// ([`crate::endpoints::check_peers`]), contracts with unique non-empty names (no NUL byte, not starting with `_`, which is reserved for
     /// system namespaces) and well-formed policies naming known organizations.
     pub fn new(config: ChannelConfig) -> Result<Channel, ConfigError> {
         if config.channel.is_empty() {
             return Err(ConfigError("the channel has no name".into()));
         }
         let membership = Membership::from_config(&config)?;
+        for org in &config.organizations {
+            crate::endpoints::check_peers(org)?;
+        }
         let orgs: BTreeSet<&str> = config.organizations.iter().map(|o| o.msp_id.as_str()).collect();
         let mut contracts = HashMap::new();
         for def in &config.contracts {
@@ -68,6 +71,16 @@ impl Channel {
     /// The genesis configuration as given.
     pub fn config(&self) -> &ChannelConfig {
         &self.config
+    }
+
+    /// The peers organization `msp_id` lists (`Organization.peers`), in the order to try
+    /// them; none for an organization the channel does not have.
+    pub fn peers_of(&self, msp_id: &str) -> &[PeerEndpoint] {
+        self.config
+            .organizations
+            .iter()
+            .find(|o| o.msp_id == msp_id)
+            .map_or(&[], |o| o.peers.as_slice())
     }
 
     /// The decoded organization keys.
@@ -180,5 +193,27 @@ mod tests {
         let mut reserved = net.config.clone();
         reserved.contracts[0].name = "_mine".into();
         assert!(Channel::new(reserved).is_err());
+    }
+
+    #[test]
+    fn peer_endpoints_are_checked_with_the_channel_and_listed_per_organization() {
+        use weft_proto::v1::PeerEndpoint;
+        let net = TestNetwork::new("ch1", 2, &[]);
+        let peer = |address: &str| PeerEndpoint { address: address.into(), tls_ca: vec![] };
+        let mut config = net.config.clone();
+        config.organizations[1].peers = vec![peer("peer0.org2:7051"), peer("peer1.org2:7051")];
+        let channel = Channel::new(config.clone()).unwrap();
+        assert_eq!(channel.peers_of("Org2"), config.organizations[1].peers.as_slice());
+        assert!(channel.peers_of("Org1").is_empty());
+        assert!(channel.peers_of("Org9").is_empty());
+        // One node may be a peer of two organizations (the dev network's).
+        config.organizations[0].peers = vec![peer("peer0.org2:7051")];
+        assert!(Channel::new(config.clone()).is_ok());
+        config.organizations[1].peers.push(peer("peer0.org2:7051"));
+        let err = Channel::new(config.clone()).unwrap_err().to_string();
+        assert!(err.contains("Org2") && err.contains("listed twice"), "{err}");
+        config.organizations[1].peers = vec![peer("peer0.org2")];
+        let err = Channel::new(config).unwrap_err().to_string();
+        assert!(err.contains("\"peer0.org2\"") && err.contains("no port"), "{err}");
     }
 }

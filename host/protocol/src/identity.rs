@@ -251,7 +251,7 @@ mod tests {
     use weft_proto::v1::{Attribute, Organization};
 
     fn org(msp_id: &str, identities: Vec<OrgIdentity>) -> Organization {
-        Organization { msp_id: msp_id.into(), identities }
+        Organization { msp_id: msp_id.into(), identities, peers: vec![] }
     }
 
     #[test]

@@ -15,6 +15,9 @@
 //!   contract names and versions and for channel names (Fabric's); [`lifecycle`] names the
 //!   `_lifecycle` functions and the messages an admin signs to install code and to join a
 //!   peer to a channel.
+//! * [`endpoints`]: where each organization's peers are (`Organization.peers`: `host:port`
+//!   and an optional TLS CA), checked with the channel, for gateways that collect
+//!   endorsements across organizations.
 //! * [`txid`] derives transaction ids; [`transaction`] builds signed proposals,
 //!   endorsements and envelopes, and checks a signed proposal as an endorser does
 //!   ([`transaction::DecodedProposal`]).
@@ -53,6 +56,7 @@
 pub mod block;
 pub mod channel;
 pub mod decoded;
+pub mod endpoints;
 mod error;
 pub mod identity;
 pub mod lifecycle;

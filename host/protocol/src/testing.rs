@@ -58,6 +58,7 @@ impl TestNetwork {
                         o.client.listed_as("client", Role::Client),
                         o.admin.listed_as("admin", Role::Admin),
                     ],
+                    peers: vec![],
                 })
                 .collect(),
             contracts: contracts

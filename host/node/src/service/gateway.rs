@@ -1,4 +1,5 @@
-//! The Gateway service: evaluate, endorse, submit, commit status.
+//! The Gateway service: evaluate, endorse (collecting other organizations' endorsements
+//! the policy needs, `crate::collect`), submit, commit status.
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use weft_protocol::transaction::DecodedProposal;
 use super::{required, tx_id};
 use crate::admission::admit_decoded;
 use crate::channels::ChannelPeer;
+use crate::collect::collect;
 use crate::committer::TxStatus;
 use crate::deliver::{Stream, events_of, follow};
 use crate::endorser::queue_of;
@@ -135,7 +137,13 @@ impl Gateway for GatewayService {
         let peer = super::joined(&self.shared, decoded.channel())?;
         let endorser = peer.endorser.clone();
         let queue = queue_of(&peer.ledger.channel(), &decoded);
-        let endorsed = self.shared.pool.run(&queue, move || endorser.endorse(decoded)).await?;
+        let simulated = self.shared.pool.run(&queue, move || endorser.simulate(decoded)).await?;
+        // This peer's result; the organizations the policy needs besides this node's are
+        // asked for theirs (crate::collect), none on a node that is a peer of them all.
+        let shared = &self.shared;
+        let endorsed =
+            collect(&shared.remote, &shared.metrics, &peer.ledger, &peer.endorser, simulated)
+                .await?;
         self.shared.metrics.endorsed(started.elapsed());
         Ok(Response::new(EndorseResponse {
             tx_id: endorsed.tx_id,

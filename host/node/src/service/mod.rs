@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub(crate) mod edge;
+pub mod endorser;
 pub mod gateway;
 pub mod ledger;
 

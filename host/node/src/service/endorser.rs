@@ -1,0 +1,67 @@
+//! The Endorser service, peer to peer (Fabric's `Endorser.ProcessProposal`): another
+//! organization's gateway sends a client's signed proposal and gets this peer's signed
+//! proposal response, signed as the one organization asked for. The proposal goes through
+//! the same endorser as the gateway's own `Endorse` (channel, creator and signature,
+//! transaction id, time window, contract defined and installed, the lifecycle's checks),
+//! on the same contract threads.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+use weft_proto::quote::quote;
+use weft_proto::v1::endorser_server::Endorser;
+use weft_proto::v1::{ProcessProposalRequest, ProposalResponse};
+use weft_protocol::transaction::DecodedProposal;
+
+use super::required;
+use crate::endorser::queue_of;
+use crate::error::Error;
+use crate::node::Shared;
+
+/// Implements `weft.v1.Endorser`.
+#[derive(Debug, Clone)]
+pub struct EndorserService {
+    shared: Arc<Shared>,
+}
+
+impl EndorserService {
+    pub(crate) fn new(shared: Arc<Shared>) -> EndorserService {
+        EndorserService { shared }
+    }
+}
+
+#[tonic::async_trait]
+impl Endorser for EndorserService {
+    async fn process_proposal(
+        &self,
+        request: Request<ProcessProposalRequest>,
+    ) -> Result<Response<ProposalResponse>, Status> {
+        let request = request.into_inner();
+        let signed = required(request.proposal, "proposal")?;
+        let started = std::time::Instant::now();
+        let decoded = DecodedProposal::decode(signed).map_err(Error::from)?;
+        // The proposal's own channel names the peer that endorses it.
+        let peer = super::joined(&self.shared, decoded.channel())?;
+        let endorser = peer.endorser.clone();
+        // Refused before anything runs: this node signs only as a peer it is.
+        let identity = endorser.identity_of(&request.msp_id).cloned().ok_or_else(|| {
+            let mine: Vec<&str> = endorser.identities().map(|id| id.msp_id()).collect();
+            Error::NotFound(format!(
+                "this node is not a peer of organization {} (it endorses as {})",
+                quote(&request.msp_id),
+                mine.join(", ")
+            ))
+        })?;
+        let queue = queue_of(&peer.ledger.channel(), &decoded);
+        let simulated = {
+            let endorser = endorser.clone();
+            self.shared.pool.run(&queue, move || endorser.simulate(decoded)).await?
+        };
+        let endorsement = endorser.sign(&identity, &simulated.payload);
+        self.shared.metrics.endorsed(started.elapsed());
+        Ok(Response::new(ProposalResponse {
+            payload: simulated.payload,
+            endorsement: Some(endorsement),
+        }))
+    }
+}
