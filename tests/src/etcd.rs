@@ -56,7 +56,7 @@ pub struct TlsFiles {
 }
 
 /// A port free on the loopback interface now.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
     listener.local_addr().expect("its address").port()
 }

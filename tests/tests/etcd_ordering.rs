@@ -791,6 +791,92 @@ async fn two_nodes_agree_on_every_block_over_ten_thousand_transactions_with_faul
     net.node.shutdown().await.unwrap();
 }
 
+/// Two organizations' nodes on one etcd cluster that keeps 4 blocks: Org2's node stops, Org1's
+/// commits 30 more blocks, and Org2's node, started again, is further behind than etcd keeps:
+/// it fetches the missing blocks from Org1's node (the peer endpoint the channel lists), checks
+/// them against the chain in etcd, and reaches the same chain and state.
+#[tokio::test]
+async fn a_node_away_longer_than_the_window_catches_up_from_the_other_node() {
+    use weft_node::config::OrdererKind;
+    use weft_node::devnet::{DevNetwork, Transport};
+    use weft_proto::v1::{PeerEndpoint, TxValidationCode};
+
+    let cluster = EtcdCluster::start(1);
+    let dir = tempfile::tempdir().unwrap();
+    let net = DevNetwork::at(dir.path().join("net"));
+    let base = net.create("dev", "127.0.0.1:0".parse().unwrap(), Transport::Plaintext).unwrap();
+    let addresses: Vec<String> =
+        (0..2).map(|_| format!("127.0.0.1:{}", weft_e2e::etcd::free_port())).collect();
+    let peers: Vec<(String, PeerEndpoint)> = ["Org1", "Org2"]
+        .iter()
+        .zip(&addresses)
+        .map(|(org, address)| {
+            (org.to_string(), PeerEndpoint { address: address.clone(), tls_ca: vec![] })
+        })
+        .collect();
+    let genesis = net.create_channel_with_peers("ch", &peers).unwrap();
+    let config = |i: usize| {
+        let org = ["Org1", "Org2"][i];
+        let mut config = base.clone();
+        config.genesis = genesis.clone();
+        config.listen = addresses[i].parse().unwrap();
+        config.data_dir = dir.path().join(org);
+        config.peer.msp_id = org.into();
+        config.peer.key = net.key_path_of(org, "peer");
+        config.peer.also_endorse_as.clear();
+        config.orderer.kind = OrdererKind::Etcd;
+        config.orderer.batch_timeout_ms = 5;
+        config.orderer.max_txs = 1;
+        config.orderer.etcd = Some(EtcdConfig {
+            endpoints: cluster.endpoints(),
+            window: 4,
+            compact_every: 2,
+            ..EtcdConfig::default()
+        });
+        config
+    };
+    let a = weft_node::Node::start(&config(0)).await.unwrap();
+    let b = weft_node::Node::start(&config(1)).await.unwrap();
+    let connect = |i: usize, name: &str| {
+        let identity = net.identity(&format!("{}:{name}", ["Org1", "Org2"][i])).unwrap();
+        let url = format!("http://{}", addresses[i]);
+        async move { weft_client::Client::connect(&url, identity).await }
+    };
+    // The sample on both nodes, defined by both organizations (the lifecycle's majority),
+    // endorsed by Org1 alone.
+    let wasm = std::fs::read(weft_contract_artifacts::ASSET_TRANSFER).unwrap();
+    connect(1, "admin").await.unwrap().install(wasm.clone()).await.unwrap();
+    let admin = connect(0, "admin").await.unwrap();
+    let policy = weft_protocol::policy::peer("Org1");
+    let deployed =
+        admin.deploy(weft_client::Deploy::new("basic", "1", policy, wasm)).await.unwrap();
+    assert_eq!(deployed.definition.status.code(), TxValidationCode::Valid);
+    let b_ledger = b.ledger();
+    let height = a.ledger().chain_info().height;
+    until("Org2's node has the definition", || b_ledger.chain_info().height == height).await;
+    drop(b_ledger);
+    b.shutdown().await.unwrap();
+
+    let client = connect(0, "client").await.unwrap();
+    for i in 0..30 {
+        let id = format!("asset{i}");
+        let args = weft_e2e::args(&[&id, "red", "1", "Ana", "10"]);
+        let done = client.submit("basic", "CreateAsset", args).await.unwrap();
+        assert_eq!(done.status.code(), TxValidationCode::Valid);
+    }
+    let tip = a.ledger().chain_info();
+    assert!(tip.height >= height + 30);
+
+    let b = weft_node::Node::start(&config(1)).await.unwrap();
+    let b_ledger = b.ledger();
+    until("Org2's node catches up", || b_ledger.chain_info().height == tip.height).await;
+    assert_eq!(b_ledger.chain_info(), tip);
+    assert_eq!(b_ledger.state_hash().unwrap(), a.ledger().state_hash().unwrap());
+    drop(b_ledger);
+    b.shutdown().await.unwrap();
+    a.shutdown().await.unwrap();
+}
+
 /// TLS to etcd with client certificates (the dev network's CA, server and client
 /// certificates): an orderer with them orders; one without a client certificate, or naming
 /// plain `http://` endpoints with TLS, is refused at start.

@@ -71,6 +71,8 @@ pub mod memory;
 pub mod metrics;
 pub mod node;
 mod ordering;
+#[cfg(feature = "etcd")]
+mod peer_blocks;
 pub mod service;
 pub mod status;
 

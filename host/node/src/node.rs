@@ -95,7 +95,7 @@ fn server_tls(tls: &TlsConfig) -> Result<ServerTlsConfig> {
 
 /// The certificate and key of `[tls]`: the node's identity as a server, and as a client of
 /// the peers of other organizations it asks for endorsements (`crate::collect`).
-fn tls_identity(tls: &TlsConfig) -> Result<Identity> {
+pub(crate) fn tls_identity(tls: &TlsConfig) -> Result<Identity> {
     Ok(Identity::from_pem(read_tls("cert", &tls.cert)?, read_tls("key", &tls.key)?))
 }
 

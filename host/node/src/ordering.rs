@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 
 /// What every channel's orderer is made with: the node's `[orderer]` section, the largest
 /// envelope it accepts, and the name this node campaigns under (etcd).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct OrderingConfig {
     /// `[orderer]`: the kind, block cutting, the etcd cluster.
     orderer: OrdererConfig,
@@ -24,6 +24,12 @@ pub(crate) struct OrderingConfig {
     max_envelope_bytes: usize,
     /// How this node names itself to other ordering nodes: `MSP@listen`.
     name: String,
+    /// Where this node serves (`listen`): not asked for blocks by itself.
+    address: String,
+    /// The node's TLS files, whose certificate it presents to the nodes it asks for blocks.
+    tls: Option<crate::config::TlsConfig>,
+    /// The largest message the node accepts.
+    max_message_bytes: usize,
 }
 
 impl OrderingConfig {
@@ -33,6 +39,9 @@ impl OrderingConfig {
             orderer: config.orderer.clone(),
             max_envelope_bytes: config.grpc.max_message_bytes,
             name: format!("{}@{}", config.peer.msp_id, config.listen),
+            address: config.listen.to_string(),
+            tls: config.tls.clone(),
+            max_message_bytes: config.grpc.max_message_bytes,
         }
     }
 }
@@ -91,9 +100,34 @@ fn etcd(
         genesis_hash: blake3::hash(&channel.config().encode_to_vec()).as_bytes().to_vec(),
     };
     let info = ledger.chain_info();
+    let peers = peer_blocks(config, &channel)?;
     let (orderer, thread) =
-        EtcdOrderer::start(settings, info.height, info.current_hash, source, None)?;
+        EtcdOrderer::start(settings, info.height, info.current_hash, source, peers)?;
     Ok((Arc::new(orderer), thread))
+}
+
+/// The channel's other nodes, at the peer endpoints its configuration lists (but this
+/// node's own address), for blocks older than etcd keeps that this node's ledger lacks.
+#[cfg(feature = "etcd")]
+fn peer_blocks(
+    config: &OrderingConfig,
+    channel: &weft_protocol::channel::Channel,
+) -> Result<Option<Arc<dyn weft_orderer::PeerBlocks>>> {
+    let peers: Vec<_> = (channel.config().organizations.iter())
+        .flat_map(|org| org.peers.iter())
+        .filter(|peer| peer.address != config.address)
+        .cloned()
+        .collect();
+    if peers.is_empty() {
+        return Ok(None);
+    }
+    let identity = config.tls.as_ref().map(crate::node::tls_identity).transpose()?;
+    // Blocks came through etcd, so none is larger than one of its requests; twice that
+    // leaves room for the committed metadata.
+    let etcd = config.orderer.etcd.as_ref().map_or(0, |e| e.max_request_bytes);
+    let limit = config.max_message_bytes.max(2 * etcd);
+    let name = channel.name().to_string();
+    Ok(Some(Arc::new(crate::peer_blocks::GrpcPeerBlocks::new(name, peers, identity, limit))))
 }
 
 #[cfg(not(feature = "etcd"))]
@@ -143,7 +177,9 @@ mod tests {
         }
         let ordering = OrderingConfig::of(&config);
         assert_eq!(ordering.orderer.kind, OrdererKind::Etcd);
-        let err = etcd(&ordering, "dev".into(), 0, Vec::new(), Arc::new(Empty)).unwrap_err();
+        let net = weft_protocol::testing::TestNetwork::new("dev", 1, &[]);
+        let ledger = Ledger::open(dir.path().join("ledger"), net.config.clone()).unwrap();
+        let err = etcd(&ordering, &ledger, Arc::new(Empty)).unwrap_err();
         assert!(err.to_string().contains("--features etcd"), "{err}");
     }
 }

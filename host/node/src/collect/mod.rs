@@ -28,6 +28,8 @@ use weft_protocol::{policy, transaction};
 
 use remote::Failure;
 pub(crate) use remote::RemotePeers;
+#[cfg(feature = "etcd")]
+pub(crate) use remote::endpoint;
 
 use crate::endorser::{Endorsed, Endorser, Simulated};
 use crate::error::{Error, Result};

@@ -68,26 +68,10 @@ impl RemotePeers {
         if let Some(channel) = self.channels.lock().expect("peers lock").get(&key) {
             return Ok(channel.clone());
         }
-        // The channel configuration was checked: the address is well-formed.
-        let address = check_address(&peer.address).map_err(|e| Failure::Refused(e.to_string()))?;
-        let scheme = if peer.tls_ca.is_empty() { "http" } else { "https" };
-        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{}", peer.address))
-            .map_err(|e| Failure::Unreachable(format!("bad endpoint: {e}")))?
+        let channel = endpoint(peer, self.identity.as_ref())?
             .connect_timeout(self.timeout)
             .timeout(self.timeout)
-            .tcp_nodelay(true);
-        if !peer.tls_ca.is_empty() {
-            let mut tls = ClientTlsConfig::new()
-                .ca_certificate(Certificate::from_pem(&peer.tls_ca))
-                .domain_name(address.host);
-            if let Some(identity) = &self.identity {
-                tls = tls.identity(identity.clone());
-            }
-            endpoint = endpoint
-                .tls_config(tls)
-                .map_err(|e| Failure::Unreachable(format!("TLS configuration: {e}")))?;
-        }
-        let channel = endpoint.connect_lazy();
+            .connect_lazy();
         self.channels.lock().expect("peers lock").insert(key, channel.clone());
         Ok(channel)
     }
@@ -115,6 +99,35 @@ impl RemotePeers {
         };
         answer.map(tonic::Response::into_inner).map_err(|status| failure_of(&status))
     }
+}
+
+/// How this node reaches `peer`, an endpoint of the channel configuration: over TLS trusting
+/// only its `tls_ca` for the address's host and presenting `identity` (the node's own
+/// certificate, if it serves TLS), or in plaintext if it lists no CA. The one place a node
+/// makes a connection to another node (endorsements, and blocks for a node that is behind:
+/// `crate::peer_blocks`).
+pub(crate) fn endpoint(
+    peer: &PeerEndpoint,
+    identity: Option<&Identity>,
+) -> Result<Endpoint, Failure> {
+    // The channel configuration was checked: the address is well-formed.
+    let address = check_address(&peer.address).map_err(|e| Failure::Refused(e.to_string()))?;
+    let scheme = if peer.tls_ca.is_empty() { "http" } else { "https" };
+    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{}", peer.address))
+        .map_err(|e| Failure::Unreachable(format!("bad endpoint: {e}")))?
+        .tcp_nodelay(true);
+    if !peer.tls_ca.is_empty() {
+        let mut tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&peer.tls_ca))
+            .domain_name(address.host);
+        if let Some(identity) = identity {
+            tls = tls.identity(identity.clone());
+        }
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| Failure::Unreachable(format!("TLS configuration: {e}")))?;
+    }
+    Ok(endpoint)
 }
 
 /// A failed call as the gateway reports it: a status the client side made (no connection,
