@@ -177,17 +177,18 @@ pub(crate) async fn up(dir: &Path, args: &UpArgs) -> Result<()> {
     let mut started = match read_state(dir) {
         // The network as it was written: the flags apply only when it is written.
         Ok(started) => {
-            let running: Vec<String> = (started.etcd.iter().map(|m| (&m.name, m.pid)))
-                .chain(started.nodes.iter().map(|n| (&n.org, n.pid)))
-                .filter(|(_, pid)| alive(*pid))
-                .map(|(name, pid)| format!("{name} (pid {})", pid.unwrap_or(0)))
-                .collect();
-            if !running.is_empty() {
+            let processes =
+                || (started.etcd.iter().map(|m| m.pid)).chain(started.nodes.iter().map(|n| n.pid));
+            if processes().all(alive) {
                 bail!(
-                    "the network in {} is up already: {}; stop it with `weft net down`",
-                    dir.display(),
-                    running.join(", ")
+                    "the network in {} is up already; `weft net status` shows it, `weft net \
+                     down` stops it",
+                    dir.display()
                 );
+            }
+            // Some are running (another died, or was killed): start the others.
+            if processes().any(alive) {
+                eprintln!("starting what is not running in {}", dir.display());
             }
             started
         }
@@ -201,7 +202,7 @@ pub(crate) async fn up(dir: &Path, args: &UpArgs) -> Result<()> {
     let cluster: Vec<String> =
         started.etcd.iter().map(|m| format!("{}={}", m.name, m.peer_url)).collect();
     std::fs::create_dir_all(dir.join("etcd"))?;
-    for member in &mut started.etcd {
+    for member in started.etcd.iter_mut().filter(|m| !alive(m.pid)) {
         let mut command = Command::new(&etcd);
         command
             .arg("--name")
@@ -226,7 +227,7 @@ pub(crate) async fn up(dir: &Path, args: &UpArgs) -> Result<()> {
     }
     eprintln!("etcd: {} members healthy", started.etcd.len());
     let exe = std::env::current_exe().context("finding the weft binary")?;
-    for node in &mut started.nodes {
+    for node in started.nodes.iter_mut().filter(|n| !alive(n.pid)) {
         let _ = std::fs::remove_file(node.dir.join("endpoint"));
         let mut command = Command::new(&exe);
         command.arg("--dir").arg(&node.dir).args(["node", "start"]);
@@ -241,6 +242,7 @@ pub(crate) async fn up(dir: &Path, args: &UpArgs) -> Result<()> {
         })
         .await?;
     }
+    deploy_samples(&started).await?;
     println!("network up in {}", dir.display());
     for node in &started.nodes {
         println!("  {} node: {} (pid {})", node.org, node.endpoint, node.pid.unwrap_or(0));
@@ -254,6 +256,50 @@ pub(crate) async fn up(dir: &Path, args: &UpArgs) -> Result<()> {
          for the others; `weft net status {0}`, `weft net down {0}`",
         dir.display()
     );
+    Ok(())
+}
+
+/// Deploys the samples `weft dev` deploys, unless the channel defines them already: the
+/// code installed on every node by its organization's admin, each defined (through the
+/// first node's gateway, which collects the other organizations' endorsements) with an
+/// endorsement policy that needs the peers of a majority of the organizations (both of
+/// two, two of three).
+async fn deploy_samples(started: &Started) -> Result<()> {
+    let mut admins = Vec::new();
+    for node in &started.nodes {
+        let identity = weft_node::devnet::DevNetwork::at(&node.dir).identity("admin")?;
+        let admin = weft_client::Client::connect(&node.endpoint, identity)
+            .await
+            .with_context(|| format!("connecting to {}'s node at {}", node.org, node.endpoint))?;
+        admins.push(admin);
+    }
+    let request = weft_proto::v1::ListContractsRequest { channel: admins[0].channel().into() };
+    let listed = admins[0].admin.clone().list_contracts(request).await?.into_inner();
+    let defined: Vec<String> = listed.contracts.into_iter().map(|d| d.name).collect();
+    // Fabric's default endorsement policy: a majority of the organizations' peers.
+    let peers: Vec<_> = started.nodes.iter().map(|n| weft_protocol::policy::peer(&n.org)).collect();
+    let policy = match peers.len() {
+        1 => peers[0].clone(),
+        n => weft_protocol::policy::n_of(n as u32 / 2 + 1, peers),
+    };
+    for (name, wasm) in crate::SAMPLES {
+        if defined.iter().any(|d| d == name) {
+            eprintln!("{name}: already deployed");
+            continue;
+        }
+        for (admin, node) in admins.iter().zip(&started.nodes).skip(1) {
+            admin
+                .install(wasm.to_vec())
+                .await
+                .with_context(|| format!("installing {name} on {}'s node", node.org))?;
+        }
+        let mut sample = weft_client::Deploy::new(name, "1", policy.clone(), wasm.to_vec());
+        if let Some((function, args)) = crate::sample_init(name) {
+            sample =
+                sample.with_init(function, args.iter().map(|a| a.as_bytes().to_vec()).collect());
+        }
+        crate::deploy(&admins[0], sample).await?;
+    }
     Ok(())
 }
 

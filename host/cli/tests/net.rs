@@ -31,23 +31,31 @@ fn failed(output: Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// A port `P` with `P..P+2` and `P+100..P+106` free now (the nodes' and the etcd members').
-fn free_base() -> u16 {
+/// A port `P` with `P..P+3` and `P+100..P+106` free now (the nodes' and the etcd members'),
+/// `offset` apart from the other tests' choices.
+fn free_base(offset: u16) -> u16 {
     let free = |port: u16| TcpListener::bind(("127.0.0.1", port)).is_ok();
     (0..200)
-        .map(|i| 20_000 + (std::process::id() % 100) as u16 * 200 + i * 7)
-        .find(|base| (0..2).chain(100..106).all(|p| free(base + p)))
+        .map(|i| 20_000 + offset + (std::process::id() % 50) as u16 * 400 + i * 11)
+        .find(|base| (0..3).chain(100..106).all(|p| free(base + p)))
         .expect("free loopback ports")
 }
 
 /// The pids `net.json` records.
 fn pids(dir: &Path) -> Vec<u32> {
+    let (etcd, nodes) = pids_of(dir);
+    [etcd, nodes].concat()
+}
+
+/// The etcd members' and the nodes' pids `net.json` records (0: not running).
+fn pids_of(dir: &Path) -> (Vec<u32>, Vec<u32>) {
     let text = std::fs::read_to_string(dir.join("net.json")).unwrap();
     let state: serde_json::Value = serde_json::from_str(&text).unwrap();
     let of = |list: &str| -> Vec<u32> {
-        state[list].as_array().unwrap().iter().map(|m| m["pid"].as_u64().unwrap() as u32).collect()
+        let pid = |m: &serde_json::Value| m["pid"].as_u64().unwrap_or(0) as u32;
+        state[list].as_array().unwrap().iter().map(pid).collect()
     };
-    [of("etcd"), of("nodes")].concat()
+    (of("etcd"), of("nodes"))
 }
 
 fn running(pid: u32) -> bool {
@@ -60,7 +68,7 @@ fn net_up_status_down_and_up_again() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("net");
     let net = dir.to_str().unwrap();
-    let base = free_base().to_string();
+    let base = free_base(0).to_string();
 
     let up = ok(weft(&["net", "up", net, "--port", &base]));
     assert!(up.contains("network up"), "{up}");
@@ -83,7 +91,31 @@ fn net_up_status_down_and_up_again() {
     for line in ["Org1 node", "Org2 node"] {
         assert!(status.contains(line), "{status}");
     }
-    assert_eq!(status.matches("height 0").count(), 2, "{status}");
+    // The samples are deployed, and both nodes hold the same chain.
+    let chains: Vec<&str> = status
+        .lines()
+        .filter(|l| l.contains(" node "))
+        .map(|l| l.split(": ").nth(1).unwrap().split(", cuts").next().unwrap())
+        .collect();
+    assert_eq!(chains.len(), 2, "{status}");
+    assert!(!chains[0].starts_with("height 0") && chains[0] == chains[1], "{status}");
+    // A transaction through Org1's node needs Org2's endorsement too (both of two), and
+    // Org2's node reads what it wrote.
+    let org = |org: &str| dir.join(org).to_str().unwrap().to_string();
+    let done = ok(weft(&["--dir", &org("Org1"), "invoke", "kv", "Put", "greeting", "hello"]));
+    assert!(done.contains("VALID"), "{done}");
+    let mut read = String::new();
+    for _ in 0..50 {
+        read = ok(weft(&["--dir", &org("Org2"), "query", "kv", "Get", "greeting"]));
+        if read.contains("hello") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(read.contains("hello"), "{read}");
+    let tx_id = done.split("\"tx_id\": \"").nth(1).unwrap().split('"').next().unwrap();
+    let tx = ok(weft(&["--dir", &org("Org2"), "tx", "get", tx_id]));
+    assert!(tx.contains("Org1") && tx.contains("Org2"), "endorsed by both: {tx}");
     assert_eq!(status.matches(": healthy").count(), 3, "{status}");
     assert_eq!(status.matches("ordering leader").count(), 1, "one node cuts: {status}");
 
@@ -99,5 +131,76 @@ fn net_up_status_down_and_up_again() {
     ok(weft(&["net", "up", net, "--port", &base]));
     let status = ok(weft(&["net", "status", net]));
     assert_eq!(status.matches("running: height").count(), 2, "{status}");
+    ok(weft(&["net", "down", net]));
+}
+
+/// `weft --dir DIR/ORG invoke ...`, made again (up to a minute) while it fails: what a client
+/// does while the network recovers.
+fn invoke_until_committed(dir: &Path, org: &str, args: &[&str]) -> String {
+    let org_dir = dir.join(org);
+    let mut last = String::new();
+    for _ in 0..60 {
+        let out = weft(&[&["--dir", org_dir.to_str().unwrap(), "invoke"], args].concat());
+        if out.status.success() {
+            return String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        last = String::from_utf8_lossy(&out.stderr).into_owned();
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    panic!("{args:?} through {org} never committed: {last}");
+}
+
+/// Three organizations (the samples need two of three); the node that cuts the blocks is
+/// killed with SIGKILL: transactions through the others still commit (another node leads);
+/// `weft net up` starts the killed node again, and it catches up to the same chain.
+#[test]
+fn three_organizations_go_on_without_their_killed_leader_and_it_catches_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    let net = dir.to_str().unwrap();
+    let base = free_base(200).to_string();
+    ok(weft(&["net", "up", net, "--orgs", "3", "--port", &base]));
+    let leader = |status: &str| {
+        status.lines().find(|l| l.contains("ordering leader")).map(|l| l[..4].to_string())
+    };
+    let mut status = ok(weft(&["net", "status", net]));
+    for _ in 0..50 {
+        if leader(&status).is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        status = ok(weft(&["net", "status", net]));
+    }
+    let killed = leader(&status).expect("a node leads");
+    let index: usize = killed[3..].parse::<usize>().unwrap() - 1;
+    let (_, nodes) = pids_of(&dir);
+    // SAFETY: `kill` has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(nodes[index] as i32, libc::SIGKILL) }, 0);
+
+    let through = if index == 0 { "Org2" } else { "Org1" };
+    for i in 0..5 {
+        let (key, value) = (format!("k{i}"), format!("v{i}"));
+        let done = invoke_until_committed(&dir, through, &["kv", "Put", &key, &value]);
+        assert!(done.contains("VALID"), "{done}");
+    }
+    // Started again, the killed node catches up to the others.
+    ok(weft(&["net", "up", net]));
+    let mut heights = Vec::new();
+    for _ in 0..100 {
+        let status = ok(weft(&["net", "status", net]));
+        heights = status
+            .lines()
+            .filter(|l| l.contains(" node "))
+            .map(|l| l.split(": ").nth(1).unwrap_or("").split(", cuts").next().unwrap().to_string())
+            .collect();
+        if heights.len() == 3 && heights.iter().all(|h| h == &heights[0]) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(heights.len() == 3 && heights.iter().all(|h| h == &heights[0]), "{heights:?}");
+    let org_dir = dir.join(&killed);
+    let read = ok(weft(&["--dir", org_dir.to_str().unwrap(), "query", "kv", "Get", "k4"]));
+    assert!(read.contains("v4"), "{read}");
     ok(weft(&["net", "down", net]));
 }
