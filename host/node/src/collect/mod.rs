@@ -2,8 +2,8 @@
 //! does it: the gateway's node simulates the client's proposal and signs it as every
 //! organization it is a peer of (`[peer]`, `[peer] also_endorse_as`); when the contract's
 //! endorsement policy (the lifecycle's majority for definitions) needs more, it asks one
-//! peer of each other organization it needs ([`plan`]) over the peers' `Endorser` service
-//! ([`remote`], peers listed in the channel configuration), concurrently and with a
+//! peer of each other organization it needs (`plan`) over the peers' `Endorser` service
+//! (`remote`, peers listed in the channel configuration), concurrently and with a
 //! deadline, trying the organization's next peer, then the next organization that can still
 //! satisfy the policy, when one fails. Every answer must carry the gateway's own response
 //! payload byte for byte, with a valid endorsement of a peer of the organization asked.
@@ -67,7 +67,7 @@ pub enum CollectError {
 
 /// Endorses `simulated` (the gateway's own peer's result) for the organizations its policy
 /// needs: signs it as every organization `endorser` is a peer of, asks other
-/// organizations' peers as the policy still needs ([`plan::next_step`]), and returns the
+/// organizations' peers as the policy still needs (`plan::next_step`), and returns the
 /// transaction with every endorsement.
 pub(crate) async fn collect(
     remote: &RemotePeers,
