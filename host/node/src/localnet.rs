@@ -127,7 +127,13 @@ impl LocalNetwork {
                 },
                 orderer: OrdererConfig {
                     kind: OrdererKind::Etcd,
-                    etcd: Some(EtcdConfig { endpoints: etcd.to_vec(), ..EtcdConfig::default() }),
+                    // On loopback a node that stops renewing its candidacy for 2 s is dead:
+                    // the next leader cuts within about that (5 s by default).
+                    etcd: Some(EtcdConfig {
+                        endpoints: etcd.to_vec(),
+                        lease_ttl_secs: 2,
+                        ..EtcdConfig::default()
+                    }),
                     ..OrdererConfig::default()
                 },
                 gateway: GatewayConfig::default(),
