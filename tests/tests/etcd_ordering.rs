@@ -254,11 +254,20 @@ async fn two_nodes_that_both_believe_they_lead_never_fork_the_chain() {
     revoke_leader_lease(&cluster, "ch").await;
     until("b leads", || b.is_leader()).await;
     assert!(a.is_leader(), "a should not have noticed yet");
-    // Both cut every envelope into a block and race to append it.
-    let sent: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i; 3]).collect();
-    for (i, envelope) in sent.iter().enumerate() {
-        let orderer = if i % 2 == 0 { &a } else { &b };
-        orderer.broadcast(envelope.clone()).await.unwrap();
+    // Both cut every envelope into a block and race to append it, in rounds of envelopes
+    // broadcast through each in turn, until one of them has lost an append (how soon
+    // depends on the machine's timing: usually in the first round).
+    let mut sent: Vec<Vec<u8>> = Vec::new();
+    for round in 0..20u8 {
+        for i in 0..8u8 {
+            let orderer = if i % 2 == 0 { &a } else { &b };
+            let envelope = vec![round, i, 3];
+            orderer.broadcast(envelope.clone()).await.unwrap();
+            sent.push(envelope);
+        }
+        if a.lost_appends() + b.lost_appends() >= 1 {
+            break;
+        }
     }
     let chain = blocks(&mut a.deliver(0), 0, sent.len()).await;
     exactly_once(&chain, &sent);
