@@ -48,7 +48,8 @@ struct Member {
     name: String,
     client_url: String,
     peer_url: String,
-    pid: Option<u32>,
+    #[serde(flatten)]
+    pid: Option<Proc>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -56,7 +57,29 @@ struct Node {
     org: String,
     dir: PathBuf,
     endpoint: String,
-    pid: Option<u32>,
+    #[serde(flatten)]
+    pid: Option<Proc>,
+}
+
+/// A process `up` started: its id, and when it started (clock ticks after boot, from
+/// `/proc`), so that another process that later has the same id is not taken for it.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct Proc {
+    pid: u32,
+    started: u64,
+}
+
+impl Proc {
+    /// Process `pid` as it is now, if it runs.
+    fn of(pid: u32) -> Option<Proc> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // After the command name (in parentheses): state is field 3, starttime field 22.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        if fields.first() == Some(&"Z") {
+            return None;
+        }
+        Some(Proc { pid, started: fields.get(19)?.parse().ok()? })
+    }
 }
 
 fn state_path(dir: &Path) -> PathBuf {
@@ -76,20 +99,17 @@ fn read_state(dir: &Path) -> Result<Started> {
 }
 
 fn write_state(dir: &Path, started: &Started) -> Result<()> {
+    // Written aside, then renamed: a crash leaves the old file or the new one, never half.
     let path = state_path(dir);
-    std::fs::write(&path, serde_json::to_string_pretty(started)?)
-        .with_context(|| format!("writing {}", path.display()))
+    let temporary = dir.join("net.json.new");
+    std::fs::write(&temporary, serde_json::to_string_pretty(started)?)
+        .with_context(|| format!("writing {}", temporary.display()))?;
+    std::fs::rename(&temporary, &path).with_context(|| format!("writing {}", path.display()))
 }
 
-/// Whether process `pid` is alive (and not a zombie).
-fn alive(pid: Option<u32>) -> bool {
-    let Some(pid) = pid else { return false };
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
-        }
-        Err(_) => false,
-    }
+/// Whether `process` still runs (the same process: same id and start time; not a zombie).
+fn alive(process: Option<Proc>) -> bool {
+    process.is_some_and(|p| Proc::of(p.pid) == Some(p))
 }
 
 /// The etcd binary: `WEFT_ETCD`, else `etcd` on PATH; without one, an error naming the
@@ -106,8 +126,8 @@ fn etcd_binary() -> Result<String> {
 }
 
 /// Starts `command` as a process of its own (its own process group, so a Ctrl-C at the
-/// terminal does not reach it), its output appended to `log`; returns its pid.
-fn spawn(mut command: Command, log: &Path) -> Result<u32> {
+/// terminal does not reach it), its output appended to `log`.
+fn spawn(mut command: Command, log: &Path) -> Result<Proc> {
     use std::os::unix::process::CommandExt;
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -121,21 +141,27 @@ fn spawn(mut command: Command, log: &Path) -> Result<u32> {
         .process_group(0)
         .spawn()
         .with_context(|| format!("starting {:?}", command.get_program()))?;
-    Ok(child.id())
+    // Not reaped here: a process that exits at once is a zombie, which `alive` tells apart.
+    let pid = child.id();
+    Proc::of(pid).with_context(|| format!("{:?} (pid {pid}) exited at once", command.get_program()))
 }
 
-/// Waits up to `limit` for `ready`, naming `what` and pointing at `log` if it never is.
+/// Waits up to `limit` for `ready` (an error: the process exited), naming `what` and
+/// pointing at `log` if it never is.
 async fn wait_until<F, Fut>(what: &str, log: &Path, limit: Duration, mut ready: F) -> Result<()>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
+    Fut: Future<Output = std::result::Result<bool, ()>>,
 {
     let started = Instant::now();
     while started.elapsed() < limit {
-        if ready().await {
-            return Ok(());
+        match ready().await {
+            Ok(true) => return Ok(()),
+            Ok(false) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(()) => {
+                bail!("{what} exited; see {} (`weft net down` stops what started)", log.display())
+            }
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     bail!(
         "{what} did not come up within {} s; see {} (`weft net down` stops what started)",
@@ -192,6 +218,7 @@ pub(crate) async fn up(dir: &Path, args: &UpArgs) -> Result<()> {
             }
             started
         }
+        Err(e) if state_path(dir).exists() => return Err(e),
         Err(_) if net.exists() => bail!(
             "{} holds a network but no {}: remove the directory to start over",
             dir.display(),
@@ -222,35 +249,46 @@ pub(crate) async fn up(dir: &Path, args: &UpArgs) -> Result<()> {
     for member in &started.etcd {
         let log = dir.join("etcd").join(format!("{}.log", member.name));
         let what = format!("etcd member {} ({})", member.name, member.client_url);
-        wait_until(&what, &log, Duration::from_secs(30), || etcd_healthy(&member.client_url))
-            .await?;
+        wait_until(&what, &log, Duration::from_secs(30), || async {
+            if !alive(member.pid) {
+                return Err(());
+            }
+            Ok(etcd_healthy(&member.client_url).await)
+        })
+        .await?;
     }
     eprintln!("etcd: {} members healthy", started.etcd.len());
     let exe = std::env::current_exe().context("finding the weft binary")?;
     for node in started.nodes.iter_mut().filter(|n| !alive(n.pid)) {
-        let _ = std::fs::remove_file(node.dir.join("endpoint"));
+        let node_dir = dir.join(&node.dir);
+        let _ = std::fs::remove_file(node_dir.join("endpoint"));
         let mut command = Command::new(&exe);
-        command.arg("--dir").arg(&node.dir).args(["node", "start"]);
-        node.pid = Some(spawn(command, &node.dir.join("node.log"))?);
+        command.arg("--dir").arg(&node_dir).args(["node", "start"]);
+        node.pid = Some(spawn(command, &node_dir.join("node.log"))?);
     }
     write_state(dir, &started)?;
     for node in &started.nodes {
-        let log = node.dir.join("node.log");
+        let node_dir = dir.join(&node.dir);
+        let log = node_dir.join("node.log");
         let what = format!("{}'s node ({})", node.org, node.endpoint);
         wait_until(&what, &log, Duration::from_secs(60), || async {
-            alive(node.pid) && node.dir.join("endpoint").exists()
+            if !alive(node.pid) {
+                return Err(());
+            }
+            Ok(node_dir.join("endpoint").exists())
         })
         .await?;
     }
-    deploy_samples(&started).await?;
+    deploy_samples(dir, &started).await?;
     println!("network up in {}", dir.display());
     for node in &started.nodes {
-        println!("  {} node: {} (pid {})", node.org, node.endpoint, node.pid.unwrap_or(0));
+        println!("  {} node: {} (pid {})", node.org, node.endpoint, node.pid.map_or(0, |p| p.pid));
     }
     for member in &started.etcd {
         println!("  etcd {}: {}", member.name, member.client_url);
     }
-    let first = started.nodes[0].dir.display();
+    let first = dir.join(&started.nodes[0].dir);
+    let first = first.display();
     println!(
         "each organization's node and keys: `weft --dir {first} query ...` (Org1), likewise \
          for the others; `weft net status {0}`, `weft net down {0}`",
@@ -264,10 +302,10 @@ pub(crate) async fn up(dir: &Path, args: &UpArgs) -> Result<()> {
 /// first node's gateway, which collects the other organizations' endorsements) with an
 /// endorsement policy that needs the peers of a majority of the organizations (both of
 /// two, two of three).
-async fn deploy_samples(started: &Started) -> Result<()> {
+async fn deploy_samples(dir: &Path, started: &Started) -> Result<()> {
     let mut admins = Vec::new();
     for node in &started.nodes {
-        let identity = weft_node::devnet::DevNetwork::at(&node.dir).identity("admin")?;
+        let identity = weft_node::devnet::DevNetwork::at(dir.join(&node.dir)).identity("admin")?;
         let admin = weft_client::Client::connect(&node.endpoint, identity)
             .await
             .with_context(|| format!("connecting to {}'s node at {}", node.org, node.endpoint))?;
@@ -305,6 +343,10 @@ async fn deploy_samples(started: &Started) -> Result<()> {
 
 /// Writes a new network into `dir` as `args` say; returns its layout (nothing started).
 fn create(net: &LocalNetwork, args: &UpArgs) -> Result<Started> {
+    let last = u32::from(args.port) + 100 + 2 * u32::from(args.etcd);
+    if last > u32::from(u16::MAX) || u32::from(args.port) + u32::from(args.orgs) > 65_535 {
+        bail!("--port {} leaves no room for the nodes' and etcd's ports below 65536", args.port);
+    }
     let mut started = Started::default();
     for i in 0..args.etcd {
         let client = args.port + 100 + 2 * i;
@@ -327,7 +369,8 @@ fn create(net: &LocalNetwork, args: &UpArgs) -> Result<Started> {
         .iter()
         .map(|peer| Node {
             org: peer.org.clone(),
-            dir: net.org(&peer.org).dir,
+            // Relative to the network's directory, wherever it is reached from.
+            dir: PathBuf::from(&peer.org),
             endpoint: format!("http://{}", peer.listen),
             pid: None,
         })
@@ -349,7 +392,11 @@ pub(crate) async fn status(dir: &Path) -> Result<()> {
     for node in &started.nodes {
         let state = if alive(node.pid) { "running" } else { "stopped" };
         let chain = if alive(node.pid) {
-            chain_of(node).await
+            // A node that does not answer (stopped, hung) does not hang `status`.
+            match tokio::time::timeout(Duration::from_secs(5), chain_of(dir, node)).await {
+                Ok(chain) => chain,
+                Err(_) => Err(anyhow::anyhow!("no answer within 5 s")),
+            }
         } else {
             Err(anyhow::anyhow!("not running"))
         };
@@ -372,8 +419,8 @@ pub(crate) async fn status(dir: &Path) -> Result<()> {
 }
 
 /// The height and commit hash `node` reports, and whether it leads ordering.
-async fn chain_of(node: &Node) -> Result<(u64, String, bool)> {
-    let net = weft_node::devnet::DevNetwork::at(&node.dir);
+async fn chain_of(dir: &Path, node: &Node) -> Result<(u64, String, bool)> {
+    let net = weft_node::devnet::DevNetwork::at(dir.join(&node.dir));
     let identity = net.identity(&format!("{}:client", node.org))?;
     let client = weft_client::Client::connect(&node.endpoint, identity).await?;
     let request = weft_proto::v1::GetChainInfoRequest { channel: client.channel().into() };
@@ -402,18 +449,18 @@ pub(crate) async fn down(dir: &Path) -> Result<()> {
 }
 
 /// SIGTERM, then SIGKILL if it has not exited within 15 s.
-async fn stop(what: &str, pid: Option<u32>) {
-    let Some(pid) = pid.filter(|_| alive(pid)) else {
+async fn stop(what: &str, process: Option<Proc>) {
+    let Some(Proc { pid, .. }) = process.filter(|_| alive(process)) else {
         eprintln!("{what}: not running");
         return;
     };
     // SAFETY: `kill` with a pid and a signal number has no memory-safety preconditions.
     unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
     let started = Instant::now();
-    while alive(Some(pid)) && started.elapsed() < Duration::from_secs(15) {
+    while alive(process) && started.elapsed() < Duration::from_secs(15) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    if alive(Some(pid)) {
+    if alive(process) {
         // SAFETY: as above.
         unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
         eprintln!("{what} (pid {pid}): killed after 15 s");
@@ -437,11 +484,11 @@ pub(crate) fn bench_targets(dir: &Path) -> Result<(PathBuf, String, Vec<crate::b
         .chain(started.etcd.iter().map(|m| (format!("etcd {}", m.name), m.pid, true)))
     {
         match pid.filter(|_| alive(pid)) {
-            Some(pid) => servers.push(crate::bench::Server { name, pid, etcd }),
+            Some(Proc { pid, .. }) => servers.push(crate::bench::Server { name, pid, etcd }),
             None => {
                 bail!("{name} of the network in {} is not running (weft net up)", dir.display())
             }
         }
     }
-    Ok((first.dir.clone(), first.endpoint.clone(), servers))
+    Ok((dir.join(&first.dir), first.endpoint.clone(), servers))
 }

@@ -36,7 +36,8 @@ fn failed(output: Output) -> String {
 fn free_base(offset: u16) -> u16 {
     let free = |port: u16| TcpListener::bind(("127.0.0.1", port)).is_ok();
     (0..200)
-        .map(|i| 20_000 + offset + (std::process::id() % 50) as u16 * 400 + i * 11)
+        // Below Linux's ephemeral ports (32768 on), which outgoing connections draw from.
+        .map(|i| 20_000 + offset + (std::process::id() % 20) as u16 * 500 + i * 11)
         .find(|base| (0..3).chain(100..106).all(|p| free(base + p)))
         .expect("free loopback ports")
 }
@@ -58,6 +59,15 @@ fn pids_of(dir: &Path) -> (Vec<u32>, Vec<u32>) {
     (of("etcd"), of("nodes"))
 }
 
+/// Runs `weft net down DIR` when dropped, so a failing test leaves no process behind.
+struct Down(std::path::PathBuf);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = weft(&["net", "down", self.0.to_str().unwrap()]);
+    }
+}
+
 fn running(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .is_ok_and(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.starts_with(" Z")))
@@ -70,6 +80,7 @@ fn net_up_status_down_and_up_again() {
     let net = dir.to_str().unwrap();
     let base = free_base(0).to_string();
 
+    let _down = Down(dir.clone());
     let up = ok(weft(&["net", "up", net, "--port", &base]));
     assert!(up.contains("network up"), "{up}");
     let started = pids(&dir);
@@ -79,10 +90,19 @@ fn net_up_status_down_and_up_again() {
     assert!(dir.join("Org1/keys/Org1/client.key").exists());
     assert!(!dir.join("Org1/keys/Org2").exists());
 
-    // One node is elected to cut the blocks (within a moment of starting).
+    // One node is elected to cut the blocks (within a moment of starting); the samples are
+    // deployed, and both nodes come to hold the same chain (Org2's may be a block behind
+    // for a moment).
+    let chains = |status: &str| -> Vec<String> {
+        let chain = |l: &str| {
+            l.split(": ").nth(1).unwrap_or("").split(", cuts").next().unwrap().to_string()
+        };
+        status.lines().filter(|l| l.contains(" node ")).map(chain).collect()
+    };
     let mut status = ok(weft(&["net", "status", net]));
     for _ in 0..50 {
-        if status.contains("ordering leader") {
+        let same = chains(&status).windows(2).all(|w| w[0] == w[1]);
+        if status.matches("ordering leader").count() == 1 && same {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
@@ -91,14 +111,9 @@ fn net_up_status_down_and_up_again() {
     for line in ["Org1 node", "Org2 node"] {
         assert!(status.contains(line), "{status}");
     }
-    // The samples are deployed, and both nodes hold the same chain.
-    let chains: Vec<&str> = status
-        .lines()
-        .filter(|l| l.contains(" node "))
-        .map(|l| l.split(": ").nth(1).unwrap().split(", cuts").next().unwrap())
-        .collect();
-    assert_eq!(chains.len(), 2, "{status}");
-    assert!(!chains[0].starts_with("height 0") && chains[0] == chains[1], "{status}");
+    let both = chains(&status);
+    assert_eq!(both.len(), 2, "{status}");
+    assert!(!both[0].starts_with("height 0") && both[0] == both[1], "{status}");
     // A transaction through Org1's node needs Org2's endorsement too (both of two), and
     // Org2's node reads what it wrote.
     let org = |org: &str| dir.join(org).to_str().unwrap().to_string();
@@ -159,6 +174,7 @@ fn three_organizations_go_on_without_their_killed_leader_and_it_catches_up() {
     let dir = tmp.path().join("net");
     let net = dir.to_str().unwrap();
     let base = free_base(200).to_string();
+    let _down = Down(dir.clone());
     ok(weft(&["net", "up", net, "--orgs", "3", "--port", &base]));
     let leader = |status: &str| {
         status.lines().find(|l| l.contains("ordering leader")).map(|l| l[..4].to_string())

@@ -24,9 +24,11 @@
 //!
 //! The fill guard also prices the bytes of a fill. The engine prices bulk-memory bytes in
 //! whole fuel units, and 1 fuel a byte (the least it can charge) is about 3x what `memset`
-//! takes; so `memory.fill` is priced at 0 a byte and, once the fill succeeds, the guard
-//! copies the first half of the filled bytes onto themselves (a no-op for memory), whose
-//! engine price of 1 a byte makes a filled byte cost 1/2.
+//! takes; so `memory.fill` is priced at 0 a byte and, before it, the guard copies the first
+//! half of the bytes to fill onto themselves (a no-op for memory), whose engine price of 1 a
+//! byte, paid before any work, makes a filled byte cost 1/2. The copy's range is within the
+//! fill's, so it traps (out of bounds) only where the fill would trap anyway: the outcome is
+//! the instruction's.
 //!
 //! The guards keep the semantics exactly: a fill of 0 bytes at an address past the end of
 //! memory still traps (out of bounds), at or below the end it does nothing; a growth of 0,
@@ -195,9 +197,9 @@ impl Reencode for Guards {
                 // (func (param $dst i32) (param $val i32) (param $len i32)
                 //   (if (i32.or (local.get $len)
                 //               (i32.gt_u (local.get $dst) (i32.shl (memory.size) (i32.const 16))))
-                //     (then (memory.fill (local.get $dst) (local.get $val) (local.get $len))
-                //           (memory.copy (local.get $dst) (local.get $dst)
-                //                        (i32.shr_u (local.get $len) (i32.const 1))))))
+                //     (then (memory.copy (local.get $dst) (local.get $dst)
+                //                        (i32.shr_u (local.get $len) (i32.const 1)))
+                //           (memory.fill (local.get $dst) (local.get $val) (local.get $len)))))
                 Guard::Fill => ins
                     .local_get(2)
                     .local_get(0)
@@ -208,15 +210,15 @@ impl Reencode for Guards {
                     .i32_or()
                     .if_(BlockType::Empty)
                     .local_get(0)
-                    .local_get(1)
-                    .local_get(2)
-                    .memory_fill(0)
-                    .local_get(0)
                     .local_get(0)
                     .local_get(2)
                     .i32_const(1)
                     .i32_shr_u()
                     .memory_copy(0, 0)
+                    .local_get(0)
+                    .local_get(1)
+                    .local_get(2)
+                    .memory_fill(0)
                     .end(),
                 // (func (param $pages i32) (result i32)
                 //   (if (result i32) (i32.gt_u (local.get $pages)

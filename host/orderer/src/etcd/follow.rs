@@ -52,8 +52,7 @@ pub(super) async fn follow(
     blocks: mpsc::Sender<Result<Block>>,
     alive: mpsc::Sender<()>,
 ) {
-    let mut stream =
-        Follower { inner, next: from, blocks, first: true, peer: 0, fetched_tip: None };
+    let mut stream = Follower { inner, next: from, blocks, first: true, peer: 0, sent_tip: None };
     let mut backoff = Backoff::default();
     loop {
         let stopped = match stream.catch_up().await {
@@ -94,14 +93,19 @@ struct Follower {
     /// The other node asked for blocks neither etcd nor the source holds; the next one
     /// after a failed attempt.
     peer: usize,
-    /// The number and header hash of the last block sent from another node: the link of the
-    /// next one, which the source may not hold yet (its committer may be behind the stream).
-    fetched_tip: Option<(u64, [u8; 32])>,
+    /// The number and header hash of the last block sent: the link of the next one, which
+    /// the source may not hold yet (the committer may be behind the stream).
+    sent_tip: Option<(u64, [u8; 32])>,
 }
 
 impl Follower {
     fn timeout(&self) -> Duration {
         Duration::from_millis(self.inner.etcd.timeout_ms.max(1))
+    }
+
+    /// Whether the orderer is closing or the consumer went away.
+    fn stopping(&self) -> bool {
+        self.inner.end.borrow().is_some() || self.blocks.is_closed()
     }
 
     /// Whether the stream is over: closed and all blocks up to the end height sent.
@@ -110,9 +114,11 @@ impl Follower {
     }
 
     async fn send(&mut self, block: Block) -> std::result::Result<(), Stop> {
+        let hash = header_hash(&block.header.clone().unwrap_or_default());
         if self.blocks.send(Ok(block)).await.is_err() {
             return Err(Stop::Done);
         }
+        self.sent_tip = Some((self.next, hash));
         self.next += 1;
         if self.ended() { Err(Stop::Done) } else { Ok(()) }
     }
@@ -293,12 +299,19 @@ impl Follower {
         anchor: &[u8],
     ) -> std::result::Result<(), Stop> {
         let start = self.next;
-        let previous = match (start.checked_sub(1), self.fetched_tip) {
+        let previous = match (start.checked_sub(1), self.sent_tip) {
             (None, _) => Vec::new(),
             (Some(last), Some((number, hash))) if number == last => hash.to_vec(),
-            (Some(last), _) => {
-                header_hash(&self.read_source(last, below)?.header.unwrap_or_default()).to_vec()
-            }
+            (Some(last), _) => match self.inner.source.block(last) {
+                Ok(Some(block)) => header_hash(&block.header.unwrap_or_default()).to_vec(),
+                // The ledger does not hold it yet: read again later.
+                _ => {
+                    return Err(Stop::Retry(Error::Unavailable(format!(
+                        "block {last}, the link of blocks from another node, is not in the \
+                         ledger yet"
+                    ))));
+                }
+            },
         };
         tracing::info!(
             from = start,
@@ -311,11 +324,18 @@ impl Follower {
                 "blocks {start}..{below} from other node {peer}: {why}"
             )))
         };
+        // A node that answers, but too slowly, is passed over too: both passes must keep
+        // above a least rate.
+        let deadline = tokio::time::Instant::now() + attempt_time(below - start);
         let mut pinned: Vec<[u8; 32]> = Vec::with_capacity((below - start) as usize);
         let mut stream = peers.blocks(peer, start);
         let mut last = previous;
         for number in start..below {
-            let block = next_block(&mut stream, number).await.map_err(refused)?;
+            // A node shutting down does not wait for the rest: its next start resumes.
+            if self.stopping() {
+                return Err(Stop::Done);
+            }
+            let block = next_block(&mut stream, number, deadline).await.map_err(refused)?;
             let header = checked_header(&block, number).map_err(refused)?;
             if header.previous_hash != last {
                 return Err(refused(format!(
@@ -335,14 +355,16 @@ impl Follower {
         drop(stream);
         let mut stream = peers.blocks(peer, start);
         for (number, hash) in (start..below).zip(pinned) {
-            let mut block = next_block(&mut stream, number).await.map_err(refused)?;
+            if self.stopping() {
+                return Err(Stop::Done);
+            }
+            let mut block = next_block(&mut stream, number, deadline).await.map_err(refused)?;
             let header = checked_header(&block, number).map_err(refused)?;
             if header_hash(header) != hash {
                 return Err(refused(format!("block {number} changed between two reads")));
             }
             block.metadata = Some(BlockMetadata::default());
             self.send(block).await?;
-            self.fetched_tip = Some((number, hash));
             if number % 1000 == 999 {
                 tracing::info!(at = number + 1, to = below, "deliver: fetching from another node");
             }
@@ -367,16 +389,30 @@ impl Follower {
 /// longer pause means it does not hold them (or stalls), and another node is asked.
 const PEER_BLOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The next block of a peer's stream, which must be block `number`.
+/// How long one attempt to fetch `blocks` blocks from another node may take, both passes:
+/// a minute, plus 5 ms a block (at least 200 blocks a second).
+fn attempt_time(blocks: u64) -> Duration {
+    Duration::from_secs(60)
+        + Duration::from_millis(5).saturating_mul(blocks.min(u32::MAX as u64) as u32)
+}
+
+/// The next block of a peer's stream, which must be block `number`, within
+/// [`PEER_BLOCK_TIMEOUT`] and before `deadline`.
 async fn next_block(
     stream: &mut crate::PeerBlockStream,
     number: u64,
+    deadline: tokio::time::Instant,
 ) -> std::result::Result<Block, String> {
-    match tokio::time::timeout(PEER_BLOCK_TIMEOUT, stream.next()).await {
+    let wait =
+        deadline.saturating_duration_since(tokio::time::Instant::now()).min(PEER_BLOCK_TIMEOUT);
+    match tokio::time::timeout(wait, stream.next()).await {
         Ok(Some(Ok(block))) => Ok(block),
         Ok(Some(Err(why))) => Err(why),
         Ok(None) => Err(format!("the stream ended before block {number}")),
-        Err(_) => Err(format!("no block {number} within {} s", PEER_BLOCK_TIMEOUT.as_secs())),
+        Err(_) => Err(format!(
+            "no block {number} in time (at most {} s a block, and a minute plus 5 ms a block in all)",
+            PEER_BLOCK_TIMEOUT.as_secs()
+        )),
     }
 }
 

@@ -406,9 +406,9 @@ impl<'a> Leader<'a> {
     }
 }
 
-/// Defragments the cluster's members one after the other, on a task of its own (appends
-/// go on meanwhile), unless a round is under way already. Failures are logged: the next
-/// round tries again.
+/// Defragments the cluster's members one after the other, on a task of its own (the leader
+/// does not wait for it), unless a round is under way already. Failures are logged: the
+/// next round tries again; a member that does not finish within a minute ends the round.
 fn defragment(inner: Arc<Inner>) {
     if inner.defragmenting.swap(true, Ordering::SeqCst) {
         return;
@@ -419,7 +419,11 @@ fn defragment(inner: Arc<Inner>) {
         if let Some(tls) = &inner.etcd.tls {
             match super::orderer::tls_options(tls) {
                 Ok(tls) => options = options.with_tls(tls),
-                Err(e) => tracing::warn!(error = %e, "etcd defragmentation skipped"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "etcd defragmentation skipped");
+                    inner.defragmenting.store(false, Ordering::SeqCst);
+                    return;
+                }
             }
         }
         for endpoint in &inner.etcd.endpoints {
@@ -437,7 +441,12 @@ fn defragment(inner: Arc<Inner>) {
                     tracing::info!(%endpoint, took = ?started.elapsed(), "etcd member defragmented");
                 }
                 Ok(Err(e)) => tracing::warn!(%endpoint, error = %e, "etcd defragmentation failed"),
-                Err(_) => tracing::warn!(%endpoint, "etcd defragmentation took over a minute"),
+                // It may still be defragmenting: leave the others for the next round, so two
+                // members are never blocked at once.
+                Err(_) => {
+                    tracing::warn!(%endpoint, "etcd defragmentation took over a minute");
+                    break;
+                }
             }
         }
         inner.defragmenting.store(false, Ordering::SeqCst);
