@@ -143,6 +143,8 @@ impl TwoOrgs {
             self.orgs[0].admin.deploy(Deploy::new(name, "1", policy, wasm)).await.expect("deploy");
         assert_eq!(deployed.definition.status.code(), TxValidationCode::Valid);
         self.endorsers_of(0, &deployed.definition.tx_id, &["Org1", "Org2"]);
+        // Org2's node knows the definition once it committed the block too.
+        self.in_step().await;
     }
 
     /// Checks that transaction `tx_id`, as committed on node `i`, carries endorsements of
