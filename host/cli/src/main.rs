@@ -462,6 +462,13 @@ fn main() -> std::process::ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Node(_) | Command::Dev { .. }) {
+        // A command's output piped into a reader that stops early (`| head`) ends the command
+        // quietly, as for any Unix tool, instead of a panic at the next print. The node
+        // keeps ignoring the signal: a write to a closed connection is an error it handles.
+        // SAFETY: setting a signal's disposition to the default before any thread is started.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let result = weft_node::node::async_runtime()
         .context("starting the async runtime")
         .and_then(|runtime| runtime.block_on(run(cli)));

@@ -220,3 +220,24 @@ fn three_organizations_go_on_without_their_killed_leader_and_it_catches_up() {
     assert!(read.contains("v4"), "{read}");
     ok(weft(&["net", "down", net]));
 }
+
+/// Output piped into a reader that stops early ends the command quietly, as for any Unix
+/// tool (here `weft net status`, whose reader is gone before it prints), not with a panic.
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let state = r#"{"etcd": [{"name": "m0", "client_url": "http://127.0.0.1:1",
+                    "peer_url": "http://127.0.0.1:2"}], "nodes": []}"#;
+    std::fs::write(dir.join("net.json"), state).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["net", "status", dir.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
