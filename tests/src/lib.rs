@@ -13,6 +13,18 @@ use weft_node::{Node, Result};
 use weft_proto::v1::TxValidationCode;
 use weft_protocol::policy;
 
+/// Waits (up to a minute, checking every 50 ms) until `done` holds; panics naming `what`
+/// otherwise.
+pub async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..1200 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{what}: not within a minute");
+}
+
 /// A running development node and two connected identities.
 #[derive(Debug)]
 pub struct TestNet {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use weft_e2e::etcd::EtcdCluster;
+use weft_e2e::until;
 use weft_orderer::etcd::{EtcdConfig, EtcdOrderer, EtcdOrdererConfig};
 use weft_orderer::{
     BatchConfig, BlockSource, BlockStream, Error, Orderer, PeerBlockStream, PeerBlocks,
@@ -153,17 +154,6 @@ fn exactly_once(blocks: &[Block], sent: &[Vec<u8>]) {
     assert_eq!(unique, sent.iter().collect::<BTreeSet<_>>(), "lost or foreign envelopes");
 }
 
-/// Waits (up to a minute) until `done` holds.
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..1200 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what}: not within a minute");
-}
-
 /// An etcd client of the test itself, to act as the cluster's operator would.
 async fn operator(cluster: &EtcdCluster) -> etcd_client::Client {
     etcd_client::Client::connect(cluster.endpoints(), None).await.unwrap()
@@ -291,22 +281,30 @@ async fn two_nodes_that_both_believe_they_lead_never_fork_the_chain() {
     b_thread.join().unwrap();
 }
 
-#[tokio::test]
-async fn deliver_from_any_height_and_below_the_window_from_the_ledger() {
-    let cluster = EtcdCluster::start(1);
+/// Node a on `cluster`, keeping 3 blocks in etcd, orders 8 envelopes into 8 blocks and
+/// commits the first 6 to its ledger (with its metadata); etcd then holds blocks 5..8 only.
+/// Returns the node, its thread, its ledger and the chain as cut.
+async fn eight_blocks_six_committed(
+    cluster: &EtcdCluster,
+) -> (EtcdOrderer, std::thread::JoinHandle<()>, Arc<Store>, Vec<Block>) {
     let ledger = Arc::new(Store::default());
-    let (a, a_thread) = node(&cluster, "a", 1, ledger.clone(), |c| c.window = 3);
+    let (a, a_thread) = node(cluster, "a", 1, ledger.clone(), |c| c.window = 3);
     let mut committer = a.deliver(0);
-    let sent: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i]).collect();
-    for envelope in &sent {
-        a.broadcast(envelope.clone()).await.unwrap();
+    for i in 0..8u8 {
+        a.broadcast(vec![i]).await.unwrap();
     }
-    // The node commits blocks 0..6 to its ledger.
     let chain = blocks(&mut committer, 0, 8).await;
     ledger.0.lock().unwrap().extend(chain[..6].iter().cloned().map(|mut b| {
         b.metadata = Some(BlockMetadata { commit_hash: vec![7; 32], ..Default::default() });
         b
     }));
+    (a, a_thread, ledger, chain)
+}
+
+#[tokio::test]
+async fn deliver_from_any_height_and_below_the_window_from_the_ledger() {
+    let cluster = EtcdCluster::start(1);
+    let (a, a_thread, _ledger, chain) = eight_blocks_six_committed(&cluster).await;
     // etcd holds the last three blocks only.
     let mut client = operator(&cluster).await;
     let held = client
@@ -365,20 +363,7 @@ fn forged(chain: &[Block], at: usize) -> Vec<Block> {
 #[tokio::test]
 async fn a_node_behind_the_window_fetches_blocks_from_another_node_and_believes_only_the_chain() {
     let cluster = EtcdCluster::start(1);
-    let ledger = Arc::new(Store::default());
-    let (a, a_thread) = node(&cluster, "a", 1, ledger.clone(), |c| c.window = 3);
-    let mut committer = a.deliver(0);
-    let sent: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i]).collect();
-    for envelope in &sent {
-        a.broadcast(envelope.clone()).await.unwrap();
-    }
-    // Node a commits blocks 0..6 (with its metadata); etcd keeps blocks 5..8 only.
-    let chain = blocks(&mut committer, 0, 8).await;
-    let committed = chain[..6].iter().cloned().map(|mut b| {
-        b.metadata = Some(BlockMetadata { commit_hash: vec![7; 32], ..Default::default() });
-        b
-    });
-    ledger.0.lock().unwrap().extend(committed);
+    let (a, a_thread, ledger, chain) = eight_blocks_six_committed(&cluster).await;
 
     // Node c's ledger is empty. The nodes it may ask: one that holds nothing, one whose
     // chain was forged from block 2 on (consistent in itself), node a behind a connection

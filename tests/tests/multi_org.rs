@@ -28,8 +28,8 @@ use std::time::Duration;
 use prost::Message;
 use tonic::Code;
 use weft_client::{Client, Deploy};
-use weft_e2e::etcd::EtcdCluster;
-use weft_e2e::{TestNet, args};
+use weft_e2e::etcd::{EtcdCluster, free_port};
+use weft_e2e::{TestNet, args, until};
 use weft_node::Node;
 use weft_node::config::{EtcdConfig, NodeConfig, OrdererKind};
 use weft_node::devnet::{DevNetwork, ORGS, Transport};
@@ -57,12 +57,6 @@ struct TwoOrgs {
     orgs: Vec<OrgNode>,
     /// Each node's address, as the channel configuration lists it.
     addresses: Vec<String>,
-}
-
-/// A port free on the loopback interface now.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("its address").port()
 }
 
 impl TwoOrgs {
@@ -234,17 +228,6 @@ impl Partition {
         let _ = self.cut.send(());
         self.thread.join().unwrap();
     }
-}
-
-/// Waits (up to a minute) until `done` holds.
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..1200 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what}: not within a minute");
 }
 
 #[tokio::test]
