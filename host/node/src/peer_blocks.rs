@@ -47,17 +47,21 @@ impl PeerBlocks for GrpcPeerBlocks {
         let endpoint = collect::endpoint(peer, self.identity.as_ref());
         let limit = self.max_message_bytes;
         let opened = async move {
+            // What another node sends is quoted escaped and bounded (`collect::peer_said`).
             let failed = |e: &dyn std::fmt::Display| format!("{address}: {e}");
             let channel =
                 endpoint.map_err(|e| failed(&e))?.connect().await.map_err(|e| failed(&e))?;
             let mut client = LedgerQueryClient::new(channel).max_decoding_message_size(limit);
-            let stream = client.blocks(request).await.map_err(|e| failed(&e))?.into_inner();
+            let stream = match client.blocks(request).await {
+                Ok(stream) => stream.into_inner(),
+                Err(status) => return Err(failed(&collect::peer_said(&status))),
+            };
             Ok::<_, String>(stream.map(move |item| match item {
                 Ok(response) => match response.kind {
                     Some(blocks_response::Kind::Block(block)) => Ok(block),
                     _ => Err(format!("{address}: the answer is not a block")),
                 },
-                Err(status) => Err(format!("{address}: {}", status.message())),
+                Err(status) => Err(format!("{address}: {}", collect::peer_said(&status))),
             }))
         };
         Box::pin(

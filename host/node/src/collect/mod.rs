@@ -29,7 +29,7 @@ use weft_protocol::{policy, transaction};
 use remote::Failure;
 pub(crate) use remote::RemotePeers;
 #[cfg(feature = "etcd")]
-pub(crate) use remote::endpoint;
+pub(crate) use remote::{endpoint, peer_said};
 
 use crate::endorser::{Endorsed, Endorser, Simulated};
 use crate::error::{Error, Result};

@@ -13,10 +13,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
-use weft_proto::quote::truncate;
 use weft_proto::v1::endorser_client::EndorserClient;
 use weft_proto::v1::{PeerEndpoint, ProcessProposalRequest, ProposalResponse};
 use weft_protocol::endpoints::check_address;
+use weft_rwset::text::escape_text;
 
 /// The longest part of a peer's refusal quoted in the gateway's own refusal, in bytes.
 const MAX_REASON_BYTES: usize = 200;
@@ -134,11 +134,22 @@ pub(crate) fn endpoint(
 /// a broken one, a deadline: tonic keeps the cause as its source) is unreachable; a status
 /// the peer sent is its refusal, with its code and message.
 fn failure_of(status: &tonic::Status) -> Failure {
-    if std::error::Error::source(status).is_some() {
-        return Failure::Unreachable(causes(status));
+    match std::error::Error::source(status) {
+        Some(_) => Failure::Unreachable(peer_said(status)),
+        None => Failure::Refused(peer_said(status)),
     }
-    let message = truncate(status.message(), MAX_REASON_BYTES);
-    Failure::Refused(format!("{:?}: {message}", status.code()))
+}
+
+/// A failed call to another peer as text safe to log and to quote to a client (another
+/// organization's peer chooses its messages): control characters escaped, at most
+/// `MAX_REASON_BYTES`. A status the client side made is its causes on one line; one the peer
+/// sent is its code and message.
+pub(crate) fn peer_said(status: &tonic::Status) -> String {
+    if std::error::Error::source(status).is_some() {
+        return causes(status);
+    }
+    let message = escape_text(status.message().as_bytes(), MAX_REASON_BYTES);
+    format!("{:?}: {message}", status.code())
 }
 
 /// A transport failure and its causes on one line, bounded.
@@ -152,5 +163,19 @@ fn causes(status: &tonic::Status) -> String {
         }
         cause = e.source();
     }
-    truncate(&text, MAX_REASON_BYTES).to_string()
+    escape_text(text.as_bytes(), MAX_REASON_BYTES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_another_peer_says_is_escaped_and_bounded() {
+        let forged = format!("refused\nINFO forged log line\u{202e}{}", "x".repeat(10_000));
+        let said = peer_said(&tonic::Status::failed_precondition(forged));
+        assert!(said.starts_with("FailedPrecondition: refused"), "{said}");
+        assert!(!said.contains('\n') && !said.contains('\u{202e}'), "{said}");
+        assert!(said.len() <= MAX_REASON_BYTES + "FailedPrecondition: ".len(), "{}", said.len());
+    }
 }
