@@ -257,12 +257,9 @@ impl DevNetwork {
         let mut organizations = Vec::new();
         for org in ORGS {
             let mut identities = Vec::new();
-            for (name, role) in dev_network::IDENTITIES {
-                let secret = random_secret()?;
-                config::write_key(&self.key_path_of(org, name), &secret)?;
-                let listed =
-                    SigningIdentity::from_secret(org, secret).listed_as(name, role_of(role));
-                identities.push(listed);
+            for new in new_identities(org)? {
+                config::write_key(&self.key_path_of(org, new.name), &new.secret)?;
+                identities.push(new.listed);
             }
             organizations.push(Organization {
                 msp_id: org.into(),
@@ -276,31 +273,15 @@ impl DevNetwork {
         let genesis_path = self.dir.join("genesis.pb");
         std::fs::write(&genesis_path, genesis.encode_to_vec())
             .map_err(Error::io(format!("writing {}", genesis_path.display())))?;
-        let relative = NodeConfig {
-            listen,
-            genesis: "genesis.pb".into(),
-            data_dir: "data".into(),
-            peer: PeerConfig {
-                msp_id: ORG.into(),
-                key: Path::new("keys").join(ORG).join("peer.key"),
-                time_window_secs: config::DEFAULT_TIME_WINDOW_SECS,
-                also_endorse_as: ORGS[1..]
-                    .iter()
-                    .map(|org| PeerKey {
-                        msp_id: (*org).into(),
-                        key: Path::new("keys").join(org).join("peer.key"),
-                    })
-                    .collect(),
-            },
-            orderer: OrdererConfig::default(),
-            gateway: GatewayConfig::default(),
-            grpc: GrpcLimits::default(),
-            durability: DurabilityConfig::default(),
-            ledger: LedgerConfig::default(),
-            contracts: ContractsConfig::default(),
-            metrics_listen: None,
-            tls,
-        };
+        let mut relative = node_config(listen, ORG);
+        relative.peer.also_endorse_as = ORGS[1..]
+            .iter()
+            .map(|org| PeerKey {
+                msp_id: (*org).into(),
+                key: Path::new("keys").join(org).join("peer.key"),
+            })
+            .collect();
+        relative.tls = tls;
         let path = self.config_path();
         std::fs::write(&path, relative.to_toml())
             .map_err(Error::io(format!("writing {}", path.display())))?;
@@ -382,6 +363,54 @@ impl DevNetwork {
             client_ca: mutual.then(|| "tls/ca.pem".into()),
             client_auth: mutual.then_some(ClientAuth::Required),
         })
+    }
+}
+
+/// A freshly keyed identity of a development network's organization.
+pub(crate) struct NewIdentity {
+    /// `admin`, `peer` or `client`.
+    pub(crate) name: &'static str,
+    /// Its secret key.
+    pub(crate) secret: [u8; 32],
+    /// As the genesis lists it.
+    pub(crate) listed: weft_proto::v1::OrgIdentity,
+}
+
+/// Fresh keys for the identities every organization of a development network has (admin,
+/// peer and client: `dev_network::IDENTITIES`).
+pub(crate) fn new_identities(org: &str) -> Result<Vec<NewIdentity>> {
+    dev_network::IDENTITIES
+        .into_iter()
+        .map(|(name, role)| {
+            let secret = random_secret()?;
+            let listed = SigningIdentity::from_secret(org, secret).listed_as(name, role_of(role));
+            Ok(NewIdentity { name, secret, listed })
+        })
+        .collect()
+}
+
+/// The `node.toml` of organization `org`'s peer in a development layout, listening on
+/// `listen`: `genesis.pb`, `data/`, the key `keys/ORG/peer.key`, every other setting its
+/// default (paths relative to the file).
+pub(crate) fn node_config(listen: SocketAddr, org: &str) -> NodeConfig {
+    NodeConfig {
+        listen,
+        genesis: "genesis.pb".into(),
+        data_dir: "data".into(),
+        peer: PeerConfig {
+            msp_id: org.into(),
+            key: Path::new("keys").join(org).join("peer.key"),
+            time_window_secs: config::DEFAULT_TIME_WINDOW_SECS,
+            also_endorse_as: Vec::new(),
+        },
+        orderer: OrdererConfig::default(),
+        gateway: GatewayConfig::default(),
+        grpc: GrpcLimits::default(),
+        durability: DurabilityConfig::default(),
+        ledger: LedgerConfig::default(),
+        contracts: ContractsConfig::default(),
+        metrics_listen: None,
+        tls: None,
     }
 }
 

@@ -20,14 +20,9 @@ use std::path::{Path, PathBuf};
 use prost::Message;
 use weft_orderer::etcd::EtcdConfig;
 use weft_proto::v1::{ChannelConfig, Organization, PeerEndpoint};
-use weft_protocol::identity::SigningIdentity;
-use weft_rwset::dev_network;
 
-use crate::config::{
-    self, ContractsConfig, DurabilityConfig, GatewayConfig, GrpcLimits, LedgerConfig, NodeConfig,
-    OrdererConfig, OrdererKind, PeerConfig,
-};
-use crate::devnet::{DevNetwork, random_secret, role_of};
+use crate::config::{self, OrdererConfig, OrdererKind};
+use crate::devnet::{DevNetwork, new_identities, node_config};
 use crate::error::{Error, Result};
 
 /// One organization's node of a local network.
@@ -90,12 +85,9 @@ impl LocalNetwork {
                 return Err(Error::Config(format!("organization {} is named twice", peer.org)));
             }
             let mut identities = Vec::new();
-            for (name, role) in dev_network::IDENTITIES {
-                let secret = random_secret()?;
-                let listed =
-                    SigningIdentity::from_secret(&peer.org, secret).listed_as(name, role_of(role));
-                identities.push(listed);
-                secrets.push((peer.org.clone(), name, secret));
+            for new in new_identities(&peer.org)? {
+                identities.push(new.listed);
+                secrets.push((peer.org.clone(), new.name, new.secret));
             }
             // Where the other organizations' gateways ask this one's peer to endorse.
             let peers = vec![PeerEndpoint { address: peer.listen.to_string(), tls_ca: vec![] }];
@@ -115,34 +107,17 @@ impl LocalNetwork {
                 }
             }
             write(&org.dir.join("genesis.pb"), &encoded)?;
-            let node = NodeConfig {
-                listen: peer.listen,
-                genesis: "genesis.pb".into(),
-                data_dir: "data".into(),
-                peer: PeerConfig {
-                    msp_id: peer.org.clone(),
-                    key: Path::new("keys").join(&peer.org).join("peer.key"),
-                    time_window_secs: config::DEFAULT_TIME_WINDOW_SECS,
-                    also_endorse_as: Vec::new(),
-                },
-                orderer: OrdererConfig {
-                    kind: OrdererKind::Etcd,
-                    // On loopback a node that stops renewing its candidacy for 2 s is dead:
-                    // the next leader cuts within about that (5 s by default).
-                    etcd: Some(EtcdConfig {
-                        endpoints: etcd.to_vec(),
-                        lease_ttl_secs: 2,
-                        ..EtcdConfig::default()
-                    }),
-                    ..OrdererConfig::default()
-                },
-                gateway: GatewayConfig::default(),
-                grpc: GrpcLimits::default(),
-                durability: DurabilityConfig::default(),
-                ledger: LedgerConfig::default(),
-                contracts: ContractsConfig::default(),
-                metrics_listen: None,
-                tls: None,
+            let mut node = node_config(peer.listen, &peer.org);
+            node.orderer = OrdererConfig {
+                kind: OrdererKind::Etcd,
+                // On loopback a node that stops renewing its candidacy for 2 s is dead: the
+                // next leader cuts within about that (5 s by default).
+                etcd: Some(EtcdConfig {
+                    endpoints: etcd.to_vec(),
+                    lease_ttl_secs: 2,
+                    ..EtcdConfig::default()
+                }),
+                ..OrdererConfig::default()
             };
             write(&org.config_path(), node.to_toml().as_bytes())?;
         }
@@ -161,6 +136,7 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::NodeConfig;
 
     fn peers() -> Vec<NetPeer> {
         ["Org1", "Org2"]
