@@ -41,6 +41,8 @@ use weft_protocol::policy;
 /// One organization's node and its admin and client, connected to it.
 struct OrgNode {
     node: Option<Node>,
+    /// What it was started with (to start it again).
+    config: NodeConfig,
     admin: Client,
     client: Client,
 }
@@ -48,6 +50,12 @@ struct OrgNode {
 impl OrgNode {
     fn node(&self) -> &Node {
         self.node.as_ref().expect("the node runs")
+    }
+
+    /// Starts the node again on its directory, after it stopped.
+    async fn restart(&mut self) {
+        assert!(self.node.is_none(), "the node runs");
+        self.node = Some(Node::start(&self.config).await.expect("the node starts again"));
     }
 }
 
@@ -74,6 +82,16 @@ impl TwoOrgs {
         etcd: [Vec<String>; 2],
         transport: Transport,
         peers: impl Fn(&str, PeerEndpoint) -> Vec<PeerEndpoint>,
+    ) -> TwoOrgs {
+        TwoOrgs::start_tuned(etcd, transport, peers, |_| {}).await
+    }
+
+    /// [`TwoOrgs::start_with`], each node's configuration then tuned by `tune`.
+    async fn start_tuned(
+        etcd: [Vec<String>; 2],
+        transport: Transport,
+        peers: impl Fn(&str, PeerEndpoint) -> Vec<PeerEndpoint>,
+        tune: impl Fn(&mut NodeConfig),
     ) -> TwoOrgs {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -109,6 +127,7 @@ impl TwoOrgs {
             config.orderer.batch_timeout_ms = 5;
             config.orderer.etcd =
                 Some(EtcdConfig { endpoints, lease_ttl_secs: 2, ..EtcdConfig::default() });
+            tune(&mut config);
             let node = Node::start(&config).await.expect("the node starts");
             let connect = async |name: &str| {
                 let identity = net.identity(&format!("{org}:{name}")).expect("key file");
@@ -121,7 +140,7 @@ impl TwoOrgs {
             };
             let admin = connect("admin").await.expect("connects");
             let client = connect("client").await.expect("connects");
-            orgs.push(OrgNode { node: Some(node), admin, client });
+            orgs.push(OrgNode { node: Some(node), config, admin, client });
         }
         TwoOrgs { _dir: dir, orgs, addresses }
     }
@@ -487,4 +506,42 @@ async fn the_endorser_service_signs_only_as_the_organization_asked() {
     // The dev node endorses for both organizations: its gateway never asked anyone.
     assert_eq!(net.node.metrics().endorsement_requests(), 0);
     net.node.shutdown().await.unwrap();
+}
+
+/// Org2's node stops while Org1's commits 30 blocks more than etcd keeps (4); started again,
+/// Org2's node is further behind than etcd's window: it fetches the missing blocks from
+/// Org1's node (the peer endpoint the channel lists), checks them against the chain in etcd,
+/// and reaches the same chain and state.
+#[tokio::test]
+async fn a_node_away_longer_than_the_window_catches_up_from_the_other_node() {
+    let cluster = EtcdCluster::start(1);
+    let etcd = [cluster.endpoints(), cluster.endpoints()];
+    let mut orgs = TwoOrgs::start_tuned(
+        etcd,
+        Transport::Plaintext,
+        |_, own| vec![own],
+        |c| {
+            c.orderer.max_txs = 1;
+            let etcd = c.orderer.etcd.as_mut().expect("etcd");
+            etcd.window = 4;
+            etcd.compact_every = 2;
+        },
+    )
+    .await;
+    orgs.deploy("basic", "OR('Org1.peer')").await;
+    orgs.orgs[1].node.take().unwrap().shutdown().await.expect("Org2's node stops");
+    let height = orgs.orgs[0].node().ledger().chain_info().height;
+    for i in 0..30 {
+        let id = format!("asset{i}");
+        let done = orgs.orgs[0]
+            .client
+            .submit("basic", "CreateAsset", args(&[&id, "red", "1", "Ana", "10"]))
+            .await
+            .unwrap();
+        assert_eq!(done.status.code(), TxValidationCode::Valid);
+    }
+    assert!(orgs.orgs[0].node().ledger().chain_info().height >= height + 30);
+    orgs.orgs[1].restart().await;
+    orgs.in_step().await;
+    orgs.stop().await;
 }
