@@ -249,6 +249,15 @@ impl Partition {
     }
 }
 
+/// `refused` is the gateway's ABORTED refusal, and its message says every one of `parts`.
+fn aborted_saying(refused: &tonic::Status, parts: &[&str]) {
+    assert_eq!(refused.code(), Code::Aborted, "{refused:?}");
+    let message = refused.message();
+    for part in parts {
+        assert!(message.contains(part), "{part:?} not in: {message}");
+    }
+}
+
 #[tokio::test]
 async fn an_and_policy_contract_commits_through_either_organizations_gateway() {
     let cluster = EtcdCluster::start(1);
@@ -297,18 +306,18 @@ async fn with_org2s_node_stopped_the_and_policy_is_refused_and_an_or_policy_goes
         .deploy(Deploy::new("kv", "1", policy::peer("Org1"), kv))
         .await
         .expect_err("Org2's peer has no code for it");
-    assert_eq!(refused.code(), Code::Aborted, "{refused:?}");
-    for part in [
-        "defining kv version 1: too few organizations endorsed",
-        "AND('Org1.peer', 'Org2.peer') of contract \"_lifecycle\"",
-        &format!(
-            "not by Org2: peer {} refused: FailedPrecondition: contract \"kv\"",
-            orgs.addresses[1]
-        ),
-        "install it first",
-    ] {
-        assert!(refused.message().contains(part), "{part:?} not in: {}", refused.message());
-    }
+    aborted_saying(
+        &refused,
+        &[
+            "defining kv version 1: too few organizations endorsed",
+            "AND('Org1.peer', 'Org2.peer') of contract \"_lifecycle\"",
+            &format!(
+                "not by Org2: peer {} refused: FailedPrecondition: contract \"kv\"",
+                orgs.addresses[1]
+            ),
+            "install it first",
+        ],
+    );
     orgs.deploy("both", "AND('Org1.peer', 'Org2.peer')").await;
     orgs.deploy("either", "OR('Org1.peer', 'Org2.peer')").await;
     orgs.in_step().await;
@@ -320,17 +329,16 @@ async fn with_org2s_node_stopped_the_and_policy_is_refused_and_an_or_policy_goes
         .submit("both", "CreateAsset", args(&["asset1", "blue", "5", "Ana", "300"]))
         .await
         .expect_err("Org2 cannot endorse");
-    assert_eq!(refused.code(), Code::Aborted, "{refused:?}");
-    let message = refused.message();
-    for part in [
-        "too few organizations endorsed",
-        "AND('Org1.peer', 'Org2.peer')",
-        "contract \"both\"",
-        "endorsed by Org1 (this gateway's peer)",
-        &format!("Org2: peer {} unreachable", orgs.addresses[1]),
-    ] {
-        assert!(message.contains(part), "{part:?} not in: {message}");
-    }
+    aborted_saying(
+        &refused,
+        &[
+            "too few organizations endorsed",
+            "AND('Org1.peer', 'Org2.peer')",
+            "contract \"both\"",
+            "endorsed by Org1 (this gateway's peer)",
+            &format!("Org2: peer {} unreachable", orgs.addresses[1]),
+        ],
+    );
     assert_eq!(orgs.orgs[0].node().metrics().endorsement_requests(), asked + 1);
 
     // Org1's endorsement alone satisfies the OR policy: nobody is asked.
@@ -378,15 +386,14 @@ async fn a_peer_whose_result_differs_makes_the_gateway_refuse() {
         .submit("basic", "TransferAsset", args(&["asset1", "Cy"]))
         .await
         .expect_err("the results differ");
-    assert_eq!(refused.code(), Code::Aborted, "{refused:?}");
-    let message = refused.message();
-    for part in [
-        "ProposalResponsePayloads do not match",
-        "Org2 computed another result than Org1 (this gateway's peer)",
-        "Org2: its response, read/write set differ",
-    ] {
-        assert!(message.contains(part), "{part:?} not in: {message}");
-    }
+    aborted_saying(
+        &refused,
+        &[
+            "ProposalResponsePayloads do not match",
+            "Org2 computed another result than Org1 (this gateway's peer)",
+            "Org2: its response, read/write set differ",
+        ],
+    );
     let read = orgs.orgs[0].client.evaluate("basic", "ReadAsset", args(&["asset1"])).await.unwrap();
     assert!(String::from_utf8_lossy(&read.payload).contains("\"Bo\""), "nothing committed");
     // Org2's node cannot reach etcd to close its orderer cleanly: it is not waited for.
