@@ -628,26 +628,15 @@ async fn without_an_etcd_majority_submissions_are_unavailable_until_it_is_back()
     cluster.restart(1);
     cluster.restart(2);
     cluster.wait_healthy(1);
-    let mut tries = 0;
-    let done = loop {
-        match net.client.submit("basic", "CreateAsset", create("a3")).await {
-            Ok(done) => break done,
-            Err(e) => {
-                tries += 1;
-                assert!(tries < 30, "ordering did not resume: {e:?}");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-    };
-    assert_eq!(done.status.code(), TxValidationCode::Valid);
+    let done = submit_through_faults(&net.client, "CreateAsset", create("a3"), "a3").await;
+    assert_eq!(done.code(), TxValidationCode::Valid);
     net.node.shutdown().await.unwrap();
 }
 
 /// Submits `count` transactions from `workers` concurrent workers, worker `w` through
 /// `clients[w % clients.len()]`: mostly `CreateAsset` of its own assets, and every tenth a
 /// `TransferAsset` of one shared asset (so some are MVCC conflicts, invalid on every node
-/// alike). A submission refused while a fault is injected is made again, as a client would.
-/// Returns how many committed, by code.
+/// alike), each through [`submit_through_faults`]. Returns how many committed, by code.
 async fn agreement_load(
     clients: &[weft_client::Client],
     workers: usize,
@@ -672,24 +661,8 @@ async fn agreement_load(
                     9 => ("TransferAsset", args(&["shared", &id])),
                     _ => ("CreateAsset", args(&[&id, "red", "1", "Ana", "10"])),
                 };
-                for attempt in 0.. {
-                    match client.submit("basic", function, call.clone()).await {
-                        Ok(done) => {
-                            *codes
-                                .entry(done.status.code().as_str_name().to_string())
-                                .or_insert(0) += 1;
-                            break;
-                        }
-                        Err(e) if attempt < 100 => {
-                            assert!(
-                                matches!(e.code(), tonic::Code::Unavailable | tonic::Code::Aborted),
-                                "{e:?}"
-                            );
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
-                        Err(e) => panic!("{function} {id} kept failing: {e:?}"),
-                    }
-                }
+                let done = submit_through_faults(&client, function, call, &id).await;
+                *codes.entry(done.code().as_str_name().to_string()).or_insert(0) += 1;
             }
         });
     }
@@ -700,6 +673,43 @@ async fn agreement_load(
         }
     }
     all
+}
+
+/// Submits one transaction as a client does while faults are injected: the endorsement is
+/// asked again until it succeeds; then the same signed envelope is submitted until its
+/// outcome is known. A Submit refused with `UNAVAILABLE` may still have been ordered, so a
+/// later `ALREADY_EXISTS` means an earlier attempt got through and `CommitStatus` says how
+/// it committed.
+async fn submit_through_faults(
+    client: &weft_client::Client,
+    function: &str,
+    call: Vec<Vec<u8>>,
+    id: &str,
+) -> weft_proto::v1::CommitStatusResponse {
+    let proposal = client.proposal("basic", function, call);
+    let mut attempts = 0;
+    let mut retry = |e: tonic::Status, codes: &[tonic::Code]| {
+        attempts += 1;
+        assert!(codes.contains(&e.code()), "{function} {id}: {e:?}");
+        assert!(attempts < 100, "{function} {id} kept failing: {e:?}");
+    };
+    let endorsed = loop {
+        match client.endorse(proposal.clone()).await {
+            Ok(endorsed) => break endorsed,
+            Err(e) => retry(e, &[tonic::Code::Unavailable, tonic::Code::Aborted]),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    loop {
+        match client.submit_and_wait(endorsed.envelope.clone()).await {
+            Ok(status) => return status,
+            Err(e) if e.code() == tonic::Code::AlreadyExists => {
+                return client.commit_status(&endorsed.tx_id).await.unwrap();
+            }
+            Err(e) => retry(e, &[tonic::Code::Unavailable]),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Two nodes of one channel on a three-member etcd cluster commit 10,000 transactions,

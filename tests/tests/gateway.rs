@@ -278,6 +278,9 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
         .into_inner();
     let again = SubmitRequest { envelope: record.envelope };
     expect(gateway.submit_and_wait(again).await, Code::AlreadyExists, &done.tx_id);
+    // What a client that resubmitted after an unknown outcome asks next.
+    let status = net.client.commit_status(&done.tx_id).await.unwrap();
+    assert_eq!(status.code(), TxValidationCode::Valid);
     let tx = weft_proto::v1::Transaction::decode(
         net.client
             .ledger

@@ -11,7 +11,9 @@
 //!   the channel's name from the node (a node with several channels has none by default:
 //!   choose one with [`Client::on_channel`]).
 //! * [`Client::evaluate`] runs a query; [`Client::submit`] endorses, signs the transaction,
-//!   submits it and waits for its commit ([`Submitted`]).
+//!   submits it and waits for its commit ([`Submitted`]); [`Client::endorse`],
+//!   [`Client::submit_and_wait`] and [`Client::commit_status`] are its steps, for a caller
+//!   that resubmits the same envelope after an unknown outcome.
 //! * [`Client::deploy`] installs code and defines (or upgrades) a contract through the
 //!   `_lifecycle` contract, then runs its init if asked ([`Deploy`], [`Deployed`]).
 //! * [`Client::join_channel`] joins the node to a channel (an admin of one of its
@@ -39,10 +41,10 @@ use weft_proto::v1::admin_client::AdminClient;
 use weft_proto::v1::gateway_client::GatewayClient;
 use weft_proto::v1::ledger_query_client::LedgerQueryClient;
 use weft_proto::v1::{
-    ChannelHeight, CommitStatusResponse, ContractDefinition, EndorseRequest, EndorsementPolicy,
-    Envelope, EvaluateRequest, HealthRequest, InstallRequest, JoinChannelRequest,
-    JoinChannelResponse, ListChannelsRequest, Response, SignedProposal, SubmitRequest, Timestamp,
-    TxValidationCode,
+    ChannelHeight, CommitStatusRequest, CommitStatusResponse, ContractDefinition, EndorseRequest,
+    EndorsementPolicy, Envelope, EvaluateRequest, HealthRequest, InstallRequest,
+    JoinChannelRequest, JoinChannelResponse, ListChannelsRequest, Response, SignedProposal,
+    SubmitRequest, Timestamp, TxValidationCode,
 };
 use weft_protocol::channel::LIFECYCLE;
 use weft_protocol::identity::SigningIdentity;
@@ -127,6 +129,17 @@ pub struct Submitted {
     pub response: Response,
     /// How it committed.
     pub status: CommitStatusResponse,
+}
+
+/// An endorsed transaction, signed and ready to submit ([`Client::endorse`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endorsed {
+    /// The transaction id.
+    pub tx_id: String,
+    /// The contract's response at endorsement.
+    pub response: Response,
+    /// The signed transaction.
+    pub envelope: Envelope,
 }
 
 impl Client {
@@ -278,17 +291,42 @@ impl Client {
 
     /// Endorses `proposal`, signs the transaction, submits it and waits for its commit.
     pub async fn submit_signed(&self, proposal: SignedProposal) -> Result<Submitted, Status> {
+        let endorsed = self.endorse(proposal).await?;
+        let status = self.submit_and_wait(endorsed.envelope).await?;
+        Ok(Submitted { tx_id: endorsed.tx_id, response: endorsed.response, status })
+    }
+
+    /// Has `proposal` endorsed and signs the transaction: the envelope to submit. Nothing
+    /// is written until the envelope is submitted, so a failed endorsement can be asked
+    /// again.
+    pub async fn endorse(&self, proposal: SignedProposal) -> Result<Endorsed, Status> {
         let mut gateway = self.gateway.clone();
         let endorsed =
             gateway.endorse(EndorseRequest { proposal: Some(proposal) }).await?.into_inner();
-        let envelope = self.sign_transaction(endorsed.prepared_transaction);
-        let status =
-            gateway.submit_and_wait(SubmitRequest { envelope: Some(envelope) }).await?.into_inner();
-        Ok(Submitted {
+        Ok(Endorsed {
+            envelope: self.sign_transaction(endorsed.prepared_transaction),
             tx_id: endorsed.tx_id,
             response: endorsed.result.unwrap_or_default(),
-            status,
         })
+    }
+
+    /// Submits a signed transaction and waits for its commit. When it fails with
+    /// `UNAVAILABLE` the transaction may or may not have been ordered: submitting the same
+    /// envelope again is safe (it commits at most once), and `ALREADY_EXISTS` then means an
+    /// earlier attempt got through: ask [`Client::commit_status`].
+    pub async fn submit_and_wait(
+        &self,
+        envelope: Envelope,
+    ) -> Result<CommitStatusResponse, Status> {
+        let request = SubmitRequest { envelope: Some(envelope) };
+        Ok(self.gateway.clone().submit_and_wait(request).await?.into_inner())
+    }
+
+    /// Waits until transaction `tx_id` of this client's channel is committed and returns how.
+    pub async fn commit_status(&self, tx_id: &str) -> Result<CommitStatusResponse, Status> {
+        let request =
+            CommitStatusRequest { tx_id: tx_id.to_string(), channel: self.channel.clone() };
+        Ok(self.gateway.clone().commit_status(request).await?.into_inner())
     }
 
     /// Calls `function` of `contract` as a transaction and waits for it to commit.
