@@ -8,7 +8,10 @@
 //! * `evaluate`: `ReadAsset` (1 read) at 1 client, then at `--clients`;
 //! * `endorse`: `TransferAsset` (1 read + 1 write) endorsed, not submitted, at 1 client;
 //! * `submit`: `TransferAsset` endorsed, signed, submitted and waited for until committed
-//!   (SubmitAndWait), at `--submit-clients` (default `--clients`).
+//!   (SubmitAndWait), at `--submit-clients` (default `--clients`);
+//! * `stream`: the same, but submitted over one `SubmitStream` per connection (the workers
+//!   of a connection share it; each endorses with a unary call, sends its envelope on the
+//!   stream and waits for that envelope's answer), at `--submit-clients`.
 //!
 //! With `--channels 1,4`, the phases run once per count, side by side in one report: the
 //! same clients spread round robin over that many channels (the node's first channel and
@@ -20,16 +23,20 @@
 //! is in DIR/pid while it runs) and of this process; with `--net`, of every node and etcd
 //! member of a `weft net up` network, nodes and etcd counted apart.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::UnboundedReceiverStream;
 use weft_client::Client;
-use weft_proto::v1::{EndorseRequest, TxValidationCode};
+use weft_proto::v1::submit_stream_response::Outcome;
+use weft_proto::v1::{EndorseRequest, Envelope, TxValidationCode};
 
 /// The sample contract the benchmark drives.
 pub(crate) const CONTRACT: &str = "asset-transfer";
@@ -47,6 +54,7 @@ pub(crate) enum Phase {
     Evaluate,
     Endorse,
     Submit,
+    Stream,
 }
 
 /// How long each phase runs.
@@ -102,6 +110,7 @@ enum Kind {
     Evaluate,
     Endorse,
     Submit,
+    Stream,
 }
 
 impl Kind {
@@ -110,6 +119,7 @@ impl Kind {
             Kind::Evaluate => "evaluate",
             Kind::Endorse => "endorse",
             Kind::Submit => "submit",
+            Kind::Stream => "stream",
         }
     }
 }
@@ -191,8 +201,9 @@ where
     let run_evaluate = matches!(plan.phase, Phase::All | Phase::Evaluate);
     let run_endorse = matches!(plan.phase, Phase::All | Phase::Endorse);
     let run_submit = matches!(plan.phase, Phase::All | Phase::Submit);
+    let run_stream = matches!(plan.phase, Phase::All | Phase::Stream);
     let mut workers = plan.clients.max(1);
-    if run_submit {
+    if run_submit || run_stream {
         workers = workers.max(plan.submit_clients);
     }
     if let Some(server) = plan.servers.iter().find(|s| cpu_ticks(s.pid).is_none()) {
@@ -233,6 +244,9 @@ where
         }
         if run_submit {
             results.push(run(Kind::Submit, &clients[..plan.submit_clients]).await?);
+        }
+        if run_stream {
+            results.push(run(Kind::Stream, &clients[..plan.submit_clients]).await?);
         }
     }
 
@@ -371,7 +385,7 @@ async fn phase(plan: &Plan, kind: Kind, clients: &[Client]) -> Result<PhaseResul
             first_error.map(|e| format!(": {e}")).unwrap_or_default()
         );
     }
-    let ok = if kind == Kind::Submit { "VALID" } else { "OK" };
+    let ok = if matches!(kind, Kind::Submit | Kind::Stream) { "VALID" } else { "OK" };
     let non_valid = codes.iter().filter(|(code, _)| code.as_str() != ok).map(|(_, n)| n).sum();
     let per_tx = |before: Option<u64>, after: Option<u64>| match (before, after) {
         (Some(b), Some(a)) => Some((a.saturating_sub(b)) as f64 / USER_HZ * 1e6 / count as f64),
@@ -419,9 +433,23 @@ async fn drive(
         Length::Count(n) => n,
         Length::Duration(_) => u64::MAX,
     };
+    // The workers of one connection share one stream.
+    let mut streams = Vec::new();
+    if kind == Kind::Stream {
+        for group in clients.chunks(CLIENTS_PER_CONNECTION) {
+            match Submitter::open(&group[0]).await {
+                Ok(stream) => streams.push(stream),
+                Err(status) => {
+                    let first_error = Some(format!("{} [{:?}]", status.message(), status.code()));
+                    return vec![Tally { errors: 1, first_error, ..Tally::default() }];
+                }
+            }
+        }
+    }
     let mut tasks = tokio::task::JoinSet::new();
     for (index, client) in clients.iter().enumerate() {
         let client = client.clone();
+        let stream = streams.get(index / CLIENTS_PER_CONNECTION).cloned();
         let tickets = Arc::clone(&tickets);
         let done = done.clone();
         tasks.spawn(async move {
@@ -438,7 +466,7 @@ async fn drive(
                 sequence += 1;
                 let owner = format!("owner-{sequence}");
                 let started = Instant::now();
-                match request(kind, &client, id, owner).await {
+                match request(kind, &client, stream.as_deref(), id, owner).await {
                     Ok(code) => {
                         tally.latencies_ns.push(started.elapsed().as_nanos() as u64);
                         *tally.codes.entry(code).or_insert(0) += 1;
@@ -474,6 +502,7 @@ async fn drive(
 async fn request(
     kind: Kind,
     client: &Client,
+    stream: Option<&Submitter>,
     id: String,
     owner: String,
 ) -> Result<String, tonic::Status> {
@@ -505,6 +534,67 @@ async fn request(
                 .await?;
             Ok(done.status.code().as_str_name().to_string())
         }
+        Kind::Stream => {
+            let stream = stream.expect("a stream phase has streams");
+            let args = vec![id.into_bytes(), owner.into_bytes()];
+            let endorsed = client.endorse(client.proposal(CONTRACT, "TransferAsset", args)).await?;
+            match stream.submit(endorsed.envelope).await? {
+                Outcome::Status(status) => Ok(status.code().as_str_name().to_string()),
+                Outcome::Error(e) => Err(tonic::Status::new(e.code.into(), e.message)),
+            }
+        }
+    }
+}
+
+/// Answers not yet received on a [`Submitter`]'s stream, by envelope position.
+#[derive(Default)]
+struct Pending {
+    next: u64,
+    waiting: HashMap<u64, oneshot::Sender<Outcome>>,
+}
+
+/// One `SubmitStream` that several workers share: each sends its envelope and waits for the
+/// answer that names its position.
+struct Submitter {
+    envelopes: mpsc::UnboundedSender<Envelope>,
+    pending: Arc<Mutex<Pending>>,
+}
+
+impl Submitter {
+    /// Opens a stream on `client`'s connection and starts reading its answers.
+    async fn open(client: &Client) -> Result<Arc<Submitter>, tonic::Status> {
+        let (envelopes, outgoing) = mpsc::unbounded_channel();
+        let mut answers = client.submit_stream(UnboundedReceiverStream::new(outgoing)).await?;
+        let pending = Arc::new(Mutex::new(Pending::default()));
+        let reader = Arc::clone(&pending);
+        tokio::spawn(async move {
+            while let Some(Ok(answer)) = answers.next().await {
+                let waiter = reader.lock().expect("pending").waiting.remove(&answer.index);
+                if let (Some(waiter), Some(outcome)) = (waiter, answer.outcome) {
+                    let _ = waiter.send(outcome);
+                }
+            }
+            // The stream ended: whoever still waits is told so (their senders drop).
+            reader.lock().expect("pending").waiting.clear();
+        });
+        Ok(Arc::new(Submitter { envelopes, pending }))
+    }
+
+    /// Sends `envelope` and waits for its answer.
+    async fn submit(&self, envelope: Envelope) -> Result<Outcome, tonic::Status> {
+        let (answer, answered) = oneshot::channel();
+        {
+            // Positions are given in the order envelopes enter the stream: under the lock.
+            let mut pending = self.pending.lock().expect("pending");
+            let index = pending.next;
+            pending.next += 1;
+            pending.waiting.insert(index, answer);
+            if self.envelopes.send(envelope).is_err() {
+                pending.waiting.remove(&index);
+                return Err(tonic::Status::unavailable("the submit stream is closed"));
+            }
+        }
+        answered.await.map_err(|_| tonic::Status::unavailable("the submit stream ended"))
     }
 }
 

@@ -148,7 +148,8 @@ enum Command {
     /// Load a running node over gRPC from this process, closed loop, with the
     /// asset-transfer sample (each transaction reads one asset and writes it; every client
     /// has its own assets). Phases: evaluate at 1 client and at --clients, endorse at 1
-    /// client, submit-and-wait at --submit-clients. Prints a table (or --json): count,
+    /// client, submit-and-wait at --submit-clients, then the same over one SubmitStream per
+    /// connection (phase `stream`). Prints a table (or --json): count,
     /// throughput, p50/p99 latency, non-VALID outcomes, the node's CPU per transaction and
     /// RSS.
     Bench(BenchArgs),
@@ -160,7 +161,7 @@ struct BenchArgs {
     /// previous one is answered).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
     clients: u32,
-    /// Concurrent clients of the submit phase (default: --clients). A closed loop needs
+    /// Concurrent clients of the submit and stream phases (default: --clients). A closed loop needs
     /// about throughput x latency clients in flight to saturate the node.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
     submit_clients: Option<u32>,
@@ -451,6 +452,27 @@ enum TxCommand {
     },
 }
 
+/// A command's output piped into a reader that stops early (`| head`) ends the command
+/// quietly, as for any Unix tool, instead of a panic at the next print: exit status 141, as
+/// a shell reports a tool that SIGPIPE ended. SIGPIPE itself stays ignored (Rust's
+/// default): at its default disposition a write to a connection the node had closed (an
+/// HTTP/2 `writev`, which cannot ask not to be signalled) killed the CLI without a word.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -463,11 +485,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Node(_) | Command::Dev { .. }) {
-        // A command's output piped into a reader that stops early (`| head`) ends the command
-        // quietly, as for any Unix tool, instead of a panic at the next print. The node
-        // keeps ignoring the signal: a write to a closed connection is an error it handles.
-        // SAFETY: setting a signal's disposition to the default before any thread is started.
-        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+        quiet_on_closed_stdout();
     }
     let result = weft_node::node::async_runtime()
         .context("starting the async runtime")

@@ -13,7 +13,8 @@
 //! * [`Client::evaluate`] runs a query; [`Client::submit`] endorses, signs the transaction,
 //!   submits it and waits for its commit ([`Submitted`]); [`Client::endorse`],
 //!   [`Client::submit_and_wait`] and [`Client::commit_status`] are its steps, for a caller
-//!   that resubmits the same envelope after an unknown outcome.
+//!   that resubmits the same envelope after an unknown outcome; [`Client::submit_stream`]
+//!   submits many endorsed transactions over one stream.
 //! * [`Client::deploy`] installs code and defines (or upgrades) a contract through the
 //!   `_lifecycle` contract, then runs its init if asked ([`Deploy`], [`Deployed`]).
 //! * [`Client::join_channel`] joins the node to a channel (an admin of one of its
@@ -44,7 +45,7 @@ use weft_proto::v1::{
     ChannelHeight, CommitStatusRequest, CommitStatusResponse, ContractDefinition, EndorseRequest,
     EndorsementPolicy, Envelope, EvaluateRequest, HealthRequest, InstallRequest,
     JoinChannelRequest, JoinChannelResponse, ListChannelsRequest, Response, SignedProposal,
-    SubmitRequest, Timestamp, TxValidationCode,
+    SubmitRequest, SubmitStreamResponse, Timestamp, TxValidationCode,
 };
 use weft_protocol::channel::LIFECYCLE;
 use weft_protocol::identity::SigningIdentity;
@@ -320,6 +321,22 @@ impl Client {
     ) -> Result<CommitStatusResponse, Status> {
         let request = SubmitRequest { envelope: Some(envelope) };
         Ok(self.gateway.clone().submit_and_wait(request).await?.into_inner())
+    }
+
+    /// Submits every envelope `envelopes` yields over one stream (`Gateway.SubmitStream`) and
+    /// returns the stream of answers: one per envelope, as each commits or is refused, in
+    /// commit order, with the envelope's position (`index`, from 0). Ending `envelopes`
+    /// ends the request half; the answers end once all are out.
+    pub async fn submit_stream<S>(
+        &self,
+        envelopes: S,
+    ) -> Result<tonic::Streaming<SubmitStreamResponse>, Status>
+    where
+        S: tokio_stream::Stream<Item = Envelope> + Send + 'static,
+    {
+        use tokio_stream::StreamExt;
+        let requests = envelopes.map(|envelope| SubmitRequest { envelope: Some(envelope) });
+        Ok(self.gateway.clone().submit_stream(requests).await?.into_inner())
     }
 
     /// Waits until transaction `tx_id` of this client's channel is committed and returns how.

@@ -570,19 +570,15 @@ fn signatures_verified_earlier_are_skipped_and_never_stretch_to_other_bytes() {
     // admission and the endorser do.
     let remember = |bytes: &[u8]| {
         let envelope = Envelope::decode(bytes).unwrap();
-        let signature = ed25519_dalek::Signature::from_slice(&envelope.signature).unwrap();
         let client = net.org(0).client.identity();
-        assert!(ledger.verified_signatures().verify(
-            &member(client),
-            &envelope.payload,
-            &signature
-        ));
+        let verified = ledger.verified_signatures();
+        assert!(verified.verify(&member(client), &envelope.payload, &envelope.signature));
         let tx = Transaction::decode(envelope.payload.as_slice()).unwrap();
         let endorsement = &tx.endorsements[0];
         let peer = endorsement.endorser.as_ref().unwrap();
         let message = weft_protocol::transaction::endorsement_message(&tx.response_payload, peer);
         let signature = endorsement.signature.as_slice().try_into().unwrap();
-        ledger.verified_signatures().made(&member(peer).to_bytes(), &message, &signature);
+        ledger.verified_signatures().made(member(peer).as_bytes(), &message, &signature);
     };
     let good = env(&net, "kv", "v1", write("kv", "a", Some("1")));
     remember(&good);

@@ -57,10 +57,12 @@ pub fn admit_decoded(
         Error::BadSignature(format!("the creator is not a member of {}", quote(&creator.msp_id)))
     })?;
     let envelope = decoded.envelope();
-    let signature = ed25519_dalek::Signature::from_slice(&envelope.signature).map_err(|_| {
-        Error::BadSignature("the envelope signature is missing or not 64 bytes".into())
-    })?;
-    if !verified.verify(&member.key, &envelope.payload, &signature) {
+    if envelope.signature.len() != 64 {
+        return Err(Error::BadSignature(
+            "the envelope signature is missing or not 64 bytes".into(),
+        ));
+    }
+    if !verified.verify(&member.key, &envelope.payload, &envelope.signature) {
         return Err(Error::BadSignature("the envelope signature does not verify".into()));
     }
     Ok(OrderedTx { tx_id: decoded.tx_id().to_owned(), envelope: envelope_bytes })

@@ -304,7 +304,7 @@ fn invocation(
 fn creator(member: &Member) -> Creator {
     Creator {
         msp_id: member.msp_id.clone(),
-        public_key: member.key.to_bytes().to_vec(),
+        public_key: member.key.as_bytes().to_vec(),
         role: abi_role(member.role),
         name: member.name.clone(),
         attributes: member.attributes.iter().cloned().collect(),

@@ -77,11 +77,12 @@ fn check_admin_signed(
             quote(channel.name())
         ))
     })?;
-    let signature = ed25519_dalek_signature(signature)?;
-    member
-        .key
-        .verify_strict(message, &signature)
-        .map_err(|_| Error::BadSignature(format!("the signature for {what} does not verify")))?;
+    if signature.len() != 64 {
+        return Err(Error::BadSignature("the signature is not 64 bytes".into()));
+    }
+    if !member.key.verify(message, signature) {
+        return Err(Error::BadSignature(format!("the signature for {what} does not verify")));
+    }
     if member.role != Role::Admin {
         return Err(Error::PermissionDenied(format!(
             "{what} needs an admin of {}; {} is a {}",
@@ -91,11 +92,6 @@ fn check_admin_signed(
         )));
     }
     Ok(())
-}
-
-fn ed25519_dalek_signature(bytes: &[u8]) -> Result<ed25519_dalek::Signature> {
-    ed25519_dalek::Signature::from_slice(bytes)
-        .map_err(|_| Error::BadSignature("the signature is not 64 bytes".into()))
 }
 
 /// Simulates a `_lifecycle` proposal: checks the creator is an admin and the definition is

@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+
+use crate::signature::PublicKey;
 use weft_proto::quote::quote;
 use weft_proto::v1::{ChannelConfig, Identity, OrgIdentity};
 
@@ -116,7 +118,7 @@ pub struct Member {
     /// Attributes (name, value), sorted by name.
     pub attributes: Vec<(String, String)>,
     /// The decoded key.
-    pub key: VerifyingKey,
+    pub key: PublicKey,
 }
 
 impl Member {
@@ -176,7 +178,7 @@ impl Membership {
                         org.msp_id, member.name
                     )));
                 }
-                let key = (org.msp_id.clone(), member.key.to_bytes());
+                let key = (org.msp_id.clone(), *member.key.as_bytes());
                 if members.insert(key, member).is_some() {
                     return Err(ConfigError(format!(
                         "organization {}: a key is listed twice (one key has one role)",
@@ -222,6 +224,8 @@ fn decode_identity(msp_id: &str, identity: &OrgIdentity) -> Result<Member, Confi
     if key.is_weak() {
         return Err(bad(format!("the key of {name} is weak")));
     }
+    let key = PublicKey::from_bytes(&bytes)
+        .ok_or_else(|| bad(format!("the key of {name} is not an ed25519 public key")))?;
     let mut attributes: Vec<(String, String)> =
         identity.attributes.iter().map(|a| (a.name.clone(), a.value.clone())).collect();
     attributes.sort();

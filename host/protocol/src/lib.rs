@@ -25,6 +25,8 @@
 //!   proposal ([`decoded::DecodedTx`]), for admission, validation, history, queries and
 //!   output alike; a failure names the layer that did not decode.
 //! * [`block`] builds blocks and hashes their headers and data (blake3).
+//! * [`signature`]: the one rule (ZIP-215) by which every ed25519 signature is checked,
+//!   alone or in a batch, so that every peer reaches the same verdict.
 //! * [`VerifiedSignatures`]: signatures this process already verified (at admission) or
 //!   made (its own endorsements), so validation does not check them again.
 //! * [`testing`]: a deterministic test network and workload for tests and benchmarks.
@@ -62,6 +64,7 @@ pub mod identity;
 pub mod lifecycle;
 pub mod names;
 pub mod policy;
+pub mod signature;
 pub mod testing;
 pub mod transaction;
 pub mod txid;

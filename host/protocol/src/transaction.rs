@@ -202,12 +202,9 @@ fn check_proposal(
         .membership()
         .resolve(creator)
         .ok_or_else(|| ProposalRejection::UnknownCreator(creator.msp_id.clone()))?;
-    let signature = ed25519_dalek::Signature::from_slice(&signed.signature)
-        .map_err(|_| ProposalRejection::BadSignature)?;
-    member
-        .key
-        .verify_strict(&signed.proposal, &signature)
-        .map_err(|_| ProposalRejection::BadSignature)?;
+    if !member.key.verify(&signed.proposal, &signed.signature) {
+        return Err(ProposalRejection::BadSignature);
+    }
     if derive_tx_id(&proposal.nonce, creator) != proposal.tx_id {
         return Err(ProposalRejection::BadTxId);
     }

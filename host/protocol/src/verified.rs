@@ -9,16 +9,16 @@
 //! here, and the validator skips exactly those.
 //!
 //! Soundness: an entry is the blake3 hash of (public key, signature, message), recorded only
-//! after `verify_strict` succeeded on that triple, or for a signature this process made with
-//! its own key. A strictly valid signature is also accepted by batch verification, so a block
-//! validates to the same codes with or without the cache, and on a peer that never saw the
-//! transactions before. The set is bounded: when full, the oldest entries are forgotten
+//! after [`PublicKey::verify`] succeeded on that triple, or for a signature this process made
+//! with its own key. Batch verification has the same verdicts ([`crate::signature`]), so a
+//! block validates to the same codes with or without the cache, and on a peer that never saw
+//! the transactions before. The set is bounded: when full, the oldest entries are forgotten
 //! (their signatures are then simply verified again), and a hit removes its entry.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 
-use ed25519_dalek::{Signature, VerifyingKey};
+use crate::signature::PublicKey;
 
 /// Entries kept by default: two per transaction (envelope, endorsement) for a full ordering
 /// queue of 10,000 transactions plus blocks in flight, about 1.5 MiB at most.
@@ -46,14 +46,14 @@ impl Default for VerifiedSignatures {
 impl VerifiedSignatures {
     /// A set holding at most `capacity` entries (0: remembers nothing).
     pub fn with_capacity(capacity: usize) -> VerifiedSignatures {
-        VerifiedSignatures { capacity, entries: Mutex::new(Entries::default()) }
+        VerifiedSignatures { capacity, entries: Mutex::default() }
     }
 
-    /// `verify_strict`, remembering a success for validation.
-    pub fn verify(&self, key: &VerifyingKey, message: &[u8], signature: &Signature) -> bool {
-        let ok = key.verify_strict(message, signature).is_ok();
+    /// [`PublicKey::verify`], remembering a success for validation.
+    pub fn verify(&self, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
+        let ok = key.verify(message, signature);
         if ok {
-            self.remember(entry(key.as_bytes(), message, &signature.to_bytes()));
+            self.remember(entry(key.as_bytes(), message, signature));
         }
         ok
     }
@@ -66,11 +66,11 @@ impl VerifiedSignatures {
 
     /// Whether this exact signature was recorded; forgets it if so (a signature is
     /// validated once).
-    pub fn take(&self, key: &VerifyingKey, message: &[u8], signature: &Signature) -> bool {
+    pub fn take(&self, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
         if self.capacity == 0 {
             return false;
         }
-        let entry = entry(key.as_bytes(), message, &signature.to_bytes());
+        let entry = entry(key.as_bytes(), message, signature);
         self.entries.lock().expect("verified signatures").set.remove(&entry)
     }
 
@@ -102,7 +102,7 @@ impl VerifiedSignatures {
     }
 }
 
-fn entry(public_key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> [u8; 32] {
+fn entry(public_key: &[u8; 32], message: &[u8], signature: &[u8]) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new();
     hasher.update(public_key);
     hasher.update(signature);
@@ -119,8 +119,9 @@ mod tests {
     #[test]
     fn remembers_only_what_verified_and_forgets_on_take_and_when_full() {
         let key = SigningKey::from_bytes(&[3; 32]);
-        let public = key.verifying_key();
-        let signature = key.sign(b"payload");
+        let public = PublicKey::from_bytes(key.verifying_key().as_bytes()).unwrap();
+        let sign = |message: &[u8]| key.sign(message).to_bytes();
+        let signature = sign(b"payload");
         let cache = VerifiedSignatures::with_capacity(2);
 
         assert!(!cache.verify(&public, b"other payload", &signature));
@@ -130,18 +131,18 @@ mod tests {
         assert!(!cache.take(&public, b"payload", &signature), "taken once");
 
         // What this process signed itself.
-        let own = key.sign(b"endorsement");
-        cache.made(public.as_bytes(), b"endorsement", &own.to_bytes());
+        let own = sign(b"endorsement");
+        cache.made(public.as_bytes(), b"endorsement", &own);
         assert!(!cache.take(&public, b"endorsement!", &own), "the message is part of it");
         assert!(cache.take(&public, b"endorsement", &own));
 
         // Bounded: the oldest goes first.
         for message in [&b"a"[..], b"b", b"c"] {
-            assert!(cache.verify(&public, message, &key.sign(message)));
+            assert!(cache.verify(&public, message, &sign(message)));
         }
         assert_eq!(cache.len(), 2);
-        assert!(!cache.take(&public, b"a", &key.sign(b"a")));
-        assert!(cache.take(&public, b"c", &key.sign(b"c")));
+        assert!(!cache.take(&public, b"a", &sign(b"a")));
+        assert!(cache.take(&public, b"c", &sign(b"c")));
 
         let none = VerifiedSignatures::with_capacity(0);
         assert!(none.verify(&public, b"payload", &signature));

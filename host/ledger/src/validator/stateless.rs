@@ -6,7 +6,6 @@
 
 use std::collections::BTreeSet;
 
-use ed25519_dalek::{Signature, VerifyingKey};
 use weft_abi::limits;
 use weft_proto::v1::{Timestamp, TxReadWriteSet, TxValidationCode};
 use weft_protocol::VerifiedSignatures;
@@ -14,6 +13,7 @@ use weft_protocol::channel::{Channel, LIFECYCLE};
 use weft_protocol::decoded::DecodedTx;
 use weft_protocol::identity::Role;
 use weft_protocol::policy;
+use weft_protocol::signature::{self, PublicKey};
 use weft_protocol::transaction::{endorsement_message, proposal_hash};
 use weft_rwset::KeyRange;
 
@@ -46,8 +46,8 @@ pub struct Prechecked {
 
 struct SigJob {
     message: Vec<u8>,
-    signature: Signature,
-    key: VerifyingKey,
+    signature: [u8; 64],
+    key: PublicKey,
 }
 
 struct Pending {
@@ -253,8 +253,8 @@ fn check_lifecycle_writes(
     Ok(())
 }
 
-fn signature(bytes: &[u8]) -> Option<Signature> {
-    Signature::from_slice(bytes).ok()
+fn signature(bytes: &[u8]) -> Option<[u8; 64]> {
+    bytes.try_into().ok()
 }
 
 /// Whether each job's signature verifies: known (`verified`), else one batch of the rest,
@@ -267,12 +267,13 @@ fn verify_all(jobs: &[SigJob], verified: &VerifiedSignatures) -> Vec<bool> {
     if rest.is_empty() {
         return ok;
     }
-    let messages: Vec<&[u8]> = rest.iter().map(|j| j.message.as_slice()).collect();
-    let signatures: Vec<Signature> = rest.iter().map(|j| j.signature).collect();
-    let keys: Vec<VerifyingKey> = rest.iter().map(|j| j.key).collect();
-    let batch_ok = ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok();
-    for (job, ok) in jobs.iter().zip(ok.iter_mut()).filter(|(_, known)| !**known) {
-        *ok = batch_ok || job.key.verify_strict(&job.message, &job.signature).is_ok();
+    let checks: Vec<signature::Check<'_>> = rest
+        .iter()
+        .map(|j| signature::Check { key: &j.key, message: &j.message, signature: &j.signature })
+        .collect();
+    let mut verdicts = signature::verify_each(&checks).into_iter();
+    for ok in ok.iter_mut().filter(|known| !**known) {
+        *ok = verdicts.next().expect("one verdict per check");
     }
     ok
 }

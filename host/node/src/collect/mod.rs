@@ -194,10 +194,11 @@ fn check_endorsement(
         .resolve(identity)
         .filter(|m| m.msp_id == org && m.role == Role::Peer)
         .ok_or_else(|| refused(&format!("is not signed by a peer of {org}")))?;
-    let signature = ed25519_dalek::Signature::from_slice(&endorsement.signature)
-        .map_err(|_| refused("has a malformed signature"))?;
+    if endorsement.signature.len() != 64 {
+        return Err(refused("has a malformed signature"));
+    }
     let message = transaction::endorsement_message(&response.payload, identity);
-    if !ledger.verified_signatures().verify(&member.key, &message, &signature) {
+    if !ledger.verified_signatures().verify(&member.key, &message, &endorsement.signature) {
         return Err(refused("has an endorsement signature that does not verify"));
     }
     Ok(response)

@@ -1,21 +1,22 @@
 //! The Gateway service: evaluate, endorse (collecting other organizations' endorsements
-//! the policy needs, `crate::collect`), submit, commit status.
+//! the policy needs, `crate::collect`), submit, commit status; many submissions over one
+//! stream in [`super::submit_stream`].
 
 use std::sync::Arc;
 
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 use weft_proto::quote::quote;
 use weft_proto::v1::chaincode_events_request::Start;
 use weft_proto::v1::gateway_server::Gateway;
 use weft_proto::v1::{
     ChaincodeEventsRequest, ChaincodeEventsResponse, CommitStatusRequest, CommitStatusResponse,
     EndorseRequest, EndorseResponse, EvaluateRequest, EvaluateResponse, SubmitRequest,
-    SubmitResponse,
+    SubmitResponse, SubmitStreamResponse,
 };
 use weft_protocol::decoded::DecodedTx;
 use weft_protocol::transaction::DecodedProposal;
 
-use super::{required, tx_id};
+use super::{required, submit_stream, tx_id};
 use crate::admission::admit_decoded;
 use crate::channels::ChannelPeer;
 use crate::collect::collect;
@@ -55,9 +56,19 @@ impl GatewayService {
         self.shared.metrics.submitted();
         Ok((peer, tx_id))
     }
+
+    /// Submits the request's envelope and waits for its commit: `SubmitAndWait`, and each
+    /// envelope of a `SubmitStream`.
+    pub(super) async fn submit_and_wait_for(
+        &self,
+        request: SubmitRequest,
+    ) -> Result<TxStatus, Error> {
+        let (peer, tx_id) = self.submit_envelope(request).await?;
+        peer.notifier.wait(&tx_id).await
+    }
 }
 
-fn status_response(status: TxStatus) -> CommitStatusResponse {
+pub(super) fn status_response(status: TxStatus) -> CommitStatusResponse {
     CommitStatusResponse {
         tx_id: status.tx_id,
         code: status.code as i32,
@@ -70,6 +81,7 @@ fn status_response(status: TxStatus) -> CommitStatusResponse {
 #[tonic::async_trait]
 impl Gateway for GatewayService {
     type ChaincodeEventsStream = Stream<ChaincodeEventsResponse>;
+    type SubmitStreamStream = Stream<SubmitStreamResponse>;
 
     async fn chaincode_events(
         &self,
@@ -175,8 +187,16 @@ impl Gateway for GatewayService {
         &self,
         request: Request<SubmitRequest>,
     ) -> Result<Response<CommitStatusResponse>, Status> {
-        let (peer, tx_id) = self.submit_envelope(request.into_inner()).await?;
-        let status = peer.notifier.wait(&tx_id).await?;
+        let status = self.submit_and_wait_for(request.into_inner()).await?;
         Ok(Response::new(status_response(status)))
+    }
+
+    async fn submit_stream(
+        &self,
+        request: Request<Streaming<SubmitRequest>>,
+    ) -> Result<Response<Self::SubmitStreamStream>, Status> {
+        let (answers, stream) = tokio::sync::mpsc::channel(submit_stream::IN_FLIGHT);
+        tokio::spawn(submit_stream::serve(self.clone(), request.into_inner(), answers));
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(stream)))
     }
 }

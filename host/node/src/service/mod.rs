@@ -7,6 +7,7 @@ pub(crate) mod edge;
 pub mod endorser;
 pub mod gateway;
 pub mod ledger;
+pub mod submit_stream;
 
 use std::sync::Arc;
 

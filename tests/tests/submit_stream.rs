@@ -1,0 +1,111 @@
+//! `Gateway.SubmitStream` through the client, as an application submits many transactions:
+//! every envelope is answered once, with its position; refused envelopes are answered
+//! alone and the stream goes on; a client that goes away leaves what was ordered to commit.
+
+use std::collections::BTreeMap;
+
+use tokio_stream::StreamExt;
+use tonic::Code;
+use weft_e2e::{TestNet, args};
+use weft_proto::v1::submit_stream_response::Outcome;
+use weft_proto::v1::{Envelope, TxValidationCode};
+
+/// Endorses `CreateAsset` of `id` and returns the signed envelope and its transaction id.
+async fn create(net: &TestNet, id: &str) -> (Envelope, String) {
+    let proposal =
+        net.client.proposal("basic", "CreateAsset", args(&[id, "red", "1", "Ana", "10"]));
+    let endorsed = net.client.endorse(proposal).await.unwrap();
+    (endorsed.envelope, endorsed.tx_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_envelope_is_answered_once_and_refusals_do_not_end_the_stream() {
+    let net = TestNet::start(|_| {}).await;
+    net.deploy_asset_transfer().await;
+    let before = net.node.ledger().chain_info().height;
+
+    let mut envelopes = Vec::new();
+    let mut tx_ids = Vec::new();
+    for i in 0..200 {
+        let (envelope, tx_id) = create(&net, &format!("streamed{i}")).await;
+        envelopes.push(envelope);
+        tx_ids.push(tx_id);
+    }
+    // Refusals among them: a signature that does not verify, bytes that do not decode, and
+    // an envelope sent twice (the second is a duplicate of one in flight or committed).
+    let mut forged = envelopes[7].clone();
+    forged.signature[0] ^= 1;
+    let garbage = Envelope { payload: b"not a transaction".to_vec(), signature: vec![0; 64] };
+    let twice = envelopes[3].clone();
+    let mut sent = envelopes.clone();
+    sent[7] = forged;
+    sent.insert(100, garbage);
+    sent.push(twice);
+
+    let answers = net.client.submit_stream(tokio_stream::iter(sent.clone())).await.unwrap();
+    let answers: Vec<_> = answers.collect::<Result<Vec<_>, _>>().await.unwrap();
+    assert_eq!(answers.len(), sent.len(), "one answer per envelope, then the stream ends");
+    let by_index: BTreeMap<u64, Outcome> =
+        answers.into_iter().map(|a| (a.index, a.outcome.expect("an outcome"))).collect();
+    assert_eq!(by_index.len(), sent.len(), "each envelope answered once");
+
+    let error = |index: u64| match &by_index[&index] {
+        Outcome::Error(e) => (Code::from(e.code), e.message.clone()),
+        other => panic!("envelope {index} was not refused: {other:?}"),
+    };
+    let (code, message) = error(7);
+    assert_eq!(code, Code::Unauthenticated, "{message}");
+    assert!(message.contains("signature does not verify"), "{message}");
+    let (code, message) = error(100);
+    assert_eq!(code, Code::InvalidArgument, "{message}");
+    let (code, message) = error(sent.len() as u64 - 1);
+    assert_eq!(code, Code::AlreadyExists, "{message}");
+    assert!(message.contains(&tx_ids[3]), "{message}");
+
+    // The others committed VALID, each under its own transaction id.
+    let mut valid = 0;
+    for (index, outcome) in &by_index {
+        let Outcome::Status(status) = outcome else { continue };
+        assert_eq!(status.code(), TxValidationCode::Valid, "envelope {index}");
+        let position = if *index > 100 { *index as usize - 1 } else { *index as usize };
+        assert_eq!(status.tx_id, tx_ids[position], "envelope {index}");
+        valid += 1;
+    }
+    assert_eq!(valid, 199);
+    let ledger = net.node.ledger();
+    assert!(ledger.chain_info().height > before);
+    let committed = |tx_id: &str| ledger.transaction(tx_id).unwrap().is_some();
+    assert!(!committed(&tx_ids[7]), "the forged envelope was not ordered");
+    assert!(tx_ids.iter().enumerate().all(|(i, id)| i == 7 || committed(id)));
+    net.node.shutdown().await.unwrap();
+}
+
+/// A client that drops the stream right after sending: what was read and ordered commits,
+/// and the node goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_goes_away_leaves_ordered_transactions_to_commit() {
+    let net = TestNet::start(|_| {}).await;
+    net.deploy_asset_transfer().await;
+    let (envelope, tx_id) = create(&net, "left").await;
+    let (sender, receiver) = tokio::sync::mpsc::channel(1);
+    let mut answers = net
+        .client
+        .submit_stream(tokio_stream::wrappers::ReceiverStream::new(receiver))
+        .await
+        .unwrap();
+    sender.send(envelope).await.unwrap();
+    // The first answer proves the envelope was read; then the client goes away mid-stream.
+    let first = answers.next().await.unwrap().unwrap();
+    assert_eq!(first.index, 0);
+    drop((answers, sender));
+    let status = net.client.commit_status(&tx_id).await.unwrap();
+    assert_eq!(status.code(), TxValidationCode::Valid);
+
+    // The node serves the next stream.
+    let (envelope, tx_id) = create(&net, "next").await;
+    let answers = net.client.submit_stream(tokio_stream::iter([envelope])).await.unwrap();
+    let answers: Vec<_> = answers.collect::<Result<Vec<_>, _>>().await.unwrap();
+    let Some(Outcome::Status(status)) = &answers[0].outcome else { panic!("{answers:?}") };
+    assert_eq!((status.code(), status.tx_id.as_str()), (TxValidationCode::Valid, tx_id.as_str()));
+    net.node.shutdown().await.unwrap();
+}
