@@ -244,6 +244,57 @@ async fn a_dead_leader_is_replaced_without_losing_an_acknowledged_envelope() {
     c_thread.join().unwrap();
 }
 
+/// Broadcasts made at once through one node are written together under one pending key (a
+/// group commit); blocks of two split the group, and the chain tip records how much of it is
+/// ordered. The leader dies with the group's last envelope in its cutter: the next leader
+/// orders exactly the rest, nothing twice, nothing lost.
+#[tokio::test]
+async fn a_group_of_broadcasts_split_by_blocks_is_ordered_exactly_once_across_leaders() {
+    let cluster = EtcdCluster::start(1);
+    let (a, a_thread) = node(&cluster, "a", 2, Arc::default(), |_| {});
+    until("a leads", || a.is_leader()).await;
+    let (b, b_thread) = node(&cluster, "b", 2, Arc::default(), |_| {});
+    let mut stream = b.deliver(0);
+    // Nine at once through b: the first is written alone, the others wait for that write
+    // and go together.
+    let sent: Vec<Vec<u8>> = (0..9u8).map(|i| vec![b'g', i]).collect();
+    let writes = sent.iter().map(|envelope| b.broadcast(envelope.clone()));
+    for written in futures_util::future::join_all(writes).await {
+        written.expect("acknowledged");
+    }
+    let first = blocks(&mut stream, 0, 8).await;
+    assert_eq!(first.len(), 4, "blocks of two");
+    // The ninth waits in a's cutter (a block takes two): the tip is inside its group, which
+    // holds more than one envelope.
+    let mut client = operator(&cluster).await;
+    let tip = client.get("/weft/ch/chain", None).await.unwrap().kvs()[0].value().to_vec();
+    let taken = u32::from_be_bytes(tip[16..20].try_into().unwrap());
+    assert_ne!(taken, u32::MAX, "the chain tip records a group taken in part");
+    revoke_leader_lease(&cluster, "ch").await;
+    until("b leads, a does not", || b.is_leader() && !a.is_leader()).await;
+    b.broadcast(b"after".to_vec()).await.unwrap();
+    let second = blocks(&mut stream, 4, 2).await;
+    let chain = [first, second].concat();
+    exactly_once(&chain, &[sent, vec![b"after".to_vec()]].concat());
+    // Every group is in blocks: no pending key is left.
+    until_no_pending(&mut client).await;
+    drop((a, b));
+    a_thread.join().unwrap();
+    b_thread.join().unwrap();
+}
+
+/// Waits (up to a minute) until no pending key is left in channel `ch`.
+async fn until_no_pending(client: &mut etcd_client::Client) {
+    let options = || Some(etcd_client::GetOptions::new().with_prefix().with_count_only());
+    for _ in 0..600 {
+        if client.get("/weft/ch/pending/", options()).await.unwrap().count() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("pending keys are left after every envelope was ordered");
+}
+
 #[tokio::test]
 async fn two_nodes_that_both_believe_they_lead_never_fork_the_chain() {
     let cluster = EtcdCluster::start(1);

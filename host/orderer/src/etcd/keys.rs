@@ -64,27 +64,81 @@ impl Keys {
 pub(super) struct ChainTip {
     /// Blocks in the chain: the next block's number.
     pub(super) height: u64,
-    /// The etcd revision that created the last envelope ordered (0: none yet); pending
-    /// envelopes created at or before it are in blocks.
+    /// The etcd revision that created the last group of envelopes ordered from (0: none
+    /// yet); groups created before it are in blocks.
     pub(super) watermark: i64,
+    /// How many envelopes of the group created at `watermark` are in blocks: [`ALL`], or
+    /// fewer when a block ended inside the group.
+    pub(super) taken: u32,
     /// The last block's header hash (empty before block 0).
     pub(super) tip: Vec<u8>,
 }
 
+/// [`ChainTip::taken`] when the whole group is in blocks.
+pub(super) const ALL: u32 = u32::MAX;
+
 impl ChainTip {
+    /// Whether the group created at `revision` is entirely in blocks.
+    pub(super) fn ordered(&self, revision: i64) -> bool {
+        revision < self.watermark || (revision == self.watermark && self.taken == ALL)
+    }
+
+    /// How many envelopes of the group created at `revision` are in blocks already, for a
+    /// group not entirely [`ordered`](Self::ordered).
+    pub(super) fn taken_of(&self, revision: i64) -> usize {
+        if revision == self.watermark { self.taken as usize } else { 0 }
+    }
+
+    /// The revision of the last group entirely in blocks.
+    pub(super) fn ordered_through(&self) -> i64 {
+        if self.taken == ALL { self.watermark } else { self.watermark - 1 }
+    }
+
     pub(super) fn encode(&self) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(16 + self.tip.len());
+        let mut bytes = Vec::with_capacity(20 + self.tip.len());
         bytes.extend_from_slice(&self.height.to_be_bytes());
         bytes.extend_from_slice(&self.watermark.to_be_bytes());
+        bytes.extend_from_slice(&self.taken.to_be_bytes());
         bytes.extend_from_slice(&self.tip);
         bytes
     }
 
+    /// Reads a tip: height, watermark, taken and the hash (32 bytes, none before block 0);
+    /// a tip written before groups existed has no `taken` (every group is whole).
     pub(super) fn decode(bytes: &[u8]) -> Option<ChainTip> {
         let height = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
         let watermark = i64::from_be_bytes(bytes.get(8..16)?.try_into().ok()?);
-        Some(ChainTip { height, watermark, tip: bytes[16..].to_vec() })
+        let (taken, tip) = match bytes.len() {
+            16 | 48 => (ALL, &bytes[16..]),
+            20 | 52 => (u32::from_be_bytes(bytes[16..20].try_into().ok()?), &bytes[20..]),
+            _ => return None,
+        };
+        Some(ChainTip { height, watermark, taken, tip: tip.to_vec() })
     }
+}
+
+/// The value of a pending key: the envelopes one node wrote together (a group commit of
+/// broadcasts), each as its length (4 bytes, big-endian) and its bytes.
+pub(super) fn encode_group<E: AsRef<[u8]>>(envelopes: &[E]) -> Vec<u8> {
+    let size = envelopes.iter().map(|e| 4 + e.as_ref().len()).sum();
+    let mut bytes = Vec::with_capacity(size);
+    for envelope in envelopes {
+        let envelope = envelope.as_ref();
+        bytes.extend_from_slice(&(envelope.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(envelope);
+    }
+    bytes
+}
+
+/// The envelopes of a pending key's value; `None` if it is not a group.
+pub(super) fn decode_group(mut bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut envelopes = Vec::new();
+    while !bytes.is_empty() {
+        let len = u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+        envelopes.push(bytes.get(4..4 + len)?.to_vec());
+        bytes = &bytes[4 + len..];
+    }
+    Some(envelopes)
 }
 
 #[cfg(test)]
@@ -104,10 +158,34 @@ mod tests {
 
     #[test]
     fn the_tip_round_trips_and_refuses_short_values() {
-        let tip = ChainTip { height: 7, watermark: 42, tip: vec![9; 32] };
-        assert_eq!(ChainTip::decode(&tip.encode()), Some(tip));
-        let genesis = ChainTip { height: 0, watermark: 0, tip: Vec::new() };
+        let tip = ChainTip { height: 7, watermark: 42, taken: 3, tip: vec![9; 32] };
+        assert_eq!(ChainTip::decode(&tip.encode()), Some(tip.clone()));
+        let genesis = ChainTip { height: 0, watermark: 0, taken: ALL, tip: Vec::new() };
         assert_eq!(ChainTip::decode(&genesis.encode()), Some(genesis));
         assert_eq!(ChainTip::decode(&[0; 15]), None);
+        assert_eq!(ChainTip::decode(&[0; 30]), None);
+        // A tip of the format before groups: every group before and at it is whole.
+        let old = [&7u64.to_be_bytes()[..], &42i64.to_be_bytes(), &[9; 32]].concat();
+        let read = ChainTip::decode(&old).unwrap();
+        assert_eq!((read.height, read.watermark, read.taken), (7, 42, ALL));
+    }
+
+    #[test]
+    fn a_tip_inside_a_group_knows_what_of_it_is_ordered() {
+        let tip = ChainTip { height: 7, watermark: 42, taken: 3, tip: vec![9; 32] };
+        assert!(tip.ordered(41) && !tip.ordered(42) && !tip.ordered(43));
+        assert_eq!((tip.taken_of(42), tip.taken_of(43), tip.ordered_through()), (3, 0, 41));
+        let whole = ChainTip { taken: ALL, ..tip };
+        assert!(whole.ordered(42) && !whole.ordered(43));
+        assert_eq!(whole.ordered_through(), 42);
+    }
+
+    #[test]
+    fn groups_round_trip_and_malformed_values_are_refused() {
+        let envelopes = vec![b"one".to_vec(), Vec::new(), vec![7; 300]];
+        assert_eq!(decode_group(&encode_group(&envelopes)), Some(envelopes));
+        assert_eq!(decode_group(&[]), Some(Vec::new()));
+        assert_eq!(decode_group(&[0, 0, 0, 5, 1, 2]), None);
+        assert_eq!(decode_group(&[0, 0]), None);
     }
 }

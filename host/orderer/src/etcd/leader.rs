@@ -15,7 +15,7 @@ use prost::Message;
 use tokio::time::Instant;
 use weft_protocol::block::{header_hash, new_block};
 
-use super::keys::ChainTip;
+use super::keys::{ALL, ChainTip, decode_group};
 use super::orderer::{Backoff, Inner, unavailable, within};
 use crate::cutter::{Batch, BlockCutter};
 use crate::error::{Error, Result};
@@ -122,10 +122,37 @@ async fn keep_alive(inner: &Inner, lease: i64) -> String {
     }
 }
 
-/// A pending envelope: its key and the revision that created it.
+/// A pending envelope: the key of its group, the revision that created the group, its
+/// position in the group and whether it is the group's last.
 struct Pending {
     key: Vec<u8>,
     revision: i64,
+    position: u32,
+    last: bool,
+}
+
+/// The envelopes of the group `value` at `key` (created at `revision`) not yet in blocks by
+/// `tip`, with their places.
+fn unordered(tip: &ChainTip, key: &[u8], revision: i64, value: &[u8]) -> Vec<(Pending, Vec<u8>)> {
+    let Some(group) = decode_group(value) else {
+        // Only ordering nodes write pending keys; nothing in it can be ordered.
+        tracing::warn!(key = %String::from_utf8_lossy(key), "a pending value is not a group; skipped");
+        return Vec::new();
+    };
+    if tip.ordered(revision) {
+        return Vec::new();
+    }
+    let count = group.len();
+    group
+        .into_iter()
+        .enumerate()
+        .skip(tip.taken_of(revision))
+        .map(|(i, envelope)| {
+            let place =
+                Pending { key: key.to_vec(), revision, position: i as u32, last: i + 1 == count };
+            (place, envelope)
+        })
+        .collect()
 }
 
 /// The leader's state: the tip it appends on, the cutter, and the keys of the envelopes
@@ -170,9 +197,10 @@ impl<'a> Leader<'a> {
         let value = read.kvs().first().map(|kv| kv.value().to_vec()).unwrap_or_default();
         let tip = inner.decode_tip(&value)?;
         inner.seen_height.fetch_max(tip.height, Ordering::SeqCst);
-        // The envelopes after the watermark, in the order etcd created them, at `revision`.
+        // The envelopes not yet ordered, in the order etcd created their groups, at
+        // `revision`: the rest of the group at the watermark, then the groups after it.
         let mut backlog = Vec::new();
-        let mut after = tip.watermark;
+        let mut after = tip.ordered_through();
         loop {
             let page = GetOptions::new()
                 .with_prefix()
@@ -185,9 +213,8 @@ impl<'a> Leader<'a> {
                     .await?;
             for entry in got.kvs() {
                 after = after.max(entry.create_revision());
-                let pending =
-                    Pending { key: entry.key().to_vec(), revision: entry.create_revision() };
-                backlog.push((pending, entry.value().to_vec()));
+                let (key, created) = (entry.key(), entry.create_revision());
+                backlog.extend(unordered(&tip, key, created, entry.value()));
             }
             if !got.more() {
                 break;
@@ -212,17 +239,18 @@ impl<'a> Leader<'a> {
         Ok(leader)
     }
 
-    /// Deletes pending keys at or below the watermark (left by a leader that stopped
-    /// before deleting them all), a transaction's worth at a time.
+    /// Deletes the pending keys whose groups are entirely in blocks (left by a leader that
+    /// stopped before deleting them all), a transaction's worth at a time.
     async fn delete_ordered(&self) -> Result<()> {
         let mut kv = self.inner.kv.clone();
+        let through = self.tip.ordered_through();
         loop {
             let stale = GetOptions::new()
                 .with_prefix()
                 .with_keys_only()
-                .with_max_create_revision(self.tip.watermark.max(0))
+                .with_max_create_revision(through.max(0))
                 .with_limit(self.inner.etcd.max_txn_ops as i64);
-            if self.tip.watermark <= 0 {
+            if through <= 0 {
                 return Ok(());
             }
             let got = within(
@@ -307,12 +335,13 @@ impl<'a> Leader<'a> {
                     for event in response.events() {
                         let Some(kv) = event.kv() else { continue };
                         // Pending keys are only created and deleted: a put creates one.
-                        if event.event_type() != EventType::Put || kv.create_revision() <= self.tip.watermark {
+                        if event.event_type() != EventType::Put {
                             continue;
                         }
-                        let pending = Pending { key: kv.key().to_vec(), revision: kv.create_revision() };
-                        if let Some(why) = self.order(pending, kv.value().to_vec()).await? {
-                            return Ok(Term::SteppedDown(why));
+                        for (pending, envelope) in unordered(&self.tip, kv.key(), kv.create_revision(), kv.value()) {
+                            if let Some(why) = self.order(pending, envelope).await? {
+                                return Ok(Term::SteppedDown(why));
+                            }
                         }
                     }
                 }
@@ -347,11 +376,19 @@ impl<'a> Leader<'a> {
         }
         let keys = &self.inner.keys;
         let consumed: Vec<Pending> = self.queued.drain(..envelopes.len()).collect();
-        let watermark = consumed.last().map_or(self.tip.watermark, |p| p.revision);
+        // The watermark moves to the group of the block's last envelope, and says how much
+        // of that group the chain now holds.
+        let (watermark, taken) = match consumed.last() {
+            Some(p) if p.last => (p.revision, ALL),
+            Some(p) => (p.revision, p.position + 1),
+            None => (self.tip.watermark, self.tip.taken),
+        };
+        // A group's key goes when its last envelope is in a block.
+        let finished: Vec<&Pending> = consumed.iter().filter(|p| p.last).collect();
         let number = self.tip.height;
         let block = new_block(number, self.tip.tip.clone(), envelopes);
         let hash = header_hash(block.header.as_ref().expect("new blocks have a header"));
-        let next = ChainTip { height: number + 1, watermark, tip: hash.to_vec() };
+        let next = ChainTip { height: number + 1, watermark, taken, tip: hash.to_vec() };
         let mut ops = vec![
             TxnOp::put(keys.block(number), block.encode_to_vec(), None),
             TxnOp::put(keys.chain(), next.encode(), None),
@@ -361,8 +398,8 @@ impl<'a> Leader<'a> {
             let below = DeleteOptions::new().with_range(keys.block(number + 1 - window));
             ops.push(TxnOp::delete(keys.block(0), Some(below)));
         }
-        let room = self.inner.etcd.max_txn_ops.saturating_sub(ops.len()).min(consumed.len());
-        ops.extend(consumed[..room].iter().map(|p| TxnOp::delete(p.key.clone(), None)));
+        let room = self.inner.etcd.max_txn_ops.saturating_sub(ops.len()).min(finished.len());
+        ops.extend(finished[..room].iter().map(|p| TxnOp::delete(p.key.clone(), None)));
         let txn = Txn::new()
             .when([Compare::value(keys.chain(), CompareOp::Equal, self.tip.encode())])
             .and_then(ops);
@@ -376,8 +413,8 @@ impl<'a> Leader<'a> {
         tracing::debug!(number, txs = consumed.len(), revision, "block appended to etcd");
         self.tip = next;
         self.inner.seen_height.fetch_max(self.tip.height, Ordering::SeqCst);
-        if room < consumed.len() {
-            self.delete(consumed[room..].iter().map(|p| p.key.clone()).collect()).await?;
+        if room < finished.len() {
+            self.delete(finished[room..].iter().map(|p| p.key.clone()).collect()).await?;
         }
         self.compact(number + 1, revision).await;
         let every = self.inner.etcd.defrag_every;

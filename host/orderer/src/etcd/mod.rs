@@ -8,20 +8,27 @@
 //! `/weft/` by default):
 //!
 //! * `chain`: the chain tip, `height` (8 bytes, big-endian), `watermark` (8 bytes,
-//!   big-endian: the etcd revision of the last envelope ordered) and the last block's header
-//!   hash. Every append compares it to the value it was cut on.
+//!   big-endian: the etcd revision that created the group of the last envelope ordered),
+//!   `taken` (4 bytes, big-endian: how many envelopes of that group are in blocks, `u32::MAX`
+//!   for all of them) and the last block's header hash. Every append compares it to the
+//!   value it was cut on.
 //! * `blocks/<number>` (20 digits, zero-padded): an encoded `weft.v1.Block`, as cut (empty
 //!   metadata). Only the last [`EtcdConfig::window`] blocks are kept.
-//! * `pending/<session>-<counter>`: an envelope broadcast and not yet ordered. Pending
-//!   envelopes are ordered by the etcd revision that created them.
+//! * `pending/<session>-<counter>`: a group of envelopes one node broadcast together and
+//!   not yet ordered (each as its length, 4 bytes big-endian, and its bytes). Groups are
+//!   ordered by the etcd revision that created them, the envelopes of a group in the order
+//!   they were written.
 //! * `leader`: the election (etcd's election API, a key per candidate bound to its lease).
 //! * `genesis`: the hash of the channel's genesis configuration, written by the first node
 //!   to start; a node started from another genesis is refused at start
 //!   ([`EtcdOrdererConfig::genesis_hash`]), since it would validate the same blocks
 //!   differently.
 //!
-//! **Broadcast.** [`Orderer::broadcast`](crate::Orderer::broadcast) on any node writes the
-//! envelope under a fresh `pending/` key and answers once etcd committed that write. So an
+//! **Broadcast.** [`Orderer::broadcast`](crate::Orderer::broadcast) on any node hands the
+//! envelope to the node's writer, which writes the envelopes waiting for it under one fresh
+//! `pending/` key (a group commit: while a write is under way the next broadcasts wait and
+//! go together in the next one, up to one etcd request's worth), and answers each once
+//! etcd committed that write. So an
 //! acknowledged envelope is in the etcd cluster's replicated log: it is ordered exactly
 //! once, whichever node leads and whichever node or leader crashes afterwards, as long as
 //! the etcd cluster keeps its data (a majority of its members). A write that fails without
@@ -32,17 +39,19 @@
 //! `DUPLICATE_TXID`, so a transaction still takes effect once.
 //!
 //! **The leader.** Every node campaigns; the elected one reads the chain tip, reads the
-//! pending envelopes created after the watermark (in revision order), watches for new ones
+//! pending envelopes not yet ordered (the rest of the group at the watermark past `taken`,
+//! then the groups created after it, in revision order), watches for new ones
 //! from the revision it read at, and cuts them with the same [`BlockCutter`](crate::BlockCutter)
 //! and batch timer as the solo orderer. Block `N` is appended by one transaction: *if*
 //! `chain` still holds the tip block `N` was cut on, *then* put `blocks/N`, put the new tip
-//! (height `N + 1`, the watermark of the block's last envelope), delete the block that left
-//! the window and the pending keys consumed. A leader that loses that compare (another node
+//! (height `N + 1`, the watermark and `taken` of the block's last envelope: a block may end
+//! inside a group), delete the block that left the window and the pending keys whose groups
+//! the block finished. A leader that loses that compare (another node
 //! appended, e.g. when two nodes briefly both believed they led) or its lease steps down:
 //! it drops what it had not appended (those envelopes are still pending in etcd), and
 //! campaigns again from a fresh read. So the chain never forks and no acknowledged envelope
 //! is lost or ordered twice: an envelope is consumed exactly when a block holding it is
-//! appended, in the same transaction that moves the watermark past it.
+//! appended, in the same transaction that moves the watermark (and `taken`) past it.
 //!
 //! **Request size.** etcd refuses a request larger than its `--max-request-bytes` (1.5 MiB
 //! by default, [`EtcdConfig::max_request_bytes`] must match it) and a transaction of more

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use etcd_client::{Client, Compare, CompareOp, ConnectOptions, KvClient, Txn, TxnOp, WatchClient};
 use tokio::runtime::Handle;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
 use super::config::EtcdConfig;
-use super::keys::{ChainTip, Keys};
+use super::keys::{ALL, ChainTip, Keys, encode_group};
 use super::{follow, leader};
 use crate::cutter::{BatchConfig, check_size};
 use crate::error::{Error, Result};
@@ -67,6 +67,8 @@ pub(super) struct Inner {
     alive: Mutex<Option<mpsc::Sender<()>>>,
     /// Broadcasts in flight (load shedding at `batch.queue`).
     inflight: Arc<Semaphore>,
+    /// Broadcasts waiting for the writer ([`write_groups`]).
+    outbox: mpsc::UnboundedSender<Outgoing>,
     session: String,
     counter: AtomicU64,
     pub(super) leading: AtomicBool,
@@ -218,7 +220,7 @@ impl EtcdOrderer {
             .build()
             .map_err(Error::Start)?;
         let (ready, started) = std::sync::mpsc::channel::<Result<Arc<Inner>>>();
-        let start = ChainTip { height, watermark: 0, tip: tip_hash };
+        let start = ChainTip { height, watermark: 0, taken: ALL, tip: tip_hash };
         let thread = std::thread::Builder::new()
             .name("weft-orderer-etcd".into())
             .spawn(move || {
@@ -268,6 +270,7 @@ impl EtcdOrderer {
                         )))));
                     }
                     let (alive, mut streams) = mpsc::channel::<()>(1);
+                    let (outbox, outgoing) = mpsc::unbounded_channel();
                     let inner = Arc::new(Inner {
                         watch: client.watch_client().max_decoding_message_size(limit),
                         kv,
@@ -285,6 +288,7 @@ impl EtcdOrderer {
                         end: watch::Sender::new(None),
                         alive: Mutex::new(Some(alive)),
                         inflight: Arc::new(Semaphore::new(batch.queue.max(1))),
+                        outbox,
                         session: session_name(),
                         counter: AtomicU64::new(0),
                         leading: AtomicBool::new(false),
@@ -294,6 +298,7 @@ impl EtcdOrderer {
                         seen_height: AtomicU64::new(height),
                     });
                     let _ = ready.send(Ok(inner.clone()));
+                    tokio::spawn(write_groups(inner.clone(), outgoing));
                     inner.run().await;
                     // Every stream's task holds a sender: wait until they all ended.
                     while streams.recv().await.is_some() {}
@@ -331,41 +336,6 @@ impl EtcdOrderer {
     /// ([`EtcdConfig::defrag_every`]).
     pub fn defragmented(&self) -> u64 {
         self.inner.defragmented.load(Ordering::SeqCst)
-    }
-
-    /// Writes `envelope` under a fresh pending key, retrying transport failures until the
-    /// timeout: the write is put-if-absent, so a retry of a write that was applied finds the
-    /// key and does not write it again.
-    async fn enqueue(inner: Arc<Inner>, envelope: Vec<u8>) -> Result<()> {
-        let counter = inner.counter.fetch_add(1, Ordering::SeqCst);
-        let mut key = inner.keys.pending_entry(&inner.session, counter);
-        let timeout = Duration::from_millis(inner.etcd.timeout_ms.max(1));
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut backoff = Backoff::default();
-        let mut kv = inner.kv.clone();
-        let mut written_by_us = false;
-        loop {
-            let txn = Txn::new()
-                .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-                .and_then([TxnOp::put(key.clone(), envelope.clone(), None)]);
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match within(left, "writing a broadcast envelope", kv.txn(txn)).await {
-                Ok(response) if response.succeeded() => return Ok(()),
-                // The key exists: our earlier attempt wrote it, or (never in practice)
-                // another orderer drew the same session name; then take another key.
-                Ok(_) if written_by_us => return Ok(()),
-                Ok(_) => {
-                    let counter = inner.counter.fetch_add(1, Ordering::SeqCst);
-                    key = inner.keys.pending_entry(&format!("{}x", inner.session), counter);
-                }
-                Err(e) if tokio::time::Instant::now() + backoff.0 >= deadline => return Err(e),
-                Err(e) => {
-                    tracing::debug!(error = %e, "broadcast: retrying");
-                    written_by_us = true;
-                    tokio::time::sleep(backoff.next()).await;
-                }
-            }
-        }
     }
 }
 
@@ -421,18 +391,13 @@ impl Orderer for EtcdOrderer {
                     inner.batch.queue
                 )));
             };
-            // On the orderer's runtime, whatever runtime (if any) the caller polls from. The
-            // write holds its place in `queue` until it ends, even if the caller goes away:
-            // cancelled broadcasts cannot start unbounded writes.
-            let write = inner.runtime.spawn({
-                let inner = inner.clone();
-                async move {
-                    let written = EtcdOrderer::enqueue(inner, envelope).await;
-                    drop(permit);
-                    written
-                }
-            });
-            write.await.map_err(|_| Error::ShuttingDown)?
+            // To the writer on the orderer's runtime. The envelope holds its place in `queue`
+            // until it is written, even if the caller goes away: cancelled broadcasts cannot
+            // start unbounded writes.
+            let (answer, written) = oneshot::channel();
+            let outgoing = Outgoing { envelope, answer, _place: permit };
+            inner.outbox.send(outgoing).map_err(|_| Error::ShuttingDown)?;
+            written.await.map_err(|_| Error::ShuttingDown)?
         })
     }
 
@@ -460,5 +425,91 @@ impl Orderer for EtcdOrderer {
 impl Drop for EtcdOrderer {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// A broadcast waiting for the writer: its envelope, where its answer goes, and its place
+/// in `queue`.
+struct Outgoing {
+    envelope: Vec<u8>,
+    answer: oneshot::Sender<Result<()>>,
+    _place: OwnedSemaphorePermit,
+}
+
+/// Envelopes written under one pending key at most.
+const GROUP_MAX: usize = 1024;
+
+/// The writer of a node's broadcasts (a group commit): takes the broadcasts waiting, as many
+/// as fit one etcd request ([`GROUP_MAX`], the block budget), writes them under one pending
+/// key, and answers them all. While a write is under way the next broadcasts wait and go
+/// together in the next one, so under load one etcd write (a raft entry replicated to every
+/// member) carries many envelopes, and alone an envelope is written at once.
+async fn write_groups(inner: Arc<Inner>, mut outgoing: mpsc::UnboundedReceiver<Outgoing>) {
+    let budget = inner.envelope_max.max(inner.batch.max_bytes);
+    let mut carried = None;
+    loop {
+        let first = match carried.take() {
+            Some(first) => first,
+            None => match outgoing.recv().await {
+                Some(first) => first,
+                None => return,
+            },
+        };
+        let mut bytes = 4 + first.envelope.len();
+        let mut group = vec![first];
+        while group.len() < GROUP_MAX {
+            let Ok(next) = outgoing.try_recv() else { break };
+            if bytes + 4 + next.envelope.len() > budget {
+                carried = Some(next);
+                break;
+            }
+            bytes += 4 + next.envelope.len();
+            group.push(next);
+        }
+        let envelopes: Vec<&[u8]> = group.iter().map(|g| g.envelope.as_slice()).collect();
+        let written = write_group(&inner, encode_group(&envelopes)).await;
+        for outgoing in group {
+            let answer = match &written {
+                Ok(()) => Ok(()),
+                Err(Error::Unavailable(why)) => Err(Error::Unavailable(why.clone())),
+                Err(e) => Err(Error::Unavailable(e.to_string())),
+            };
+            let _ = outgoing.answer.send(answer);
+        }
+    }
+}
+
+/// Writes a group of envelopes under a fresh pending key, retrying transport failures until
+/// the timeout: the write is put-if-absent, so a retry of a write that was applied finds the
+/// key and does not write it again.
+async fn write_group(inner: &Inner, group: Vec<u8>) -> Result<()> {
+    let counter = inner.counter.fetch_add(1, Ordering::SeqCst);
+    let mut key = inner.keys.pending_entry(&inner.session, counter);
+    let timeout = Duration::from_millis(inner.etcd.timeout_ms.max(1));
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut backoff = Backoff::default();
+    let mut kv = inner.kv.clone();
+    let mut written_by_us = false;
+    loop {
+        let txn = Txn::new()
+            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(key.clone(), group.clone(), None)]);
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match within(left, "writing broadcast envelopes", kv.txn(txn)).await {
+            Ok(response) if response.succeeded() => return Ok(()),
+            // The key exists: our earlier attempt wrote it, or (never in practice) another
+            // orderer drew the same session name; then take another key.
+            Ok(_) if written_by_us => return Ok(()),
+            Ok(_) => {
+                let counter = inner.counter.fetch_add(1, Ordering::SeqCst);
+                key = inner.keys.pending_entry(&format!("{}x", inner.session), counter);
+            }
+            Err(e) if tokio::time::Instant::now() + backoff.0 >= deadline => return Err(e),
+            Err(e) => {
+                tracing::debug!(error = %e, "broadcast: retrying");
+                written_by_us = true;
+                tokio::time::sleep(backoff.next()).await;
+            }
+        }
     }
 }
