@@ -82,6 +82,26 @@ impl Proc {
     }
 }
 
+/// Holds `DIR/net.lock` while `weft net up` or `down` works on the network, so that two of
+/// them at once cannot start a process twice or stop one that the other starts. The lock
+/// goes with the process (the file is not inherited by the processes it starts).
+fn lock(dir: &Path) -> Result<std::fs::File> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("net.lock");
+    let file =
+        std::fs::File::create(&path).with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another `weft net up` or `weft net down` is working on {}; wait for it to end",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+}
+
 fn state_path(dir: &Path) -> PathBuf {
     dir.join("net.json")
 }
@@ -199,6 +219,7 @@ pub(crate) async fn up(dir: &Path, args: &UpArgs) -> Result<()> {
              protobuf-compiler)"
         );
     }
+    let _lock = lock(dir)?;
     let net = LocalNetwork::at(dir);
     let mut started = match read_state(dir) {
         // The network as it was written: the flags apply only when it is written.
@@ -437,6 +458,7 @@ async fn chain_of(dir: &Path, node: &Node) -> Result<(u64, String, bool)> {
 /// members; keeps every directory and the layout, so `up` starts the same network again.
 pub(crate) async fn down(dir: &Path) -> Result<()> {
     let mut started = read_state(dir)?;
+    let _lock = lock(dir)?;
     for node in &mut started.nodes {
         stop(&format!("{}'s node", node.org), node.pid.take()).await;
     }

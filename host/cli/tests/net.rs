@@ -241,3 +241,22 @@ fn a_closed_pipe_ends_a_command_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// While one `weft net up` or `down` works on a network, another is refused, saying why; it
+/// goes through once the first has ended.
+#[test]
+fn a_second_net_command_at_once_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let state = r#"{"etcd": [{"name": "m0", "client_url": "http://127.0.0.1:1",
+                    "peer_url": "http://127.0.0.1:2"}], "nodes": []}"#;
+    std::fs::write(dir.join("net.json"), state).unwrap();
+    let held = std::fs::File::create(dir.join("net.lock")).unwrap();
+    held.lock().unwrap();
+    let refused = weft(&["net", "down", dir.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("another `weft net up` or `weft net down` is working on"), "{stderr}");
+    drop(held);
+    ok(weft(&["net", "down", dir.to_str().unwrap()]));
+}

@@ -207,7 +207,8 @@ impl<'a> Leader<'a> {
                 .with_revision(revision)
                 .with_min_create_revision(after + 1)
                 .with_sort(SortTarget::Create, SortOrder::Ascend)
-                .with_limit(super::follow::PAGE * 4);
+                // A group may fill one etcd request: a page within the decode limit.
+                .with_limit(super::follow::PAGE);
             let got =
                 within(timeout, "reading pending envelopes", kv.get(keys.pending(), Some(page)))
                     .await?;
