@@ -117,11 +117,18 @@ impl ChainTip {
     }
 }
 
+/// What a pending value holding a group starts with. A protobuf message never starts with a
+/// zero byte (field number 0 does not exist), so a value without it is one envelope as a
+/// node wrote it before groups.
+const GROUP_MAGIC: &[u8] = b"\0wg1";
+
 /// The value of a pending key: the envelopes one node wrote together (a group commit of
-/// broadcasts), each as its length (4 bytes, big-endian) and its bytes.
+/// broadcasts): [`GROUP_MAGIC`], then each envelope as its length (4 bytes, big-endian) and
+/// its bytes.
 pub(super) fn encode_group<E: AsRef<[u8]>>(envelopes: &[E]) -> Vec<u8> {
-    let size = envelopes.iter().map(|e| 4 + e.as_ref().len()).sum();
-    let mut bytes = Vec::with_capacity(size);
+    let size = envelopes.iter().map(|e| 4 + e.as_ref().len()).sum::<usize>();
+    let mut bytes = Vec::with_capacity(GROUP_MAGIC.len() + size);
+    bytes.extend_from_slice(GROUP_MAGIC);
     for envelope in envelopes {
         let envelope = envelope.as_ref();
         bytes.extend_from_slice(&(envelope.len() as u32).to_be_bytes());
@@ -130,8 +137,12 @@ pub(super) fn encode_group<E: AsRef<[u8]>>(envelopes: &[E]) -> Vec<u8> {
     bytes
 }
 
-/// The envelopes of a pending key's value; `None` if it is not a group.
-pub(super) fn decode_group(mut bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
+/// The envelopes of a pending key's value (a value written before groups is one envelope);
+/// `None` if it is a malformed group.
+pub(super) fn decode_group(bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let Some(mut bytes) = bytes.strip_prefix(GROUP_MAGIC) else {
+        return Some(vec![bytes.to_vec()]);
+    };
     let mut envelopes = Vec::new();
     while !bytes.is_empty() {
         let len = u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
@@ -184,8 +195,12 @@ mod tests {
     fn groups_round_trip_and_malformed_values_are_refused() {
         let envelopes = vec![b"one".to_vec(), Vec::new(), vec![7; 300]];
         assert_eq!(decode_group(&encode_group(&envelopes)), Some(envelopes));
-        assert_eq!(decode_group(&[]), Some(Vec::new()));
-        assert_eq!(decode_group(&[0, 0, 0, 5, 1, 2]), None);
-        assert_eq!(decode_group(&[0, 0]), None);
+        let none: [&[u8]; 0] = [];
+        assert_eq!(decode_group(&encode_group(&none)), Some(Vec::new()));
+        let cut = |tail: &[u8]| [GROUP_MAGIC, tail].concat();
+        assert_eq!(decode_group(&cut(&[0, 0, 0, 5, 1, 2])), None);
+        assert_eq!(decode_group(&cut(&[0, 0])), None);
+        // A value written before groups: one envelope (protobuf, so not starting with 0).
+        assert_eq!(decode_group(b"\x0a\x03abc"), Some(vec![b"\x0a\x03abc".to_vec()]));
     }
 }

@@ -15,9 +15,11 @@
 //! * `blocks/<number>` (20 digits, zero-padded): an encoded `weft.v1.Block`, as cut (empty
 //!   metadata). Only the last [`EtcdConfig::window`] blocks are kept.
 //! * `pending/<session>-<counter>`: a group of envelopes one node broadcast together and
-//!   not yet ordered (each as its length, 4 bytes big-endian, and its bytes). Groups are
-//!   ordered by the etcd revision that created them, the envelopes of a group in the order
-//!   they were written.
+//!   not yet ordered (`\0wg1`, then each envelope as its length, 4 bytes big-endian, and its
+//!   bytes; a value without that prefix is one envelope, as nodes wrote them before groups).
+//!   Groups are ordered by the etcd revision that created them, the envelopes of a group in
+//!   the order they were written. A node of a version before groups cannot read them:
+//!   upgrade a channel's ordering nodes together.
 //! * `leader`: the election (etcd's election API, a key per candidate bound to its lease).
 //! * `genesis`: the hash of the channel's genesis configuration, written by the first node
 //!   to start; a node started from another genesis is refused at start
