@@ -221,15 +221,20 @@ fn three_organizations_go_on_without_their_killed_leader_and_it_catches_up() {
     ok(weft(&["net", "down", net]));
 }
 
+/// A `net.json` of a network with one etcd member and no node, none of them running.
+fn write_stopped_network(dir: &Path) {
+    let state = r#"{"etcd": [{"name": "m0", "client_url": "http://127.0.0.1:1",
+                    "peer_url": "http://127.0.0.1:2"}], "nodes": []}"#;
+    std::fs::write(dir.join("net.json"), state).unwrap();
+}
+
 /// Output piped into a reader that stops early ends the command quietly, as for any Unix
 /// tool (here `weft net status`, whose reader is gone before it prints), not with a panic.
 #[test]
 fn a_closed_pipe_ends_a_command_quietly() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let state = r#"{"etcd": [{"name": "m0", "client_url": "http://127.0.0.1:1",
-                    "peer_url": "http://127.0.0.1:2"}], "nodes": []}"#;
-    std::fs::write(dir.join("net.json"), state).unwrap();
+    write_stopped_network(dir);
     let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
         .args(["net", "status", dir.to_str().unwrap()])
         .stdout(std::process::Stdio::piped())
@@ -248,9 +253,7 @@ fn a_closed_pipe_ends_a_command_quietly() {
 fn a_second_net_command_at_once_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let state = r#"{"etcd": [{"name": "m0", "client_url": "http://127.0.0.1:1",
-                    "peer_url": "http://127.0.0.1:2"}], "nodes": []}"#;
-    std::fs::write(dir.join("net.json"), state).unwrap();
+    write_stopped_network(dir);
     let held = std::fs::File::create(dir.join("net.lock")).unwrap();
     held.lock().unwrap();
     let refused = weft(&["net", "down", dir.to_str().unwrap()]);
