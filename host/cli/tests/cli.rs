@@ -6,7 +6,11 @@
 
 use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{ChildStdout, Command, Output, Stdio};
+
+use common::{Node, stop};
+
+mod common;
 
 fn weft(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_weft"))
@@ -25,7 +29,7 @@ fn json(output: &Output) -> serde_json::Value {
 
 /// Starts `weft dev` on `dir` and waits until it prints `ready:`; returns the process and the
 /// rest of its standard output.
-fn start_dev(dir: &Path, stderr: Stdio) -> (Child, Lines<BufReader<ChildStdout>>) {
+fn start_dev(dir: &Path, stderr: Stdio) -> (Node, Lines<BufReader<ChildStdout>>) {
     let mut dev = Command::new(env!("CARGO_BIN_EXE_weft"))
         .arg("--dir")
         .arg(dir)
@@ -36,6 +40,7 @@ fn start_dev(dir: &Path, stderr: Stdio) -> (Child, Lines<BufReader<ChildStdout>>
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(dev.stdout.take().unwrap()).lines();
+    let dev = Node(dev);
     let ready = lines.by_ref().map(Result::unwrap).find(|l| l.starts_with("ready:"));
     assert!(ready.is_some(), "weft dev did not get ready");
     (dev, lines)
@@ -52,7 +57,7 @@ fn init_dev_invoke_query_and_stop() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 
-    let (mut dev, _stdout_kept_open) = start_dev(&dir, Stdio::piped());
+    let (dev, _stdout_kept_open) = start_dev(&dir, Stdio::piped());
 
     let init = json(&weft(&dir, &["invoke", "asset-transfer", "InitLedger"]));
     assert_eq!(init["code"], "VALID");
@@ -162,10 +167,7 @@ fn init_dev_invoke_query_and_stop() {
     let hello2 = listed.as_array().unwrap().iter().find(|c| c["name"] == "hello2").unwrap();
     assert_eq!(hello2["policy"], "OutOf(1, 'Org1.peer')");
 
-    let term = Command::new("kill").arg("-TERM").arg(dev.id().to_string()).status().unwrap();
-    assert!(term.success());
-    let status = dev.wait().unwrap();
-    assert!(status.success(), "weft dev exited with {status}");
+    stop(dev);
     assert!(!dir.join("endpoint").exists());
 }
 
@@ -185,7 +187,7 @@ fn bench_reports_valid_commits_as_json() {
 
     let (dev, _stdout_kept_open) = start_dev(&dir, Stdio::null());
     let pid: u32 = std::fs::read_to_string(dir.join("pid")).unwrap().trim().parse().unwrap();
-    assert_eq!(pid, dev.id());
+    assert_eq!(pid, dev.0.id());
 
     let report = json(&weft(&dir, &["bench", "--duration", "1", "--clients", "2", "--json"]));
     let phases = report["phases"].as_array().unwrap();
@@ -333,6 +335,7 @@ fn mutual_tls_network_uses_its_client_certificate() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(node.stdout.take().unwrap()).lines();
+    let node = Node(node);
     let serving = lines.by_ref().map(Result::unwrap).find(|l| l.starts_with("node serving on"));
     assert!(serving.unwrap().contains("https://"));
 
@@ -353,13 +356,6 @@ fn mutual_tls_network_uses_its_client_certificate() {
     );
 
     stop(node);
-}
-
-/// Stops `weft dev` or `weft node start` with SIGTERM; it must exit cleanly.
-fn stop(mut node: Child) {
-    let term = Command::new("kill").arg("-TERM").arg(node.id().to_string()).status().unwrap();
-    assert!(term.success());
-    assert!(node.wait().unwrap().success());
 }
 
 #[test]
@@ -396,7 +392,7 @@ fn changing_key_history_needs_a_rebuild_that_keeps_everything() {
 }
 
 /// Starts `weft node start` on `dir` and waits until it serves.
-fn start_node(dir: &Path) -> (Child, Lines<BufReader<ChildStdout>>) {
+fn start_node(dir: &Path) -> (Node, Lines<BufReader<ChildStdout>>) {
     let mut node = Command::new(env!("CARGO_BIN_EXE_weft"))
         .arg("--dir")
         .arg(dir)
@@ -407,6 +403,7 @@ fn start_node(dir: &Path) -> (Child, Lines<BufReader<ChildStdout>>) {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(node.stdout.take().unwrap()).lines();
+    let node = Node(node);
     let serving = lines.by_ref().map(Result::unwrap).find(|l| l.starts_with("node serving on"));
     assert!(serving.is_some(), "weft node start did not serve");
     (node, lines)

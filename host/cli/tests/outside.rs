@@ -13,7 +13,11 @@
 
 use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{ChildStdout, Command, Output, Stdio};
+
+use common::{Node, stop};
+
+mod common;
 
 /// Environment a user's shell would not have: what the outer `cargo test` sets.
 const OUTER_ENV: &[&str] = &[
@@ -188,16 +192,6 @@ fn locked_version(lock: &str, package: &str) -> Option<String> {
     Some(lock[at..].split('"').next()?.to_owned())
 }
 
-/// A node the test started; killed if the test fails before [`stop`].
-struct Node(Child);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts `weft node start` (no samples: only what the test deploys) and waits until it
 /// serves; returns the node and the rest of its standard output.
 fn start_node(cwd: &Path, net: &Path) -> (Node, Lines<BufReader<ChildStdout>>) {
@@ -213,11 +207,4 @@ fn start_node(cwd: &Path, net: &Path) -> (Node, Lines<BufReader<ChildStdout>>) {
     let node = Node(node);
     assert!(serving.is_some(), "the node did not start");
     (node, lines)
-}
-
-/// Stops the node with SIGTERM; it must exit cleanly.
-fn stop(mut node: Node) {
-    let term = Command::new("kill").arg("-TERM").arg(node.0.id().to_string()).status().unwrap();
-    assert!(term.success());
-    assert!(node.0.wait().unwrap().success());
 }
