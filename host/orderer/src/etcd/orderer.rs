@@ -468,6 +468,7 @@ async fn write_groups(inner: Arc<Inner>, mut outgoing: mpsc::UnboundedReceiver<O
         }
         let envelopes: Vec<&[u8]> = group.iter().map(|g| g.envelope.as_slice()).collect();
         let written = write_group(&inner, encode_group(&envelopes)).await;
+        tracing::debug!(envelopes = group.len(), bytes, ok = written.is_ok(), "broadcasts written");
         for outgoing in group {
             let answer = match &written {
                 Ok(()) => Ok(()),
