@@ -80,23 +80,33 @@ async fn every_envelope_is_answered_once_and_refusals_do_not_end_the_stream() {
     net.node.shutdown().await.unwrap();
 }
 
-/// A client that drops the stream right after sending: what was read and ordered commits,
-/// and the node goes on serving.
+/// A client that goes away while its envelope is ordered but not yet committed: the node
+/// commits it all the same, and serves the next stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_goes_away_leaves_ordered_transactions_to_commit() {
-    let net = TestNet::start(|_| {}).await;
+    // A block is cut after 2 s: the envelope waits in ordering while the client leaves.
+    let net = TestNet::start(|c| c.orderer.batch_timeout_ms = 2_000).await;
     net.deploy_asset_transfer().await;
     let (envelope, tx_id) = create(&net, "left").await;
     let (sender, receiver) = tokio::sync::mpsc::channel(1);
-    let mut answers = net
+    let answers = net
         .client
         .submit_stream(tokio_stream::wrappers::ReceiverStream::new(receiver))
         .await
         .unwrap();
-    sender.send(envelope).await.unwrap();
-    // The first answer proves the envelope was read; then the client goes away mid-stream.
-    let first = answers.next().await.unwrap().unwrap();
-    assert_eq!(first.index, 0);
+    sender.send(envelope.clone()).await.unwrap();
+    // The same envelope again, unary: ALREADY_EXISTS once the stream's copy is in flight
+    // (the node reads it within milliseconds; the unary copy comes after).
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    loop {
+        let again = net.client.submit_and_wait(envelope.clone()).await;
+        let again = again.expect_err("the stream's copy should have been read first");
+        if again.code() == Code::AlreadyExists {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(net.node.ledger().transaction(&tx_id).unwrap().is_none(), "not committed yet");
     drop((answers, sender));
     let status = net.client.commit_status(&tx_id).await.unwrap();
     assert_eq!(status.code(), TxValidationCode::Valid);

@@ -457,8 +457,10 @@ async fn chain_of(dir: &Path, node: &Node) -> Result<(u64, String, bool)> {
 /// `weft net down`: stops the nodes (each commits its block in flight), then the etcd
 /// members; keeps every directory and the layout, so `up` starts the same network again.
 pub(crate) async fn down(dir: &Path) -> Result<()> {
-    let mut started = read_state(dir)?;
+    // Read once to refuse a directory that holds no network, then again under the lock.
+    read_state(dir)?;
     let _lock = lock(dir)?;
+    let mut started = read_state(dir)?;
     for node in &mut started.nodes {
         stop(&format!("{}'s node", node.org), node.pid.take()).await;
     }

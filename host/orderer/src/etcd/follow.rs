@@ -114,7 +114,10 @@ impl Follower {
     }
 
     async fn send(&mut self, block: Block) -> std::result::Result<(), Stop> {
-        let hash = header_hash(&block.header.clone().unwrap_or_default());
+        let hash = match &block.header {
+            Some(header) => header_hash(header),
+            None => header_hash(&Default::default()),
+        };
         if self.blocks.send(Ok(block)).await.is_err() {
             return Err(Stop::Done);
         }
