@@ -99,6 +99,76 @@ async fn deploy_invoke_query_read_the_block_and_restart() {
     net.node.shutdown().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_signatures_among_many_concurrent_calls_are_refused_each_alone() {
+    let net = TestNet::start(|c| c.metrics_listen = Some("127.0.0.1:0".parse().unwrap())).await;
+    net.deploy_asset_transfer().await;
+    let gateway = net.client.gateway.clone();
+    // Transactions endorsed beforehand, to submit all at once.
+    let mut envelopes = Vec::new();
+    for i in 0..24 {
+        let id = format!("c{i}");
+        let proposal =
+            net.client.proposal("basic", "CreateAsset", args(&[&id, "red", "1", "Al", "5"]));
+        let request = EndorseRequest { proposal: Some(proposal) };
+        let endorsed = gateway.clone().endorse(request).await.unwrap().into_inner();
+        envelopes.push(net.client.sign_transaction(endorsed.prepared_transaction));
+    }
+    let checked = || async {
+        let metrics = scrape(net.node.metrics_addr().unwrap()).await;
+        let line = metrics.lines().find(|l| l.starts_with("weft_signature_checks_total "));
+        line.and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok()).expect("the counter")
+    };
+    let before = checked().await;
+
+    // Submissions, queries and endorsements at once, every fifth one forged: the checks
+    // share batches, and each call gets its own answer.
+    let forged = |i: usize| i % 5 == 2;
+    let valid = TxValidationCode::Valid as i32;
+    let mut calls = tokio::task::JoinSet::new();
+    for (i, mut envelope) in envelopes.into_iter().enumerate() {
+        if forged(i) {
+            envelope.signature[9] ^= 1;
+        }
+        let mut gateway = gateway.clone();
+        calls.spawn(async move {
+            let answer = gateway.submit_and_wait(SubmitRequest { envelope: Some(envelope) }).await;
+            (forged(i), answer.map(|a| a.into_inner().code))
+        });
+    }
+    for i in 0..48 {
+        let mut proposal = net.client.proposal("basic", "ReadAsset", args(&["asset1"]));
+        if forged(i) {
+            proposal.signature[0] ^= 1;
+        }
+        let mut gateway = gateway.clone();
+        calls.spawn(async move {
+            let answer = if i % 2 == 0 {
+                gateway.evaluate(EvaluateRequest { proposal: Some(proposal) }).await.map(|_| valid)
+            } else {
+                gateway.endorse(EndorseRequest { proposal: Some(proposal) }).await.map(|_| valid)
+            };
+            (forged(i), answer)
+        });
+    }
+    let mut refused = 0;
+    while let Some(call) = calls.join_next().await {
+        match call.unwrap() {
+            (false, answer) => assert_eq!(answer.unwrap(), valid),
+            (true, answer) => {
+                let status = answer.expect_err("a forged signature is refused");
+                assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+                assert!(status.message().contains("signature"), "{status:?}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(refused, 5 + 10);
+    // Each of the 72 signatures was checked once.
+    assert_eq!(checked().await - before, 72);
+    net.node.shutdown().await.unwrap();
+}
+
 async fn scrape(addr: std::net::SocketAddr) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();

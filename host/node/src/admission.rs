@@ -5,8 +5,10 @@ use weft_proto::quote::quote;
 use weft_protocol::VerifiedSignatures;
 use weft_protocol::channel::Channel;
 use weft_protocol::decoded::DecodedTx;
+use weft_protocol::signature::PublicKey;
 
 use crate::error::{Error, Result};
+use crate::signature_checks::SignatureChecks;
 
 /// An envelope admitted for ordering, with its transaction id.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +40,34 @@ pub fn admit_decoded(
     decoded: DecodedTx,
     envelope_bytes: Vec<u8>,
 ) -> Result<OrderedTx> {
+    let key = signer(channel, &decoded)?;
+    let envelope = decoded.envelope();
+    if !verified.verify(&key, &envelope.payload, &envelope.signature) {
+        return Err(bad_signature());
+    }
+    Ok(OrderedTx { tx_id: decoded.tx_id().to_owned(), envelope: envelope_bytes })
+}
+
+/// [`admit_decoded`], the signature checked in a batch with others ([`SignatureChecks`]),
+/// as Submit does.
+pub async fn admit_batched(
+    channel: &Channel,
+    verified: &VerifiedSignatures,
+    checks: &SignatureChecks,
+    decoded: DecodedTx,
+    envelope_bytes: Vec<u8>,
+) -> Result<OrderedTx> {
+    let key = signer(channel, &decoded)?;
+    let envelope = decoded.envelope();
+    if !checks.verify(&key, &envelope.payload, &envelope.signature).await {
+        return Err(bad_signature());
+    }
+    verified.verified(&key, &envelope.payload, &envelope.signature);
+    Ok(OrderedTx { tx_id: decoded.tx_id().to_owned(), envelope: envelope_bytes })
+}
+
+/// Every check but the signature's: returns the key that must have signed the envelope.
+fn signer(channel: &Channel, decoded: &DecodedTx) -> Result<PublicKey> {
     if decoded.channel() != channel.name() {
         return Err(Error::BadRequest(format!(
             "the transaction is for channel {}, not {}",
@@ -56,16 +86,16 @@ pub fn admit_decoded(
     let member = channel.membership().resolve(creator).ok_or_else(|| {
         Error::BadSignature(format!("the creator is not a member of {}", quote(&creator.msp_id)))
     })?;
-    let envelope = decoded.envelope();
-    if envelope.signature.len() != 64 {
+    if decoded.envelope().signature.len() != 64 {
         return Err(Error::BadSignature(
             "the envelope signature is missing or not 64 bytes".into(),
         ));
     }
-    if !verified.verify(&member.key, &envelope.payload, &envelope.signature) {
-        return Err(Error::BadSignature("the envelope signature does not verify".into()));
-    }
-    Ok(OrderedTx { tx_id: decoded.tx_id().to_owned(), envelope: envelope_bytes })
+    Ok(member.key)
+}
+
+fn bad_signature() -> Error {
+    Error::BadSignature("the envelope signature does not verify".into())
 }
 
 #[cfg(test)]

@@ -126,21 +126,27 @@ impl CommitNotifier {
             }
             waiting.in_flight.remove(tx_id);
             let Some(waiters) = waiting.waiters.remove(tx_id) else { continue };
-            // A repeated id is recorded at its indexed occurrence: ask the ledger.
-            let status = match self.committed_status(tx_id) {
-                Ok(Some(status)) => status,
-                _ => TxStatus {
-                    tx_id: tx_id.clone(),
-                    code: *code,
-                    block_number: block.number,
-                    block_hash: block.hash,
-                    conflicts: block
-                        .conflicts
-                        .iter()
-                        .filter(|c| c.tx_index as usize == index)
-                        .cloned()
-                        .collect(),
-                },
+            let here = || TxStatus {
+                tx_id: tx_id.clone(),
+                code: *code,
+                block_number: block.number,
+                block_hash: block.hash,
+                conflicts: block
+                    .conflicts
+                    .iter()
+                    .filter(|c| c.tx_index as usize == index)
+                    .cloned()
+                    .collect(),
+            };
+            // The ledger's record of the id, which is this occurrence's when the block
+            // indexed it here. A repeated or forged id may be recorded elsewhere: ask.
+            let status = if block.indexed.get(index).copied().unwrap_or(false) {
+                here()
+            } else {
+                match self.committed_status(tx_id) {
+                    Ok(Some(status)) => status,
+                    _ => here(),
+                }
             };
             for waiter in waiters {
                 let _ = waiter.send(status.clone());

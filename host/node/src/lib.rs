@@ -74,6 +74,7 @@ mod ordering;
 #[cfg(feature = "etcd")]
 mod peer_blocks;
 pub mod service;
+pub mod signature_checks;
 pub mod status;
 
 pub use error::{Error, Result};

@@ -21,6 +21,8 @@ pub struct Metrics {
     shed: AtomicU64,
     blocks: AtomicU64,
     commit_micros: AtomicU64,
+    signature_checks: AtomicU64,
+    signature_batches: AtomicU64,
     txs_by_code: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -56,6 +58,21 @@ impl Metrics {
     /// Requests refused because the node served `grpc.max_concurrent_requests` already.
     pub fn requests_shed(&self) -> u64 {
         self.shed.load(Ordering::Relaxed)
+    }
+
+    /// `checks` client signatures checked in `batches` (`crate::signature_checks`).
+    pub(crate) fn signatures_checked(&self, checks: usize, batches: usize) {
+        self.signature_checks.fetch_add(checks as u64, Ordering::Relaxed);
+        self.signature_batches.fetch_add(batches as u64, Ordering::Relaxed);
+    }
+
+    /// Client signatures checked so far, and the batches they were checked in (a check made
+    /// alone counts as a batch).
+    pub fn signature_checks(&self) -> (u64, u64) {
+        (
+            self.signature_checks.load(Ordering::Relaxed),
+            self.signature_batches.load(Ordering::Relaxed),
+        )
     }
 
     pub(crate) fn committed(&self, block: &BlockOutcome) {
@@ -108,6 +125,16 @@ impl Metrics {
             "weft_requests_shed_total",
             "Requests refused because the node was at grpc.max_concurrent_requests.",
             get(&self.shed),
+        );
+        counter(
+            "weft_signature_checks_total",
+            "Client signatures checked (proposals and envelopes).",
+            get(&self.signature_checks),
+        );
+        counter(
+            "weft_signature_batches_total",
+            "Batches those signatures were checked in (a check made alone counts as one).",
+            get(&self.signature_batches),
         );
         counter("weft_blocks_total", "Blocks committed.", get(&self.blocks));
         counter(

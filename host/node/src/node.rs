@@ -30,6 +30,7 @@ use crate::metrics::Metrics;
 use crate::service::edge::{EdgeLayer, HTTP2_HEADER_HEADROOM};
 use crate::service::endorser::EndorserService;
 use crate::service::{admin::AdminService, gateway::GatewayService, ledger::LedgerService};
+use crate::signature_checks::SignatureChecks;
 
 /// Whether this build orders on etcd (`[orderer] kind = "etcd"`): the crate's `etcd`
 /// feature.
@@ -70,6 +71,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<Metrics>,
     /// Connections to other organizations' peers, for the gateway's endorsements.
     pub(crate) remote: RemotePeers,
+    /// The clients' signatures, checked in batches under load.
+    pub(crate) signatures: SignatureChecks,
 }
 
 /// The server side of `[tls]`: the node's certificate and key and, with `client_ca`, the
@@ -220,7 +223,8 @@ impl Node {
                 return Err(e);
             }
         };
-        let shared = Arc::new(Shared { channels, sim, pool, metrics, remote });
+        let signatures = SignatureChecks::start(metrics.clone());
+        let shared = Arc::new(Shared { channels, sim, pool, metrics, remote, signatures });
 
         let limits = config.grpc;
         let max = limits.max_message_bytes;

@@ -10,6 +10,7 @@ use weft_proto::v1::{
 };
 
 use crate::identity::SigningIdentity;
+use crate::signature::PublicKey;
 use crate::txid::derive_tx_id;
 
 /// What a client's proposal asks for: which contract function to call with which arguments,
@@ -144,6 +145,9 @@ pub enum ProposalRejection {
 pub struct DecodedProposal {
     signed: SignedProposal,
     proposal: Proposal,
+    /// The key the creator's signature was already verified with, by a caller that checks
+    /// signatures in batches ([`DecodedProposal::signature_verified`]).
+    verified_with: Option<[u8; 32]>,
 }
 
 impl DecodedProposal {
@@ -151,7 +155,7 @@ impl DecodedProposal {
     pub fn decode(signed: SignedProposal) -> Result<DecodedProposal, ProposalRejection> {
         let proposal = Proposal::decode(signed.proposal.as_slice())
             .map_err(|_| ProposalRejection::Malformed)?;
-        Ok(DecodedProposal { signed, proposal })
+        Ok(DecodedProposal { signed, proposal, verified_with: None })
     }
 
     /// The contract the proposal names, unchecked.
@@ -165,6 +169,31 @@ impl DecodedProposal {
         &self.proposal.channel
     }
 
+    /// The signature check [`DecodedProposal::verify`] makes, for a caller that checks
+    /// signatures in batches: the creator's key, the signed bytes and the signature, if the
+    /// proposal names `channel` and a member of it (else `None`, and `verify` refuses it
+    /// before any signature check).
+    pub fn signature_check(
+        &self,
+        channel: &crate::channel::Channel,
+    ) -> Option<(PublicKey, &[u8], &[u8])> {
+        let creator = self.proposal.creator.as_ref()?;
+        if self.proposal.channel != channel.name() {
+            return None;
+        }
+        let member = channel.membership().resolve(creator)?;
+        Some((member.key, &self.signed.proposal, &self.signed.signature))
+    }
+
+    /// Records that the creator's signature verified under `key`
+    /// ([`crate::signature::PublicKey::verify`] or [`crate::signature::verify_each`] of
+    /// [`DecodedProposal::signature_check`]'s triple, nothing else): `verify` does not check
+    /// it again if `key` is still the creator's key then.
+    pub fn signature_verified(mut self, key: &PublicKey) -> DecodedProposal {
+        self.verified_with = Some(*key.as_bytes());
+        self
+    }
+
     /// An endorser's checks (channel, creator membership and signature, transaction id,
     /// contract); returns the signed proposal and its decoded proposal. The endorser must
     /// also refuse ids already committed (`Ledger::contains_tx_id`).
@@ -172,7 +201,7 @@ impl DecodedProposal {
         self,
         channel: &crate::channel::Channel,
     ) -> Result<(SignedProposal, Proposal), ProposalRejection> {
-        check_proposal(channel, &self.signed, &self.proposal)?;
+        check_proposal(channel, &self.signed, &self.proposal, self.verified_with.as_ref())?;
         Ok((self.signed, self.proposal))
     }
 }
@@ -185,14 +214,17 @@ pub fn verify_signed_proposal(
 ) -> Result<Proposal, ProposalRejection> {
     let proposal =
         Proposal::decode(signed.proposal.as_slice()).map_err(|_| ProposalRejection::Malformed)?;
-    check_proposal(channel, signed, &proposal)?;
+    check_proposal(channel, signed, &proposal, None)?;
     Ok(proposal)
 }
 
+/// `verified_with`: the key the signature already verified with, if any; the signature is
+/// checked unless that is the creator's key.
 fn check_proposal(
     channel: &crate::channel::Channel,
     signed: &SignedProposal,
     proposal: &Proposal,
+    verified_with: Option<&[u8; 32]>,
 ) -> Result<(), ProposalRejection> {
     let creator = proposal.creator.as_ref().ok_or(ProposalRejection::Malformed)?;
     if proposal.channel != channel.name() {
@@ -202,7 +234,8 @@ fn check_proposal(
         .membership()
         .resolve(creator)
         .ok_or_else(|| ProposalRejection::UnknownCreator(creator.msp_id.clone()))?;
-    if !member.key.verify(&signed.proposal, &signed.signature) {
+    let verified = verified_with == Some(member.key.as_bytes());
+    if !verified && !member.key.verify(&signed.proposal, &signed.signature) {
         return Err(ProposalRejection::BadSignature);
     }
     if derive_tx_id(&proposal.nonce, creator) != proposal.tx_id {
@@ -262,5 +295,40 @@ mod tests {
             .transient
             .push(TransientEntry { key: "k".into(), value: b"secret".to_vec() });
         assert!(verify_signed_proposal(&channel, &with_transient).is_ok());
+    }
+
+    #[test]
+    fn a_signature_verified_in_a_batch_is_not_checked_again_under_the_same_key_only() {
+        let net = TestNetwork::new("ch1", 2, &[("kv", policy::peer("Org1"))]);
+        let channel = Channel::new(net.config.clone()).unwrap();
+        let client = &net.org(0).client;
+        let spec = ProposalSpec {
+            channel: "ch1".into(),
+            contract: "kv".into(),
+            nonce: b"n".to_vec(),
+            ..Default::default()
+        };
+        let proposal = new_proposal(client.identity(), spec);
+        let signed = sign_proposal(client, &proposal, vec![]);
+        let decoded = DecodedProposal::decode(signed.clone()).unwrap();
+        let (key, message, signature) = decoded.signature_check(&channel).unwrap();
+        assert_eq!((message, signature), (&signed.proposal[..], &signed.signature[..]));
+        assert!(key.verify(message, signature));
+
+        // The check a batch made stands for the creator's key: nothing is checked again.
+        let mut forged = signed.clone();
+        forged.signature[0] ^= 1;
+        let decoded = DecodedProposal::decode(forged.clone()).unwrap();
+        assert!(decoded.clone().signature_verified(&key).verify(&channel).is_ok());
+        // Under another key it does not: the signature is checked, and refused.
+        let other = net.org(1).client.identity().public_key.clone();
+        let other = PublicKey::from_bytes(&other.try_into().unwrap()).unwrap();
+        let rejected = decoded.signature_verified(&other).verify(&channel);
+        assert_eq!(rejected, Err(ProposalRejection::BadSignature));
+
+        // Another channel's proposal, or a stranger's, has no check to batch.
+        let elsewhere = TestNetwork::new("ch2", 1, &[("kv", policy::peer("Org1"))]);
+        let elsewhere = Channel::new(elsewhere.config.clone()).unwrap();
+        assert!(DecodedProposal::decode(signed).unwrap().signature_check(&elsewhere).is_none());
     }
 }

@@ -58,6 +58,12 @@ impl VerifiedSignatures {
         ok
     }
 
+    /// Records a signature the caller verified with [`PublicKey::verify`] or
+    /// [`crate::signature::verify_each`], nothing else.
+    pub fn verified(&self, key: &PublicKey, message: &[u8], signature: &[u8]) {
+        self.remember(entry(key.as_bytes(), message, signature));
+    }
+
     /// Records a signature this process made over `message` with the secret key of
     /// `public_key`.
     pub fn made(&self, public_key: &[u8; 32], message: &[u8], signature: &[u8; 64]) {
@@ -135,6 +141,10 @@ mod tests {
         cache.made(public.as_bytes(), b"endorsement", &own);
         assert!(!cache.take(&public, b"endorsement!", &own), "the message is part of it");
         assert!(cache.take(&public, b"endorsement", &own));
+
+        // What the caller verified in a batch.
+        cache.verified(&public, b"payload", &signature);
+        assert!(cache.take(&public, b"payload", &signature));
 
         // Bounded: the oldest goes first.
         for message in [&b"a"[..], b"b", b"c"] {

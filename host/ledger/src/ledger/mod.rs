@@ -105,6 +105,9 @@ pub struct BlockOutcome {
     /// once by the validator. Commit-status waiters are told the ledger's record of an id
     /// where it has one (only authentic ids are recorded), else this block's code.
     pub tx_ids: Vec<String>,
+    /// Per transaction: whether the ledger records its id at this occurrence (then the
+    /// ledger's record of the id is this block's number, hash, code and conflicts).
+    pub indexed: Vec<bool>,
     /// The key (or range) and versions behind each MVCC or phantom conflict.
     pub conflicts: Vec<Conflict>,
     /// The commit hash after this block.

@@ -282,6 +282,7 @@ impl Ledger {
         let committed = BlockOutcome {
             number,
             hash,
+            indexed: validation.indexed.iter().map(Option::is_some).collect(),
             codes: validation.codes,
             tx_ids: validation.tx_ids,
             conflicts: validation.conflicts,

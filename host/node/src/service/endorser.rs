@@ -52,7 +52,9 @@ impl Endorser for EndorserService {
                 mine.join(", ")
             ))
         })?;
-        let queue = queue_of(&peer.ledger.channel(), &decoded);
+        let channel = peer.ledger.channel();
+        let decoded = self.shared.signatures.check_proposal(&channel, decoded).await?;
+        let queue = queue_of(&channel, &decoded);
         let simulated = {
             let endorser = endorser.clone();
             self.shared.pool.run(&queue, move || endorser.simulate(decoded)).await?

@@ -17,7 +17,7 @@ use weft_protocol::decoded::DecodedTx;
 use weft_protocol::transaction::DecodedProposal;
 
 use super::{required, submit_stream, tx_id};
-use crate::admission::admit_decoded;
+use crate::admission::admit_batched;
 use crate::channels::ChannelPeer;
 use crate::collect::collect;
 use crate::committer::TxStatus;
@@ -48,7 +48,10 @@ impl GatewayService {
         // The envelope's own channel names the peer it goes to.
         let peer = super::joined(&self.shared, decoded.channel())?;
         let ledger = &peer.ledger;
-        let tx = admit_decoded(&ledger.channel(), ledger.verified_signatures(), decoded, bytes)?;
+        let channel = ledger.channel();
+        let verified = ledger.verified_signatures();
+        let checks = &self.shared.signatures;
+        let tx = admit_batched(&channel, verified, checks, decoded, bytes).await?;
         let tx_id = tx.tx_id;
         let submitting = peer.notifier.submitting(&tx_id)?;
         peer.orderer.broadcast(tx.envelope).await?;
@@ -132,7 +135,9 @@ impl Gateway for GatewayService {
         // The proposal's own channel names the peer that endorses it.
         let peer = super::joined(&self.shared, decoded.channel())?;
         let endorser = peer.endorser.clone();
-        let queue = queue_of(&peer.ledger.channel(), &decoded);
+        let channel = peer.ledger.channel();
+        let decoded = self.shared.signatures.check_proposal(&channel, decoded).await?;
+        let queue = queue_of(&channel, &decoded);
         let result = self.shared.pool.run(&queue, move || endorser.evaluate(decoded)).await?;
         self.shared.metrics.evaluated(started.elapsed());
         Ok(Response::new(EvaluateResponse { result: Some(result) }))
@@ -148,7 +153,9 @@ impl Gateway for GatewayService {
         // The proposal's own channel names the peer that endorses it.
         let peer = super::joined(&self.shared, decoded.channel())?;
         let endorser = peer.endorser.clone();
-        let queue = queue_of(&peer.ledger.channel(), &decoded);
+        let channel = peer.ledger.channel();
+        let decoded = self.shared.signatures.check_proposal(&channel, decoded).await?;
+        let queue = queue_of(&channel, &decoded);
         let simulated = self.shared.pool.run(&queue, move || endorser.simulate(decoded)).await?;
         // This peer's result; the organizations the policy needs besides this node's are
         // asked for theirs (crate::collect), none on a node that is a peer of them all.
