@@ -32,6 +32,9 @@
 //!   [`weft_orderer::Orderer`]. `ordering` starts the one `[orderer] kind` names: the
 //!   embedded [`weft_orderer::SoloOrderer`], or (built with the `etcd` feature) ordering on
 //!   an etcd cluster shared by the ordering nodes (`weft_orderer::etcd`).
+//! * [`signature_checks`]: the client's signature on a proposal (before it goes to a
+//!   contract thread) and on an envelope (admission) is checked alone on an idle node, and
+//!   under load queued and checked with the others as one ZIP-215 batch.
 //! * [`committer`]: follows the orderer from the ledger's height (`deliver(height)`),
 //!   commits its blocks with the ledger's pipeline and answers commit-status waiters;
 //!   [`deliver`] streams committed blocks and contract events to clients.
