@@ -402,6 +402,73 @@ async fn a_peer_whose_result_differs_makes_the_gateway_refuse() {
     orgs.stop().await;
 }
 
+/// A peer of Org2 that answers with the endorsement of Org2's real node, its signature
+/// altered on the way: a hostile peer, or a tampered answer.
+#[derive(Clone, Default)]
+struct Forger {
+    /// Org2's real node.
+    target: std::sync::Arc<std::sync::Mutex<String>>,
+    asked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[tonic::async_trait]
+impl weft_proto::v1::endorser_server::Endorser for Forger {
+    async fn process_proposal(
+        &self,
+        request: tonic::Request<ProcessProposalRequest>,
+    ) -> Result<tonic::Response<weft_proto::v1::ProposalResponse>, tonic::Status> {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let target = format!("http://{}", self.target.lock().unwrap());
+        let mut real = EndorserClient::connect(target)
+            .await
+            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        let mut answer = real.process_proposal(request.into_inner()).await?.into_inner();
+        if let Some(endorsement) = answer.endorsement.as_mut() {
+            endorsement.signature[0] ^= 1;
+        }
+        Ok(tonic::Response::new(answer))
+    }
+}
+
+/// Org2's first peer forges its endorsement signature: the gateway refuses that answer and
+/// passes over to Org2's next peer, so the transaction commits VALID with a true signature
+/// of Org2 (a forged one would have made it fail the endorsement policy at validation).
+#[tokio::test]
+async fn a_forged_endorsement_signature_is_refused_and_the_next_peer_asked() {
+    let cluster = EtcdCluster::start(1);
+    let forger = Forger::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let forger_address = listener.local_addr().unwrap().to_string();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(weft_proto::v1::endorser_server::EndorserServer::new(forger.clone()))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let orgs =
+        TwoOrgs::start_with([cluster.endpoints(), cluster.endpoints()], Transport::Plaintext, {
+            let forger = forger.clone();
+            move |org, own| match org {
+                "Org2" => {
+                    *forger.target.lock().unwrap() = own.address.clone();
+                    vec![PeerEndpoint { address: forger_address.clone(), ..own.clone() }, own]
+                }
+                _ => vec![own],
+            }
+        })
+        .await;
+    orgs.deploy("basic", "AND('Org1.peer', 'Org2.peer')").await;
+    let created = orgs.orgs[0]
+        .client
+        .submit("basic", "CreateAsset", args(&["asset1", "blue", "5", "Ana", "300"]))
+        .await
+        .expect("created through Org2's second peer");
+    assert_eq!(created.status.code(), TxValidationCode::Valid, "{created:?}");
+    assert!(forger.asked.load(std::sync::atomic::Ordering::SeqCst) >= 2, "deploy and create");
+    orgs.endorsers_of(0, &created.tx_id, &["Org1", "Org2"]);
+    orgs.in_step().await;
+    orgs.stop().await;
+}
+
 /// Between nodes serving TLS, the gateway trusts the CA the channel configuration lists for
 /// each peer: with it, the AND contract commits, the organization's first peer (nobody
 /// listens there) passed over for its second; with a CA that did not sign the peer's

@@ -33,7 +33,7 @@ pub(crate) use remote::{endpoint, peer_said};
 
 use crate::endorser::{Endorsed, Endorser, Simulated};
 use crate::error::{Error, Result};
-use crate::metrics::Metrics;
+use crate::node::Shared;
 
 /// Why the gateway endorsed nothing although its own peer endorsed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -70,8 +70,7 @@ pub enum CollectError {
 /// organizations' peers as the policy still needs (`plan::next_step`), and returns the
 /// transaction with every endorsement.
 pub(crate) async fn collect(
-    remote: &RemotePeers,
-    metrics: &Metrics,
+    shared: &Shared,
     ledger: &Ledger,
     endorser: &Endorser,
     simulated: Simulated,
@@ -121,7 +120,7 @@ pub(crate) async fn collect(
         };
         let asked = orgs.iter().map(|org| {
             let request = ProcessProposalRequest { msp_id: org.clone(), ..request.clone() };
-            ask(remote, metrics, &channel, ledger, org, request)
+            ask(shared, &channel, ledger, org, request)
         });
         let answers = futures_util::future::join_all(asked).await;
         let mut differing = Vec::new();
@@ -154,8 +153,7 @@ pub(crate) async fn collect(
 /// Asks the peers of `org`, in the channel configuration's order, until one answers with a
 /// valid endorsement of a peer of `org`: that answer, or each peer tried and why it failed.
 async fn ask(
-    remote: &RemotePeers,
-    metrics: &Metrics,
+    shared: &Shared,
     channel: &Channel,
     ledger: &Ledger,
     org: &str,
@@ -163,11 +161,11 @@ async fn ask(
 ) -> Result<ProposalResponse, Vec<(String, Failure)>> {
     let mut tried = Vec::new();
     for peer in channel.peers_of(org) {
-        metrics.endorsement_requested();
-        let answer = remote
-            .process_proposal(peer, request.clone())
-            .await
-            .and_then(|response| check_endorsement(channel, ledger, org, response));
+        shared.metrics.endorsement_requested();
+        let answer = match shared.remote.process_proposal(peer, request.clone()).await {
+            Ok(response) => check_endorsement(shared, channel, ledger, org, response).await,
+            Err(failure) => Err(failure),
+        };
         match answer {
             Ok(response) => return Ok(response),
             Err(failure) => {
@@ -179,8 +177,11 @@ async fn ask(
     Err(tried)
 }
 
-/// `response` if its endorsement is a valid signature of a peer of `org` over its payload.
-fn check_endorsement(
+/// `response` if its endorsement is a valid signature of a peer of `org` over its payload
+/// (checked in a batch with others under load, `crate::signature_checks`, and remembered so
+/// that validation does not check it again).
+async fn check_endorsement(
+    shared: &Shared,
     channel: &Channel,
     ledger: &Ledger,
     org: &str,
@@ -198,9 +199,10 @@ fn check_endorsement(
         return Err(refused("has a malformed signature"));
     }
     let message = transaction::endorsement_message(&response.payload, identity);
-    if !ledger.verified_signatures().verify(&member.key, &message, &endorsement.signature) {
+    if !shared.signatures.verify(&member.key, &message, &endorsement.signature).await {
         return Err(refused("has an endorsement signature that does not verify"));
     }
+    ledger.verified_signatures().verified(&member.key, &message, &endorsement.signature);
     Ok(response)
 }
 

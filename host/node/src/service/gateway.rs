@@ -160,9 +160,7 @@ impl Gateway for GatewayService {
         // This peer's result; the organizations the policy needs besides this node's are
         // asked for theirs (crate::collect), none on a node that is a peer of them all.
         let shared = &self.shared;
-        let endorsed =
-            collect(&shared.remote, &shared.metrics, &peer.ledger, &peer.endorser, simulated)
-                .await?;
+        let endorsed = collect(shared, &peer.ledger, &peer.endorser, simulated).await?;
         self.shared.metrics.endorsed(started.elapsed());
         Ok(Response::new(EndorseResponse {
             tx_id: endorsed.tx_id,
