@@ -90,7 +90,11 @@ impl CommitNotifier {
             let mut waiting = self.waiting.lock().expect("notifier lock");
             // Under the lock: the committer notifies after the ledger has the block, so
             // either the ledger has it now or the notification comes after we registered.
-            if let Some(status) = self.committed_status(tx_id)? {
+            // An id still in flight is not committed (the committer takes it out of flight
+            // as it notifies): no need to ask the ledger.
+            if !waiting.in_flight.contains(tx_id)
+                && let Some(status) = self.committed_status(tx_id)?
+            {
                 return Ok(status);
             }
             if waiting.stopped {

@@ -116,6 +116,11 @@ impl BlockCutter {
     pub fn is_pending(&self) -> bool {
         !self.pending.is_empty()
     }
+
+    /// The envelopes pending, and their bytes.
+    pub fn pending(&self) -> (usize, usize) {
+        (self.pending.len(), self.pending_bytes)
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@
 //!   the node gives an orderer to read the blocks it already holds (its ledger), so an
 //!   orderer keeps only a window of recent blocks.
 //! * [`solo`]: [`SoloOrderer`], the embedded single-node orderer: the cutter on a thread with
-//!   the batch timer, a bounded in-memory window, and streams served from the window or,
+//!   the batch timer (broadcasts wake it only when a batch starts or may be complete), a
+//!   bounded in-memory window, and streams served from the window or,
 //!   below it, from the block source.
 //! * [`etcd`]: ordering nodes sharing one etcd cluster. [`etcd::EtcdConfig`] (the node's
 //!   `[orderer.etcd]` table) always; `EtcdOrderer` with the `etcd` feature (etcd-client's

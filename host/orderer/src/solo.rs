@@ -12,6 +12,11 @@
 //! looking at the source's height every [`SOURCE_POLL`]; meanwhile envelopes queue, and
 //! once `queue` wait, [`Orderer::broadcast`] refuses with [`Error::Overloaded`].
 //!
+//! **Waking the cutter.** Broadcasts queue in an inbox that wakes the cutting thread only
+//! when it must act: a batch starts, or may be complete; otherwise it takes what waits when
+//! its batch timer fires (`inbox`). The blocks cut are the same as if it took each envelope
+//! as it came.
+//!
 //! **Closing.** [`Orderer::close`] refuses further envelopes; the thread cuts what is queued
 //! and pending without waiting for room (those envelopes are in memory already), then every
 //! stream ends after the last block.
@@ -22,7 +27,6 @@
 //! next block (it is wired to a different chain).
 
 use std::collections::VecDeque;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -31,6 +35,9 @@ use weft_proto::v1::{Block, BlockMetadata};
 use weft_protocol::block::{header_hash, new_block};
 
 use crate::cutter::{Batch, BatchConfig, BlockCutter, check_size};
+use inbox::{Inbox, Take};
+
+mod inbox;
 use crate::error::{Error, Result};
 use crate::orderer::{BlockSource, BlockStream, Broadcast, Orderer};
 
@@ -65,7 +72,7 @@ impl SoloConfig {
 /// The embedded single-node orderer.
 #[derive(Debug)]
 pub struct SoloOrderer {
-    queue: Mutex<Option<SyncSender<Vec<u8>>>>,
+    inbox: Arc<Inbox>,
     chain: Arc<Chain>,
     absolute_max_bytes: usize,
 }
@@ -109,7 +116,7 @@ impl SoloOrderer {
         tip_hash: Vec<u8>,
         source: Arc<dyn BlockSource>,
     ) -> Result<(SoloOrderer, std::thread::JoinHandle<()>)> {
-        let (queue, inbox) = mpsc::sync_channel::<Vec<u8>>(config.batch.queue.max(1));
+        let inbox = Arc::new(Inbox::new(&config.batch));
         let chain = Arc::new(Chain {
             window: Mutex::new(Window {
                 first: height,
@@ -123,27 +130,19 @@ impl SoloOrderer {
             capacity: config.window.max(1),
         });
         let cutting = chain.clone();
+        let taking = inbox.clone();
         let batch = config.batch;
         let thread = std::thread::Builder::new()
             .name("weft-orderer".into())
-            .spawn(move || cutting.cut_blocks(batch, height, tip_hash, &inbox))
+            .spawn(move || cutting.cut_blocks(batch, height, tip_hash, &taking))
             .map_err(Error::Start)?;
-        let orderer = SoloOrderer {
-            queue: Mutex::new(Some(queue)),
-            chain,
-            absolute_max_bytes: config.absolute_max_bytes,
-        };
+        let orderer = SoloOrderer { inbox, chain, absolute_max_bytes: config.absolute_max_bytes };
         Ok((orderer, thread))
     }
 
     fn enqueue(&self, envelope: Vec<u8>) -> Result<()> {
         check_size(envelope.len(), self.absolute_max_bytes)?;
-        let queue = self.queue.lock().map_err(|_| Error::ShuttingDown)?;
-        let queue = queue.as_ref().ok_or(Error::ShuttingDown)?;
-        queue.try_send(envelope).map_err(|e| match e {
-            TrySendError::Full(_) => Error::Overloaded("the ordering queue is full".into()),
-            TrySendError::Disconnected(_) => Error::ShuttingDown,
-        })
+        self.inbox.push(envelope)
     }
 }
 
@@ -166,19 +165,26 @@ impl Orderer for SoloOrderer {
     }
 
     fn close(&self) {
-        if let Ok(mut queue) = self.queue.lock() {
-            queue.take();
-        }
+        self.inbox.close();
         self.chain.lock().closing = true;
         self.chain.room.notify_all();
     }
 }
 
-/// Ends the streams when the cutting thread returns, or panics.
-struct EndOnDrop<'a>(&'a Chain);
+impl Drop for SoloOrderer {
+    /// The cutting thread cuts what is queued and pending, then returns.
+    fn drop(&mut self) {
+        self.inbox.close();
+    }
+}
+
+/// Ends the streams, and refuses further envelopes, when the cutting thread returns, or
+/// panics.
+struct EndOnDrop<'a>(&'a Chain, &'a Inbox);
 
 impl Drop for EndOnDrop<'_> {
     fn drop(&mut self) {
+        self.1.close();
         let height = {
             let mut window = self.0.lock();
             window.ended = true;
@@ -195,44 +201,38 @@ impl Chain {
         self.window.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The cutting thread: the batch timer runs from a batch's first envelope.
-    fn cut_blocks(
-        &self,
-        batch: BatchConfig,
-        mut height: u64,
-        mut tip: Vec<u8>,
-        inbox: &Receiver<Vec<u8>>,
-    ) {
-        let _end = EndOnDrop(self);
+    /// The cutting thread: the batch timer runs from a batch's first envelope. It takes the
+    /// envelopes waiting in `inbox` when woken (see [`inbox`]) and cuts them in order.
+    fn cut_blocks(&self, batch: BatchConfig, mut height: u64, mut tip: Vec<u8>, inbox: &Inbox) {
+        let _end = EndOnDrop(self, inbox);
         let mut cutter = BlockCutter::new(&batch);
         let mut deadline: Option<Instant> = None;
         loop {
-            let next = match deadline {
-                None => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                Some(at) => inbox.recv_timeout(at.saturating_duration_since(Instant::now())),
-            };
-            match next {
-                Ok(envelope) => {
-                    let (batches, pending) = cutter.ordered(envelope);
-                    // A batch cut now leaves at most this envelope pending: its timer starts.
-                    let restart = !batches.is_empty();
-                    for batch in batches {
-                        self.publish(batch, &mut height, &mut tip);
-                    }
-                    deadline = match (pending, deadline) {
-                        (false, _) => None,
-                        (true, Some(at)) if !restart => Some(at),
-                        (true, _) => Some(Instant::now() + batch.timeout()),
-                    };
-                }
-                Err(RecvTimeoutError::Timeout) => {
+            let (envelopes, last) = match inbox.take(deadline, cutter.pending()) {
+                Take::Envelopes(envelopes) => (envelopes, false),
+                Take::Closed(envelopes) => (envelopes, true),
+                Take::Timeout => {
                     deadline = None;
                     self.publish(cutter.cut(), &mut height, &mut tip);
+                    continue;
                 }
-                Err(RecvTimeoutError::Disconnected) => {
-                    self.publish(cutter.cut(), &mut height, &mut tip);
-                    return;
+            };
+            for envelope in envelopes {
+                let (batches, pending) = cutter.ordered(envelope);
+                // A batch cut now leaves at most this envelope pending: its timer starts.
+                let restart = !batches.is_empty();
+                for batch in batches {
+                    self.publish(batch, &mut height, &mut tip);
                 }
+                deadline = match (pending, deadline) {
+                    (false, _) => None,
+                    (true, Some(at)) if !restart => Some(at),
+                    (true, _) => Some(Instant::now() + batch.timeout()),
+                };
+            }
+            if last {
+                self.publish(cutter.cut(), &mut height, &mut tip);
+                return;
             }
         }
     }
