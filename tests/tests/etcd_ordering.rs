@@ -847,7 +847,16 @@ async fn two_nodes_agree_on_every_block_over_ten_thousand_transactions_with_faul
     let (a, b_ledger) = (net.node.ledger(), b.ledger());
     let height = a.chain_info().height;
     eprintln!("{height} blocks, transactions by code: {committed:?}");
-    until("the second node commits every block", || b_ledger.chain_info().height == height).await;
+    // Said with both heights if it does not: a stall and a slow catch-up read differently.
+    let b_height = || b_ledger.chain_info().height;
+    let caught_up = async {
+        while b_height() != height {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(60), caught_up).await.is_err() {
+        panic!("after a minute the second node is at height {}, the first at {height}", b_height());
+    }
     for number in 0..height {
         assert_eq!(
             a.block(number).unwrap(),

@@ -29,17 +29,6 @@ pub fn admit(
 ) -> Result<OrderedTx> {
     let decoded =
         DecodedTx::decode(&envelope_bytes).map_err(|e| Error::BadRequest(e.to_string()))?;
-    admit_decoded(channel, verified, decoded, envelope_bytes)
-}
-
-/// [`admit`] of an envelope already decoded: `decoded` is `envelope_bytes` decoded (the
-/// gateway decodes it once, to learn which channel's peer it goes to).
-pub fn admit_decoded(
-    channel: &Channel,
-    verified: &VerifiedSignatures,
-    decoded: DecodedTx,
-    envelope_bytes: Vec<u8>,
-) -> Result<OrderedTx> {
     let key = signer(channel, &decoded)?;
     let envelope = decoded.envelope();
     if !verified.verify(&key, &envelope.payload, &envelope.signature) {
@@ -48,8 +37,9 @@ pub fn admit_decoded(
     Ok(OrderedTx { tx_id: decoded.tx_id().to_owned(), envelope: envelope_bytes })
 }
 
-/// [`admit_decoded`], the signature checked in a batch with others ([`SignatureChecks`]),
-/// as Submit does.
+/// [`admit`] as Submit does it: of an envelope already decoded (`decoded` is
+/// `envelope_bytes` decoded; the gateway decodes it once, to learn which channel's peer it
+/// goes to), the signature checked in a batch with others ([`SignatureChecks`]).
 pub async fn admit_batched(
     channel: &Channel,
     verified: &VerifiedSignatures,
