@@ -15,14 +15,19 @@ use weft_protocol::policy;
 
 /// Waits (up to a minute, checking every 50 ms) until `done` holds; panics naming `what`
 /// otherwise.
-pub async fn until(what: &str, mut done: impl FnMut() -> bool) {
+pub async fn until(what: &str, done: impl FnMut() -> bool) {
+    until_said(|| what.to_string(), done).await;
+}
+
+/// [`until`], the panic's words made when it gives up (to say what it saw then).
+pub async fn until_said(what: impl FnOnce() -> String, mut done: impl FnMut() -> bool) {
     for _ in 0..1200 {
         if done() {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("{what}: not within a minute");
+    panic!("{}: not within a minute", what());
 }
 
 /// A running development node and two connected identities.

@@ -849,14 +849,8 @@ async fn two_nodes_agree_on_every_block_over_ten_thousand_transactions_with_faul
     eprintln!("{height} blocks, transactions by code: {committed:?}");
     // Said with both heights if it does not: a stall and a slow catch-up read differently.
     let b_height = || b_ledger.chain_info().height;
-    let caught_up = async {
-        while b_height() != height {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    if tokio::time::timeout(Duration::from_secs(60), caught_up).await.is_err() {
-        panic!("after a minute the second node is at height {}, the first at {height}", b_height());
-    }
+    let said = || format!("the second node at height {} commits the first's {height}", b_height());
+    weft_e2e::until_said(said, || b_height() == height).await;
     for number in 0..height {
         assert_eq!(
             a.block(number).unwrap(),

@@ -20,27 +20,24 @@ pub struct OrderedTx {
 }
 
 /// Fabric's broadcast filter: the envelope decodes, is for this channel, and is signed by
-/// its creator, a member of the organization it names. Returns the transaction id. The
-/// signature checked is recorded in `verified`, so validation does not check it again.
-pub fn admit(
+/// its creator, a member of the organization it names (the signature checked in a batch
+/// with others under load, [`SignatureChecks`]). Returns the transaction id. The signature
+/// checked is recorded in `verified`, so validation does not check it again.
+pub async fn admit(
     channel: &Channel,
     verified: &VerifiedSignatures,
+    checks: &SignatureChecks,
     envelope_bytes: Vec<u8>,
 ) -> Result<OrderedTx> {
     let decoded =
         DecodedTx::decode(&envelope_bytes).map_err(|e| Error::BadRequest(e.to_string()))?;
-    let key = signer(channel, &decoded)?;
-    let envelope = decoded.envelope();
-    if !verified.verify(&key, &envelope.payload, &envelope.signature) {
-        return Err(bad_signature());
-    }
-    Ok(OrderedTx { tx_id: decoded.tx_id().to_owned(), envelope: envelope_bytes })
+    admit_decoded(channel, verified, checks, decoded, envelope_bytes).await
 }
 
-/// [`admit`] as Submit does it: of an envelope already decoded (`decoded` is
-/// `envelope_bytes` decoded; the gateway decodes it once, to learn which channel's peer it
-/// goes to), the signature checked in a batch with others ([`SignatureChecks`]).
-pub async fn admit_batched(
+/// [`admit`] of an envelope already decoded, as Submit runs it: `decoded` is
+/// `envelope_bytes` decoded (the gateway decodes it once, to learn which channel's peer it
+/// goes to).
+pub async fn admit_decoded(
     channel: &Channel,
     verified: &VerifiedSignatures,
     checks: &SignatureChecks,
@@ -50,7 +47,7 @@ pub async fn admit_batched(
     let key = signer(channel, &decoded)?;
     let envelope = decoded.envelope();
     if !checks.verify(&key, &envelope.payload, &envelope.signature).await {
-        return Err(bad_signature());
+        return Err(Error::BadSignature("the envelope signature does not verify".into()));
     }
     verified.verified(&key, &envelope.payload, &envelope.signature);
     Ok(OrderedTx { tx_id: decoded.tx_id().to_owned(), envelope: envelope_bytes })
@@ -84,10 +81,6 @@ fn signer(channel: &Channel, decoded: &DecodedTx) -> Result<PublicKey> {
     Ok(member.key)
 }
 
-fn bad_signature() -> Error {
-    Error::BadSignature("the envelope signature does not verify".into())
-}
-
 #[cfg(test)]
 mod tests {
     use prost::Message;
@@ -95,30 +88,28 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn admits_only_authentic_envelopes_of_this_channel() {
+    #[tokio::test]
+    async fn admits_only_authentic_envelopes_of_this_channel() {
         use weft_protocol::testing::{TestNetwork, TxSpec};
         let net = TestNetwork::new("ch1", 1, &[("kv", weft_protocol::policy::peer("Org1"))]);
         let channel = Channel::new(net.config.clone()).unwrap();
+        let checks = SignatureChecks::start(Default::default());
+        let verified = VerifiedSignatures::default();
+        let admit = |bytes: Vec<u8>| admit(&channel, &verified, &checks, bytes);
         let org = net.org(0);
         let spec = TxSpec::new(&org.client, "kv", "n1", Default::default(), vec![&org.peer]);
         let (tx_id, bytes) = net.envelope(spec);
-        assert_eq!(
-            admit(&channel, &VerifiedSignatures::default(), bytes.clone()).unwrap().tx_id,
-            tx_id
-        );
-        assert!(matches!(
-            admit(&channel, &VerifiedSignatures::default(), b"junk".to_vec()),
-            Err(Error::BadRequest(_))
-        ));
+        assert_eq!(admit(bytes.clone()).await.unwrap().tx_id, tx_id);
+        // The signature it checked is remembered for validation.
+        let admitted = Envelope::decode(bytes.as_slice()).unwrap();
+        let key = channel.membership().resolve(org.client.identity()).unwrap().key;
+        assert!(verified.take(&key, &admitted.payload, &admitted.signature));
+        assert!(matches!(admit(b"junk".to_vec()).await, Err(Error::BadRequest(_))));
         // Re-signed by a stranger: not a member.
         let mut envelope = Envelope::decode(bytes.as_slice()).unwrap();
         let stranger = weft_protocol::identity::SigningIdentity::from_seed("Org1", "stranger");
         envelope.signature = stranger.sign(&envelope.payload);
-        assert!(matches!(
-            admit(&channel, &VerifiedSignatures::default(), envelope.encode_to_vec()),
-            Err(Error::BadSignature(_))
-        ));
+        assert!(matches!(admit(envelope.encode_to_vec()).await, Err(Error::BadSignature(_))));
         // A claimed id that is not derived from the nonce and creator.
         let mut envelope = Envelope::decode(bytes.as_slice()).unwrap();
         let mut tx = Transaction::decode(envelope.payload.as_slice()).unwrap();
@@ -127,17 +118,11 @@ mod tests {
         tx.proposal = proposal.encode_to_vec();
         envelope.payload = tx.encode_to_vec();
         envelope.signature = org.client.sign(&envelope.payload);
-        assert!(matches!(
-            admit(&channel, &VerifiedSignatures::default(), envelope.encode_to_vec()),
-            Err(Error::BadRequest(_))
-        ));
+        assert!(matches!(admit(envelope.encode_to_vec()).await, Err(Error::BadRequest(_))));
         // Another channel.
         let other = TestNetwork::new("ch2", 1, &[("kv", weft_protocol::policy::peer("Org1"))]);
         let spec = TxSpec::new(&org.client, "kv", "n2", Default::default(), vec![&org.peer]);
         let (_, elsewhere) = other.envelope(spec);
-        assert!(matches!(
-            admit(&channel, &VerifiedSignatures::default(), elsewhere),
-            Err(Error::BadRequest(_))
-        ));
+        assert!(matches!(admit(elsewhere).await, Err(Error::BadRequest(_))));
     }
 }

@@ -81,6 +81,10 @@ impl SignatureChecks {
     /// Whether `signature` is `key`'s signature of `message` ([`PublicKey::verify`]'s
     /// verdict), checked in a batch with the others queued meanwhile.
     pub async fn verify(&self, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
+        if signature.len() != 64 {
+            // Not a signature at all: refused here, neither copied nor let into a batch.
+            return false;
+        }
         let inner = &self.inner;
         if inner.busy.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
             let verdict = key.verify(message, signature);

@@ -1,7 +1,8 @@
 //! Property tests of what a hostile client can send to ordering: arbitrary bytes, and arbitrary
 //! well-formed envelopes (any creator, any endorsers including clients, admins, strangers and
-//! tampered signatures, any read/write set), through admission (`admission::admit`, as Submit
-//! runs it) and the validator (`Ledger::append`, as the committer runs it).
+//! tampered signatures, any read/write set), through admission (`admission::admit`, the
+//! checks Submit runs, its signature checks through the node's `SignatureChecks`) and the
+//! validator (`Ledger::append`, as the committer runs it).
 //!
 //! Asserts: nothing panics; a transaction commits VALID only when valid endorsements by peers
 //! satisfy the policy of every namespace it writes; the state is exactly the writes of the
@@ -13,6 +14,7 @@ use proptest::prelude::*;
 use prost::Message;
 use weft_ledger::Ledger;
 use weft_node::admission::admit;
+use weft_node::signature_checks::SignatureChecks;
 use weft_proto::v1::{
     Endorsement, EndorsementPolicy, Envelope, KvRead, KvWrite, NsReadWriteSet, Response,
     SignedProposal, Timestamp, TxReadWriteSet, TxValidationCode,
@@ -247,8 +249,10 @@ fn run_block(cases: Vec<TxCase>) {
     let built: Vec<(Vec<u8>, BTreeSet<String>)> =
         cases.iter().enumerate().map(|(i, c)| build(&net, &stranger, c, i)).collect();
     // Admission: any answer but a panic; it records the signatures it verified, as on a node.
+    let (runtime, checks) = signature_checks();
     for (bytes, _) in &built {
-        let _ = admit(&channel, ledger.verified_signatures(), bytes.clone());
+        let admitted = admit(&channel, ledger.verified_signatures(), &checks, bytes.clone());
+        let _ = runtime.block_on(admitted);
     }
     let block = ledger.next_block(built.iter().map(|(b, _)| b.clone()).collect());
     let committed = ledger.append(block).expect("a block of hostile transactions commits");
@@ -288,6 +292,16 @@ fn run_block(cases: Vec<TxCase>) {
     ledger.verify_chain().expect("the chain verifies");
 }
 
+/// A runtime and the node's signature checks on it, for admission.
+fn signature_checks() -> (tokio::runtime::Runtime, SignatureChecks) {
+    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+    let checks = {
+        let _entered = runtime.enter();
+        SignatureChecks::start(Default::default())
+    };
+    (runtime, checks)
+}
+
 fn cases() -> u32 {
     std::env::var("WEFT_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
 }
@@ -310,8 +324,10 @@ proptest! {
         let dir = tempfile::tempdir().expect("temp dir");
         let ledger = Ledger::open(dir.path(), net.config.clone()).expect("ledger");
         let channel = ledger.channel();
+        let (runtime, checks) = signature_checks();
         for blob in &blobs {
-            prop_assert!(admit(&channel, ledger.verified_signatures(), blob.clone()).is_err());
+            let admitted = admit(&channel, ledger.verified_signatures(), &checks, blob.clone());
+            prop_assert!(runtime.block_on(admitted).is_err());
             let signed = SignedProposal { proposal: blob.clone(), signature: blob.clone(), transient: vec![] };
             prop_assert!(transaction::verify_signed_proposal(&channel, &signed).is_err());
             // A blob that happens to decode as an envelope is still not a valid transaction.

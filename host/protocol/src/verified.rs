@@ -9,8 +9,8 @@
 //! here, and the validator skips exactly those.
 //!
 //! Soundness: an entry is the blake3 hash of (public key, signature, message), recorded only
-//! after [`PublicKey::verify`] succeeded on that triple, or for a signature this process made
-//! with its own key. Batch verification has the same verdicts ([`crate::signature`]), so a
+//! after [`PublicKey::verify`] or a batch ([`crate::signature::verify_each`], the same
+//! verdicts) accepted that triple, or for a signature this process made with its own key. Batch verification has the same verdicts ([`crate::signature`]), so a
 //! block validates to the same codes with or without the cache, and on a peer that never saw
 //! the transactions before. The set is bounded: when full, the oldest entries are forgotten
 //! (their signatures are then simply verified again), and a hit removes its entry.

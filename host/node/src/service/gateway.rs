@@ -17,7 +17,7 @@ use weft_protocol::decoded::DecodedTx;
 use weft_protocol::transaction::DecodedProposal;
 
 use super::{required, submit_stream, tx_id};
-use crate::admission::admit_batched;
+use crate::admission::admit_decoded;
 use crate::channels::ChannelPeer;
 use crate::collect::collect;
 use crate::committer::TxStatus;
@@ -51,7 +51,7 @@ impl GatewayService {
         let channel = ledger.channel();
         let verified = ledger.verified_signatures();
         let checks = &self.shared.signatures;
-        let tx = admit_batched(&channel, verified, checks, decoded, bytes).await?;
+        let tx = admit_decoded(&channel, verified, checks, decoded, bytes).await?;
         let tx_id = tx.tx_id;
         let submitting = peer.notifier.submitting(&tx_id)?;
         peer.orderer.broadcast(tx.envelope).await?;
