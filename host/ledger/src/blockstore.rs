@@ -8,14 +8,20 @@
 //! | `H` block hash               | number u64                                             |
 //! | `T` transaction id           | number u64, index u32, validation code i32            |
 //!
+//! Lookups of transaction ids go through an in-memory filter first
+//! ([`crate::txid_filter`]): an id it has never seen is answered without reading sled.
+//!
 //! Envelopes are stored in chunks of 32: few keys per block (each key costs a tree insert),
 //! yet small values for ordinary transactions (sled 0.34 writes values above ~128 KiB to
 //! separate blob files, which the ledger then syncs one by one).
+
+use std::sync::Arc;
 
 use prost::Message;
 use weft_proto::v1::{Block, BlockData, TxValidationCode};
 
 use crate::error::{Error, Result};
+use crate::txid_filter::TxIdFilter;
 
 pub(crate) const BLOCK: u8 = b'B';
 pub(crate) const ENVELOPE: u8 = b'E';
@@ -85,20 +91,35 @@ pub struct TxLocation {
     pub code: TxValidationCode,
 }
 
-/// Reads and writes blocks in the ledger's tree.
+/// Reads and writes blocks in the ledger's tree. Clones share one filter of transaction ids.
 #[derive(Clone, Debug)]
 pub struct BlockStore {
     tree: sled::Tree,
+    tx_ids: Arc<TxIdFilter>,
 }
 
 impl BlockStore {
-    pub(crate) fn new(tree: sled::Tree) -> BlockStore {
-        BlockStore { tree }
+    /// The block store in `tree`; reads every indexed transaction id into the filter.
+    pub(crate) fn open(tree: sled::Tree) -> Result<BlockStore> {
+        let mut ids = Vec::new();
+        for key in tree.scan_prefix([TXID]).keys() {
+            ids.push(key?);
+        }
+        let tx_ids = TxIdFilter::with_capacity(2 * ids.len() as u64);
+        for key in &ids {
+            tx_ids.insert(std::str::from_utf8(&key[1..]).map_err(|_| {
+                Error::corrupt("a transaction index key is not UTF-8")
+            })?);
+        }
+        Ok(BlockStore { tree, tx_ids: Arc::new(tx_ids) })
     }
 
     /// Adds a validated block (with metadata) and its indexes to `batch`.
-    /// `indexed[i]` is the id transaction `i` is indexed under, if any.
+    /// `indexed[i]` is the id transaction `i` is indexed under, if any. The ids enter the
+    /// filter now, before the batch is applied, so that the filter never misses an id
+    /// the index holds.
     pub(crate) fn add_block(
+        &self,
         batch: &mut sled::Batch,
         block: &Block,
         hash: &[u8; 32],
@@ -116,6 +137,7 @@ impl BlockStore {
         batch.insert(hash_key(hash), &number.to_be_bytes());
         for (index, tx_id) in indexed.iter().enumerate() {
             let Some(tx_id) = tx_id else { continue };
+            self.tx_ids.insert(tx_id);
             let code = metadata.validation_codes.get(index).copied().unwrap_or_default();
             let mut v = Vec::with_capacity(16);
             v.extend_from_slice(&number.to_be_bytes());
@@ -180,6 +202,9 @@ impl BlockStore {
 
     /// Where transaction `tx_id` was committed and its code.
     pub fn tx_location(&self, tx_id: &str) -> Result<Option<TxLocation>> {
+        if !self.tx_ids.may_contain(tx_id) {
+            return Ok(None);
+        }
         let Some(v) = self.tree.get(txid_key(tx_id))? else { return Ok(None) };
         if v.len() != 16 {
             return Err(Error::corrupt("transaction index entry"));
@@ -193,8 +218,11 @@ impl BlockStore {
         }))
     }
 
-    /// Whether `tx_id` is in the ledger.
+    /// Whether `tx_id` is in the ledger (the filter first, then the index).
     pub fn contains_tx_id(&self, tx_id: &str) -> Result<bool> {
+        if !self.tx_ids.may_contain(tx_id) {
+            return Ok(false);
+        }
         Ok(self.tree.contains_key(txid_key(tx_id))?)
     }
 }

@@ -84,6 +84,7 @@ mod error;
 mod ledger;
 pub use weft_rwset::report;
 pub mod statedb;
+mod txid_filter;
 pub mod validator;
 
 pub use commit::commit_hash;

@@ -151,8 +151,8 @@ pub struct StateDb {
 }
 
 impl StateDb {
-    pub(crate) fn new(tree: sled::Tree, history: bool) -> StateDb {
-        StateDb { blocks: BlockStore::new(tree.clone()), tree, history }
+    pub(crate) fn new(tree: sled::Tree, blocks: BlockStore, history: bool) -> StateDb {
+        StateDb { blocks, tree, history }
     }
 
     /// The state of one namespace.

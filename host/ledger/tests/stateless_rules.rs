@@ -344,4 +344,15 @@ fn duplicate_transaction_ids() {
         vec![DuplicateTxid, DuplicateTxid, DuplicateTxid, BadCreatorSignature, Valid]
     );
     assert_eq!(loc("a").block_number, 0, "a duplicate does not move the index");
+
+    // Reopened: the ids come back from the index (the in-memory filter of ids is rebuilt
+    // from it), forged ones still are not there.
+    drop(ledger);
+    let ledger = Ledger::open(dir.path(), net.config.clone()).unwrap();
+    for n in ["a", "b", "c", "d", "e", "f"] {
+        assert!(ledger.contains_tx_id(&id(n)).unwrap(), "{n} is in the ledger after reopening");
+    }
+    assert!(!ledger.contains_tx_id(&id("g")).unwrap());
+    let codes = commit(&ledger, vec![valid("e"), valid("f"), valid("g")]);
+    assert_eq!(codes, vec![DuplicateTxid, DuplicateTxid, Valid]);
 }

@@ -65,10 +65,11 @@ impl Ledger {
             File::open(path.join("conf"))?.sync_all()?;
             File::open(&path)?.sync_all()?;
         }
+        let blocks = BlockStore::open(tree.clone())?;
         let ledger = Ledger {
             channel,
-            blocks: BlockStore::new(tree.clone()),
-            state: StateDb::new(tree.clone(), options.history),
+            state: StateDb::new(tree.clone(), blocks.clone(), options.history),
+            blocks,
             path,
             db,
             tree,

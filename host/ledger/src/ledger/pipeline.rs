@@ -10,7 +10,6 @@ use weft_protocol::block::{data_hash, header_hash};
 use weft_protocol::channel::{Channel, LIFECYCLE};
 
 use super::{BlockOutcome, ChainInfo, CommitTimings, Durability, Ledger, META_SAVEPOINT};
-use crate::blockstore::BlockStore;
 use crate::commit::commit_hash;
 use crate::error::{Error, Result};
 use crate::statedb::{self};
@@ -252,7 +251,7 @@ impl Ledger {
         let mut batch = sled::Batch::default();
         let indexed: Vec<Option<&str>> =
             validation.indexed.iter().map(|i| i.as_ref().map(|(id, _)| id.as_str())).collect();
-        BlockStore::add_block(&mut batch, &stored, &hash, &indexed);
+        self.blocks.add_block(&mut batch, &stored, &hash, &indexed);
         statedb::add_updates(&mut batch, number, &validation.updates, self.options.history);
         batch.insert(META_SAVEPOINT, &(number + 1).to_be_bytes());
         {
