@@ -110,6 +110,46 @@ fn same_input_gives_identical_results_and_fuel() {
 }
 
 #[test]
+fn nothing_an_invocation_writes_to_memory_or_globals_reaches_the_next() {
+    // Each call reads a global, a data-segment word and words spread over its memory (in
+    // the first page, past the prelude's arena, and in pages it grows past the resident
+    // part the pool keeps), responds with what it saw, then overwrites all of them. Every
+    // call must see what the first saw: the pooled slot is reset, however it is reset.
+    let (sim, _dir) = simulator();
+    let code = sim
+        .deploy(&contract(
+            r#"(global $seen (mut i32) (i32.const 7))
+            (data (i32.const 96) "weft")
+            (func (export "weft_invoke") (result i32)
+              (local $a i32) (local $sum i32) (local $i i32)
+              (drop (memory.grow (i32.const 40)))
+              (block $done (loop $next
+                (br_if $done (i32.eq (local.get $i) (i32.const 6)))
+                (local.set $a (i32.add (i32.const 4096) (i32.mul (local.get $i) (i32.const 500000))))
+                (local.set $sum (i32.add (local.get $sum) (i32.load (local.get $a))))
+                (i32.store (local.get $a) (i32.const 0x5a5a5a5a))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br $next)))
+              (i32.store (i32.const 600) (local.get $sum))
+              (i32.store (i32.const 604) (i32.load (i32.const 96)))
+              (i32.store (i32.const 608) (global.get $seen))
+              (i32.store (i32.const 96) (i32.const -1))
+              (global.set $seen (i32.const 99))
+              (call $respond (i32.const 200) (i32.const 600) (i32.const 12))
+              i32.const 0)"#,
+        ))
+        .unwrap();
+    let mut first = Vec::new();
+    first.extend_from_slice(&0i32.to_le_bytes());
+    first.extend_from_slice(b"weft");
+    first.extend_from_slice(&7i32.to_le_bytes());
+    for call in 0..50 {
+        let done = invoke(&sim, &code, "go", &[]).unwrap();
+        assert_eq!(done.response.payload, first, "call {call} saw what an earlier call wrote");
+    }
+}
+
+#[test]
 fn oversized_input_is_refused_deterministically() {
     let (sim, _dir) = simulator();
     let code = sim.deploy(&kv()).unwrap();
