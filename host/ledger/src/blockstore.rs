@@ -107,9 +107,10 @@ impl BlockStore {
         }
         let tx_ids = TxIdFilter::with_capacity(2 * ids.len() as u64);
         for key in &ids {
-            tx_ids.insert(std::str::from_utf8(&key[1..]).map_err(|_| {
-                Error::corrupt("a transaction index key is not UTF-8")
-            })?);
+            tx_ids.insert(
+                std::str::from_utf8(&key[1..])
+                    .map_err(|_| Error::corrupt("a transaction index key is not UTF-8"))?,
+            );
         }
         Ok(BlockStore { tree, tx_ids: Arc::new(tx_ids) })
     }

@@ -43,8 +43,8 @@ struct Layer {
 
 impl Layer {
     fn new(capacity: u64) -> Layer {
-        let bloom =
-            AtomicBloomFilter::with_false_pos(FALSE_POSITIVE_RATE).expected_items(capacity as usize);
+        let bloom = AtomicBloomFilter::with_false_pos(FALSE_POSITIVE_RATE)
+            .expected_items(capacity as usize);
         Layer { bloom, capacity, len: AtomicU64::new(0) }
     }
 }
@@ -105,8 +105,7 @@ mod tests {
             assert!(filter.may_contain(&format!("tx-{n}")), "tx-{n} was inserted");
         }
         let strangers = 100_000;
-        let claimed =
-            (0..strangers).filter(|n| filter.may_contain(&format!("other-{n}"))).count();
+        let claimed = (0..strangers).filter(|n| filter.may_contain(&format!("other-{n}"))).count();
         // Three layers at 1 in 1,000 each: about 300 expected; 1,000 would be a broken filter.
         assert!(claimed < 1_000, "{claimed} of {strangers} never-inserted ids claimed");
     }

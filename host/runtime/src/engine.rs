@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use wasmtime::{
-    Config, Enabled, InstanceAllocationStrategy, OperatorCost, PoolingAllocationConfig, WasmFeatures,
+    Config, Enabled, InstanceAllocationStrategy, OperatorCost, PoolingAllocationConfig,
+    WasmFeatures,
 };
 
 use crate::validate::ValidationLimits;
