@@ -12,7 +12,10 @@
 //! * [`Ledger`] commits a block (state, history, codes, indexes, height) as one atomic sled
 //!   batch, durably ([`Ledger::append`], or [`Ledger::append_all`] which overlaps each
 //!   block's fsync with the next block's validation), and replays from its block store at
-//!   start. [`statedb`] and [`blockstore`] describe the storage layout.
+//!   start. [`statedb`] and [`blockstore`] describe the storage layout. A transaction
+//!   id's lookup asks an in-memory Bloom filter of the indexed ids first (`txid_filter`),
+//!   so a new id (nearly every id asked about) costs no read of sled; the filter never
+//!   misses an indexed id, so no answer changes.
 //! * [`report`] answers "which of these would conflict?" offline.
 //!
 //! An [`Error`] is a storage or chain failure: the node cannot go on. A configuration that

@@ -6,8 +6,9 @@
 //! no async runtime (no sled, wasmtime or tokio), so a client or an orderer can build and
 //! check envelopes without the ledger. The exact bytes are in `docs/protocol.md`.
 //!
-//! * [`identity`]: ed25519 signing identities, roles, and the [`identity::Membership`] of a
-//!   channel's organizations (keys decoded once).
+//! * [`identity`]: ed25519 signing identities (signing through AWS-LC: RFC 8032, the same
+//!   bytes as any conforming signer), roles, and the [`identity::Membership`] of a channel's
+//!   organizations (keys decoded once).
 //! * [`policy`]: endorsement policies (Fabric's `AND`/`OR`/`OutOf` syntax), parsed,
 //!   described, checked and evaluated.
 //! * [`channel`]: a checked channel configuration, with the contract definitions committed
