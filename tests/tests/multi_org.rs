@@ -409,6 +409,8 @@ struct Forger {
     /// Org2's real node.
     target: std::sync::Arc<std::sync::Mutex<String>>,
     asked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// `ProcessProposals` streams asked for (it serves none).
+    streams_asked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 #[tonic::async_trait]
@@ -427,6 +429,20 @@ impl weft_proto::v1::endorser_server::Endorser for Forger {
             endorsement.signature[0] ^= 1;
         }
         Ok(tonic::Response::new(answer))
+    }
+
+    type ProcessProposalsStream = tokio_stream::wrappers::ReceiverStream<
+        Result<weft_proto::v1::ProcessProposalsResponse, tonic::Status>,
+    >;
+
+    /// Serves no stream, as a peer of an older build would not: the gateway then asks it
+    /// one call at a time.
+    async fn process_proposals(
+        &self,
+        _: tonic::Request<tonic::Streaming<ProcessProposalRequest>>,
+    ) -> Result<tonic::Response<Self::ProcessProposalsStream>, tonic::Status> {
+        self.streams_asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Err(tonic::Status::unimplemented("no endorsement stream here"))
     }
 }
 
@@ -464,6 +480,8 @@ async fn a_forged_endorsement_signature_is_refused_and_the_next_peer_asked() {
         .expect("created through Org2's second peer");
     assert_eq!(created.status.code(), TxValidationCode::Valid, "{created:?}");
     assert!(forger.asked.load(std::sync::atomic::Ordering::SeqCst) >= 2, "deploy and create");
+    // The gateway asked the forger for a stream once, then called it one proposal at a time.
+    assert_eq!(forger.streams_asked.load(std::sync::atomic::Ordering::SeqCst), 1);
     orgs.endorsers_of(0, &created.tx_id, &["Org1", "Org2"]);
     orgs.in_step().await;
     orgs.stop().await;
@@ -580,6 +598,61 @@ async fn the_endorser_service_signs_only_as_the_organization_asked() {
     // The dev node endorses for both organizations: its gateway never asked anyone.
     assert_eq!(net.node.metrics().endorsement_requests(), 0);
     net.node.shutdown().await.unwrap();
+}
+
+/// `ProcessProposals` on the same dev node: each proposal of the stream is answered with its
+/// position, as `ProcessProposal` answers it (a refusal answers that proposal alone, the
+/// stream goes on), and a stream its caller keeps open does not hold up the node's shutdown.
+#[tokio::test]
+async fn the_endorser_stream_answers_each_proposal_as_the_call_would() {
+    use weft_proto::v1::process_proposals_response::Outcome;
+    let net = TestNet::start(|_| {}).await;
+    net.deploy_asset_transfer().await;
+    let endpoint = tonic::transport::Endpoint::from_shared(net.url()).unwrap();
+    let mut endorser = EndorserClient::new(endpoint.connect().await.unwrap());
+    let ask = |msp_id: &str| ProcessProposalRequest {
+        proposal: Some(net.client.proposal("basic", "ReadAsset", args(&["asset1"]))),
+        msp_id: msp_id.into(),
+    };
+    let mut forged = ask("Org1");
+    forged.proposal.as_mut().unwrap().signature[0] ^= 1;
+    let (requests, outbound) = tokio::sync::mpsc::unbounded_channel();
+    for request in
+        [ask("Org1"), ask("Org3"), forged, ProcessProposalRequest::default(), ask("Org2")]
+    {
+        requests.send(request).unwrap();
+    }
+    let outbound = tokio_stream::wrappers::UnboundedReceiverStream::new(outbound);
+    let mut answers = endorser.process_proposals(outbound).await.unwrap().into_inner();
+    let mut by_position = std::collections::BTreeMap::new();
+    for _ in 0..5 {
+        let answer = answers.message().await.unwrap().expect("an answer per proposal");
+        by_position.insert(answer.index, answer.outcome.expect("an outcome"));
+    }
+    let signer = |outcome: &Outcome| match outcome {
+        Outcome::Response(response) => {
+            response.endorsement.clone().unwrap().endorser.unwrap().msp_id
+        }
+        Outcome::Error(error) => panic!("refused: {error:?}"),
+    };
+    let refusal = |outcome: &Outcome| match outcome {
+        Outcome::Error(error) => (Code::from(error.code), error.message.clone()),
+        Outcome::Response(_) => panic!("endorsed"),
+    };
+    assert_eq!(signer(&by_position[&0]), "Org1");
+    let (code, message) = refusal(&by_position[&1]);
+    assert_eq!(code, Code::NotFound, "{message}");
+    assert!(message.contains("not a peer of organization \"Org3\""), "{message}");
+    assert_eq!(refusal(&by_position[&2]).0, Code::Unauthenticated);
+    assert_eq!(refusal(&by_position[&3]).0, Code::InvalidArgument);
+    assert_eq!(signer(&by_position[&4]), "Org2");
+    // The request half is still open: the node stops all the same, and the stream ends.
+    tokio::time::timeout(Duration::from_secs(30), net.node.shutdown())
+        .await
+        .expect("the shutdown does not wait for the open stream")
+        .unwrap();
+    assert!(matches!(answers.message().await, Ok(None) | Err(_)));
+    drop(requests);
 }
 
 /// Org2's node stops while Org1's commits 30 blocks more than etcd keeps (4); started again,

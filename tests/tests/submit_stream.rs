@@ -119,3 +119,28 @@ async fn a_client_that_goes_away_leaves_ordered_transactions_to_commit() {
     assert_eq!((status.code(), status.tx_id.as_str()), (TxValidationCode::Valid, tx_id.as_str()));
     net.node.shutdown().await.unwrap();
 }
+
+/// A stream whose client keeps its request half open: once its envelope is answered, the
+/// node's graceful shutdown does not wait for the client to end it (it ends the stream).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_left_open_does_not_hold_up_the_shutdown() {
+    let net = TestNet::start(|_| {}).await;
+    net.deploy_asset_transfer().await;
+    let (envelope, tx_id) = create(&net, "open").await;
+    let (sender, receiver) = tokio::sync::mpsc::channel(1);
+    let mut answers = net
+        .client
+        .submit_stream(tokio_stream::wrappers::ReceiverStream::new(receiver))
+        .await
+        .unwrap();
+    sender.send(envelope).await.unwrap();
+    let answer = answers.next().await.expect("an answer").unwrap();
+    let Some(Outcome::Status(status)) = &answer.outcome else { panic!("{answer:?}") };
+    assert_eq!((status.code(), status.tx_id.as_str()), (TxValidationCode::Valid, tx_id.as_str()));
+    tokio::time::timeout(std::time::Duration::from_secs(30), net.node.shutdown())
+        .await
+        .expect("the shutdown does not wait for the open stream")
+        .unwrap();
+    assert!(matches!(answers.next().await, None | Some(Err(_))), "the stream ended");
+    drop(sender);
+}

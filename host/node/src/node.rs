@@ -73,6 +73,9 @@ pub(crate) struct Shared {
     pub(crate) remote: RemotePeers,
     /// The clients' signatures, checked in batches under load.
     pub(crate) signatures: SignatureChecks,
+    /// Turns true when the node starts stopping: request streams stop reading
+    /// (`crate::service::each`).
+    pub(crate) stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// The server side of `[tls]`: the node's certificate and key and, with `client_ca`, the
@@ -224,7 +227,9 @@ impl Node {
             }
         };
         let signatures = SignatureChecks::start(metrics.clone());
-        let shared = Arc::new(Shared { channels, sim, pool, metrics, remote, signatures });
+        let stopping = tokio::sync::watch::Sender::new(false);
+        let shared =
+            Arc::new(Shared { channels, sim, pool, metrics, remote, signatures, stopping });
 
         let limits = config.grpc;
         let max = limits.max_message_bytes;
@@ -341,6 +346,7 @@ impl Node {
                 .await
                 .map_err(|_| Error::ShuttingDown)?
         };
+        shared.stopping.send_replace(true);
         let _ = stop_server.send(());
         let _ = stop_metrics.send(());
         let served = server.await;

@@ -13,6 +13,7 @@
 
 mod plan;
 mod remote;
+mod stream;
 
 use std::collections::{BTreeMap, BTreeSet};
 

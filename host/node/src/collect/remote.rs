@@ -1,6 +1,12 @@
 //! Connections to other organizations' peers: one lazily connected gRPC channel per peer
 //! endpoint of the channel configuration (`Organization.peers`), kept for the node's life,
-//! and one call of their `Endorser.ProcessProposal` with a deadline.
+//! and on it one `Endorser.ProcessProposals` stream that carries every proposal asked of
+//! that peer ([`super::stream`]), each answer awaited within a deadline.
+//!
+//! The stream is opened by the first proposal that finds none open; proposals that come
+//! while it is being opened, and every proposal to a peer that does not serve the stream
+//! (`UNIMPLEMENTED`), are asked with a unary `Endorser.ProcessProposal` instead, so no
+//! proposal waits for a stream to open. The answers are the same either way.
 //!
 //! A peer endpoint with a `tls_ca` is reached over TLS, trusting only that CA for the
 //! address's host; one without, in plaintext. Over TLS a node that serves TLS itself
@@ -9,7 +15,7 @@
 //! that certificate (and the certificate allows client authentication).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
@@ -17,6 +23,8 @@ use weft_proto::v1::endorser_client::EndorserClient;
 use weft_proto::v1::{PeerEndpoint, ProcessProposalRequest, ProposalResponse};
 use weft_protocol::endpoints::check_address;
 use weft_rwset::text::escape_text;
+
+use super::stream::ProposalStream;
 
 /// The longest part of a peer's refusal quoted in the gateway's own refusal, in bytes.
 const MAX_REASON_BYTES: usize = 200;
@@ -43,11 +51,33 @@ impl std::fmt::Display for Failure {
 /// The node's connections to other peers, by endpoint.
 #[derive(Debug)]
 pub(crate) struct RemotePeers {
-    channels: Mutex<HashMap<(String, Vec<u8>), Channel>>,
+    links: Mutex<HashMap<LinkKey, Arc<Link>>>,
     timeout: Duration,
     max_message: usize,
     /// The certificate presented to peers reached over TLS: the node's own, if it serves TLS.
     identity: Option<Identity>,
+}
+
+/// A peer endpoint: its address and the CA it is trusted through.
+type LinkKey = (String, Vec<u8>);
+
+/// One peer endpoint: its channel and the proposal stream on it.
+#[derive(Debug)]
+struct Link {
+    channel: Channel,
+    stream: Mutex<Streaming>,
+}
+
+/// Where a link's proposal stream is.
+#[derive(Debug)]
+enum Streaming {
+    /// None open (none yet, or the last one ended).
+    Closed,
+    /// A proposal is opening one.
+    Opening,
+    Open(Arc<ProposalStream>),
+    /// The peer does not serve `ProcessProposals`.
+    Unsupported,
 }
 
 impl RemotePeers {
@@ -59,21 +89,21 @@ impl RemotePeers {
         max_message: usize,
         identity: Option<Identity>,
     ) -> RemotePeers {
-        RemotePeers { channels: Mutex::new(HashMap::new()), timeout, max_message, identity }
+        RemotePeers { links: Mutex::new(HashMap::new()), timeout, max_message, identity }
     }
 
-    /// The channel to `peer`, made on first use (it connects on its first call).
-    fn channel(&self, peer: &PeerEndpoint) -> Result<Channel, Failure> {
+    /// The link to `peer`, made on first use (its channel connects on its first call).
+    fn link(&self, peer: &PeerEndpoint) -> Result<Arc<Link>, Failure> {
         let key = (peer.address.clone(), peer.tls_ca.clone());
-        if let Some(channel) = self.channels.lock().expect("peers lock").get(&key) {
-            return Ok(channel.clone());
+        if let Some(link) = self.links.lock().expect("peers lock").get(&key) {
+            return Ok(link.clone());
         }
         let channel = endpoint(peer, self.identity.as_ref())?
             .connect_timeout(self.timeout)
             .timeout(self.timeout)
             .connect_lazy();
-        self.channels.lock().expect("peers lock").insert(key, channel.clone());
-        Ok(channel)
+        let link = Arc::new(Link { channel, stream: Mutex::new(Streaming::Closed) });
+        Ok(self.links.lock().expect("peers lock").entry(key).or_insert(link).clone())
     }
 
     /// Asks `peer` for its endorsement of `request`: its proposal response, or why none
@@ -83,22 +113,80 @@ impl RemotePeers {
         peer: &PeerEndpoint,
         request: ProcessProposalRequest,
     ) -> Result<ProposalResponse, Failure> {
-        let channel = self.channel(peer)?;
-        let mut client = EndorserClient::new(channel)
+        let link = self.link(peer)?;
+        match self.stream(&link).await? {
+            Some(stream) => stream.ask(request, self.timeout).await,
+            None => self.unary(&link, request).await,
+        }
+    }
+
+    /// The link's open stream, opening one if none is and no other proposal is opening
+    /// one. `None`: ask with a unary call (a stream is being opened, or the peer serves
+    /// none). A stream that cannot be opened is the peer's failure, as a call's would be.
+    async fn stream(&self, link: &Arc<Link>) -> Result<Option<Arc<ProposalStream>>, Failure> {
+        {
+            let mut state = link.stream.lock().expect("stream state lock");
+            match &*state {
+                Streaming::Open(stream) if stream.is_open() => return Ok(Some(stream.clone())),
+                Streaming::Opening | Streaming::Unsupported => return Ok(None),
+                Streaming::Open(_) | Streaming::Closed => *state = Streaming::Opening,
+            }
+        }
+        // In a task of its own, so that a caller that goes away midway cannot leave the
+        // link `Opening` for ever.
+        let (opening, timeout) = (link.clone(), self.timeout);
+        let open = ProposalStream::open(link.channel.clone(), self.max_message);
+        let opened = tokio::spawn(async move {
+            let opened = tokio::time::timeout(timeout, open).await;
+            let (state, outcome) = Self::opened(opened, timeout);
+            *opening.stream.lock().expect("stream state lock") = state;
+            outcome
+        });
+        opened.await.unwrap_or_else(|_| {
+            Err(Failure::Unreachable("opening the endorsement stream failed".into()))
+        })
+    }
+
+    /// The link's state and the caller's outcome after an attempt to open a stream.
+    fn opened(
+        opened: Result<Result<ProposalStream, tonic::Status>, tokio::time::error::Elapsed>,
+        timeout: Duration,
+    ) -> (Streaming, Result<Option<Arc<ProposalStream>>, Failure>) {
+        match opened {
+            Ok(Ok(stream)) => {
+                let stream = Arc::new(stream);
+                (Streaming::Open(stream.clone()), Ok(Some(stream)))
+            }
+            Ok(Err(status)) if status.code() == tonic::Code::Unimplemented => {
+                tracing::info!(status = %peer_said(&status), "a peer serves no endorsement stream: one call per proposal");
+                (Streaming::Unsupported, Ok(None))
+            }
+            Ok(Err(status)) => (Streaming::Closed, Err(failure_of(&status))),
+            Err(_) => (Streaming::Closed, Err(no_answer_within(timeout))),
+        }
+    }
+
+    /// One unary `ProcessProposal` call.
+    async fn unary(
+        &self,
+        link: &Link,
+        request: ProcessProposalRequest,
+    ) -> Result<ProposalResponse, Failure> {
+        let mut client = EndorserClient::new(link.channel.clone())
             .max_decoding_message_size(self.max_message)
             .max_encoding_message_size(self.max_message);
         let call = client.process_proposal(request);
         let answer = match tokio::time::timeout(self.timeout, call).await {
             Ok(answer) => answer,
-            Err(_) => {
-                return Err(Failure::Unreachable(format!(
-                    "no answer within {}",
-                    humantime::format_duration(self.timeout)
-                )));
-            }
+            Err(_) => return Err(no_answer_within(self.timeout)),
         };
         answer.map(tonic::Response::into_inner).map_err(|status| failure_of(&status))
     }
+}
+
+/// No answer came within `timeout`.
+pub(super) fn no_answer_within(timeout: Duration) -> Failure {
+    Failure::Unreachable(format!("no answer within {}", humantime::format_duration(timeout)))
 }
 
 /// How this node reaches `peer`, an endpoint of the channel configuration: over TLS trusting
@@ -133,7 +221,7 @@ pub(crate) fn endpoint(
 /// A failed call as the gateway reports it: a status the client side made (no connection,
 /// a broken one, a deadline: tonic keeps the cause as its source) is unreachable; a status
 /// the peer sent is its refusal, with its code and message.
-fn failure_of(status: &tonic::Status) -> Failure {
+pub(super) fn failure_of(status: &tonic::Status) -> Failure {
     match std::error::Error::source(status) {
         Some(_) => Failure::Unreachable(peer_said(status)),
         None => Failure::Refused(peer_said(status)),
@@ -169,6 +257,201 @@ fn causes(status: &tonic::Status) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tonic::{Request, Response, Status};
+    use weft_proto::v1::endorser_server::{Endorser, EndorserServer};
+    use weft_proto::v1::process_proposals_response::Outcome;
+    use weft_proto::v1::{ProcessProposalsResponse, SignedProposal, StreamError};
+
+    /// A peer that answers a proposal with its bytes as the payload, refuses one whose
+    /// bytes are `refuse`, answers a stream's proposals in reverse order of arrival in
+    /// pairs, and ends a stream after `stream_answers` answers.
+    #[derive(Clone, Default)]
+    struct Peer {
+        calls: Arc<AtomicUsize>,
+        streams: Arc<AtomicUsize>,
+        serves_streams: bool,
+        stream_answers: usize,
+    }
+
+    fn answer(request: &ProcessProposalRequest) -> Result<ProposalResponse, Status> {
+        let bytes = request.proposal.clone().unwrap_or_default().proposal;
+        if bytes == b"refuse" {
+            return Err(Status::permission_denied("not this one"));
+        }
+        Ok(ProposalResponse { payload: bytes, endorsement: None })
+    }
+
+    #[tonic::async_trait]
+    impl Endorser for Peer {
+        async fn process_proposal(
+            &self,
+            request: Request<ProcessProposalRequest>,
+        ) -> Result<Response<ProposalResponse>, Status> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            answer(request.get_ref()).map(Response::new)
+        }
+
+        type ProcessProposalsStream = crate::deliver::Stream<ProcessProposalsResponse>;
+
+        async fn process_proposals(
+            &self,
+            request: Request<tonic::Streaming<ProcessProposalRequest>>,
+        ) -> Result<Response<Self::ProcessProposalsStream>, Status> {
+            if !self.serves_streams {
+                return Err(Status::unimplemented("no stream"));
+            }
+            self.streams.fetch_add(1, Ordering::SeqCst);
+            let (answers, stream) = tokio::sync::mpsc::channel(64);
+            let mut inbound = request.into_inner();
+            let limit = self.stream_answers;
+            tokio::spawn(async move {
+                let mut held: Option<(u64, ProcessProposalRequest)> = None;
+                let (mut index, mut sent) = (0, 0);
+                loop {
+                    let next = match held {
+                        None => inbound.message().await,
+                        // A second proposal soon, or the one held is answered alone.
+                        Some(_) => {
+                            tokio::time::timeout(Duration::from_millis(20), inbound.message())
+                                .await
+                                .unwrap_or(Ok(None))
+                        }
+                    };
+                    let pair = match (next, held.take()) {
+                        (Ok(Some(request)), None) => {
+                            held = Some((index, request));
+                            index += 1;
+                            continue;
+                        }
+                        (Ok(Some(request)), Some(earlier)) => {
+                            index += 1;
+                            vec![(index - 1, request), earlier]
+                        }
+                        (_, Some(earlier)) => vec![earlier],
+                        (_, None) => return,
+                    };
+                    for (index, request) in pair {
+                        let outcome = match answer(&request) {
+                            Ok(response) => Outcome::Response(response),
+                            Err(status) => Outcome::Error(StreamError {
+                                code: status.code() as i32,
+                                message: status.message().into(),
+                            }),
+                        };
+                        let answer = ProcessProposalsResponse { index, outcome: Some(outcome) };
+                        let _ = answers.send(Ok(answer)).await;
+                        sent += 1;
+                        if sent == limit {
+                            return;
+                        }
+                    }
+                }
+            });
+            Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(stream)))
+        }
+    }
+
+    async fn serve(peer: Peer) -> PeerEndpoint {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(EndorserServer::new(peer))
+                .serve_with_incoming(incoming),
+        );
+        PeerEndpoint { address, tls_ca: Vec::new() }
+    }
+
+    fn proposal(bytes: &[u8]) -> ProcessProposalRequest {
+        let proposal = SignedProposal { proposal: bytes.to_vec(), ..Default::default() };
+        ProcessProposalRequest { proposal: Some(proposal), msp_id: "Org2".into() }
+    }
+
+    fn remote() -> RemotePeers {
+        RemotePeers::new(Duration::from_secs(10), 1 << 20, None)
+    }
+
+    #[tokio::test]
+    async fn proposals_share_one_stream_and_each_gets_its_own_answer() {
+        let peer = Peer { serves_streams: true, stream_answers: usize::MAX, ..Peer::default() };
+        let at = serve(peer.clone()).await;
+        let remote = Arc::new(remote());
+        // The first opens the stream; while it does, others are asked one call each.
+        assert_eq!(
+            remote.process_proposal(&at, proposal(b"first")).await.unwrap().payload,
+            b"first"
+        );
+        let asks = (0..40).map(|n| {
+            let (remote, at) = (remote.clone(), at.clone());
+            tokio::spawn(async move {
+                let bytes =
+                    if n % 7 == 3 { b"refuse".to_vec() } else { format!("p{n}").into_bytes() };
+                (bytes.clone(), remote.process_proposal(&at, proposal(&bytes)).await)
+            })
+        });
+        for ask in asks.collect::<Vec<_>>() {
+            let (bytes, answer) = ask.await.unwrap();
+            match answer {
+                Ok(response) => assert_eq!(response.payload, bytes),
+                Err(failure) => {
+                    assert_eq!(bytes, b"refuse");
+                    assert_eq!(failure, Failure::Refused("PermissionDenied: not this one".into()));
+                }
+            }
+        }
+        assert_eq!(peer.streams.load(Ordering::SeqCst), 1);
+        assert_eq!(peer.calls.load(Ordering::SeqCst), 0, "the first opened it before the rest");
+    }
+
+    #[tokio::test]
+    async fn a_stream_the_peer_ends_fails_its_waiting_callers_and_the_next_opens_another() {
+        // The peer ends each stream after 4 answers.
+        let peer = Peer { serves_streams: true, stream_answers: 4, ..Peer::default() };
+        let at = serve(peer.clone()).await;
+        let remote = Arc::new(remote());
+        let mut answered = 0;
+        for n in 0..12 {
+            let asks: Vec<_> = (0..2)
+                .map(|k| {
+                    let (remote, at) = (remote.clone(), at.clone());
+                    tokio::spawn(async move {
+                        let bytes = format!("{n}-{k}").into_bytes();
+                        (bytes.clone(), remote.process_proposal(&at, proposal(&bytes)).await)
+                    })
+                })
+                .collect();
+            for ask in asks {
+                match ask.await.unwrap() {
+                    (bytes, Ok(response)) => {
+                        assert_eq!(response.payload, bytes);
+                        answered += 1;
+                    }
+                    // Sent on a stream the peer had just ended.
+                    (_, Err(Failure::Unreachable(why))) => assert!(why.contains("ended"), "{why}"),
+                    (_, Err(other)) => panic!("{other}"),
+                }
+            }
+        }
+        assert!(answered >= 12, "{answered} of 24 answered");
+        assert!(peer.streams.load(Ordering::SeqCst) >= 3, "a new stream after each end");
+    }
+
+    #[tokio::test]
+    async fn a_peer_without_the_stream_is_asked_one_call_each() {
+        let peer = Peer::default();
+        let at = serve(peer.clone()).await;
+        let remote = remote();
+        for n in 0..5 {
+            let bytes = format!("p{n}").into_bytes();
+            assert_eq!(
+                remote.process_proposal(&at, proposal(&bytes)).await.unwrap().payload,
+                bytes
+            );
+        }
+        assert_eq!(peer.calls.load(Ordering::SeqCst), 5);
+    }
 
     #[test]
     fn what_another_peer_says_is_escaped_and_bounded() {

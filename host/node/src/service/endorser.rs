@@ -3,17 +3,22 @@
 //! proposal response, signed as the one organization asked for. The proposal goes through
 //! the same endorser as the gateway's own `Endorse` (channel, creator and signature,
 //! transaction id, time window, contract defined and installed, the lifecycle's checks),
-//! on the same contract threads.
+//! on the same contract threads. `ProcessProposals` does the same for each proposal of a
+//! stream (a gateway that asks this peer often keeps one open: [`crate::collect`]), answered
+//! on its own ([`super::each`]), at most [`IN_FLIGHT`] of one stream at once.
 
 use std::sync::Arc;
 
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 use weft_proto::quote::quote;
 use weft_proto::v1::endorser_server::Endorser;
-use weft_proto::v1::{ProcessProposalRequest, ProposalResponse};
+use weft_proto::v1::process_proposals_response::Outcome;
+use weft_proto::v1::{ProcessProposalRequest, ProcessProposalsResponse, ProposalResponse};
 use weft_protocol::transaction::DecodedProposal;
 
+use super::each::{answer_each, stream_error};
 use super::required;
+use crate::deliver::Stream;
 use crate::endorser::queue_of;
 use crate::error::Error;
 use crate::node::Shared;
@@ -24,19 +29,16 @@ pub struct EndorserService {
     shared: Arc<Shared>,
 }
 
+/// Proposals of one `ProcessProposals` stream in flight at most (read, not yet answered).
+pub const IN_FLIGHT: usize = 256;
+
 impl EndorserService {
     pub(crate) fn new(shared: Arc<Shared>) -> EndorserService {
         EndorserService { shared }
     }
-}
 
-#[tonic::async_trait]
-impl Endorser for EndorserService {
-    async fn process_proposal(
-        &self,
-        request: Request<ProcessProposalRequest>,
-    ) -> Result<Response<ProposalResponse>, Status> {
-        let request = request.into_inner();
+    /// One proposal: checked, simulated and signed as the organization asked for.
+    async fn endorse(&self, request: ProcessProposalRequest) -> Result<ProposalResponse, Error> {
         let signed = required(request.proposal, "proposal")?;
         let started = std::time::Instant::now();
         let decoded = DecodedProposal::decode(signed).map_err(Error::from)?;
@@ -61,9 +63,41 @@ impl Endorser for EndorserService {
         };
         let endorsement = endorser.sign(&identity, &simulated.payload);
         self.shared.metrics.endorsed(started.elapsed());
-        Ok(Response::new(ProposalResponse {
-            payload: simulated.payload,
-            endorsement: Some(endorsement),
-        }))
+        Ok(ProposalResponse { payload: simulated.payload, endorsement: Some(endorsement) })
+    }
+}
+
+#[tonic::async_trait]
+impl Endorser for EndorserService {
+    async fn process_proposal(
+        &self,
+        request: Request<ProcessProposalRequest>,
+    ) -> Result<Response<ProposalResponse>, Status> {
+        Ok(Response::new(self.endorse(request.into_inner()).await?))
+    }
+
+    type ProcessProposalsStream = Stream<ProcessProposalsResponse>;
+
+    async fn process_proposals(
+        &self,
+        request: Request<Streaming<ProcessProposalRequest>>,
+    ) -> Result<Response<Self::ProcessProposalsStream>, Status> {
+        let (answers, stream) = tokio::sync::mpsc::channel(IN_FLIGHT);
+        let service = self.clone();
+        let stopping = self.shared.stopping.subscribe();
+        tokio::spawn(async move {
+            answer_each(request.into_inner(), answers, stopping, IN_FLIGHT, |index, request| {
+                let service = service.clone();
+                async move {
+                    let outcome = match service.endorse(request).await {
+                        Ok(response) => Outcome::Response(response),
+                        Err(error) => Outcome::Error(stream_error(Status::from(error))),
+                    };
+                    ProcessProposalsResponse { index, outcome: Some(outcome) }
+                }
+            })
+            .await
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(stream)))
     }
 }

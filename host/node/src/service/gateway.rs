@@ -37,6 +37,11 @@ impl GatewayService {
         GatewayService { shared }
     }
 
+    /// Turns true when the node starts stopping.
+    pub(crate) fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shared.stopping.subscribe()
+    }
+
     async fn submit_envelope(
         &self,
         request: SubmitRequest,

@@ -3,6 +3,7 @@
 //! client sent quotes it with [`weft_proto::quote`], so no status outgrows gRPC metadata.
 
 pub mod admin;
+pub(crate) mod each;
 pub(crate) mod edge;
 pub mod endorser;
 pub mod gateway;
