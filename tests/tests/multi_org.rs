@@ -563,19 +563,30 @@ async fn between_nodes_demanding_client_certificates_each_presents_its_own() {
     orgs.stop().await;
 }
 
+/// A dev node with the samples deployed, and a client of its Endorser service.
+async fn dev_node_endorser() -> (TestNet, EndorserClient<tonic::transport::Channel>) {
+    let net = TestNet::start(|_| {}).await;
+    net.deploy_asset_transfer().await;
+    let endpoint = tonic::transport::Endpoint::from_shared(net.url()).unwrap();
+    let endorser = EndorserClient::new(endpoint.connect().await.unwrap());
+    (net, endorser)
+}
+
+/// A proposal to read `asset1`, asked of the node as a peer of `msp_id`.
+fn read_asset_asked_of(net: &TestNet, msp_id: &str) -> ProcessProposalRequest {
+    ProcessProposalRequest {
+        proposal: Some(net.client.proposal("basic", "ReadAsset", args(&["asset1"]))),
+        msp_id: msp_id.into(),
+    }
+}
+
 /// The peer-to-peer service on a dev node (a peer of Org1 and, through `also_endorse_as`,
 /// of Org2): it signs as the organization asked for only, refuses one it is not a peer of,
 /// and runs the gateway's checks; the dev node's gateway, a peer of both, asks nobody.
 #[tokio::test]
 async fn the_endorser_service_signs_only_as_the_organization_asked() {
-    let net = TestNet::start(|_| {}).await;
-    net.deploy_asset_transfer().await;
-    let endpoint = tonic::transport::Endpoint::from_shared(net.url()).unwrap();
-    let mut endorser = EndorserClient::new(endpoint.connect().await.unwrap());
-    let ask = |msp_id: &str| ProcessProposalRequest {
-        proposal: Some(net.client.proposal("basic", "ReadAsset", args(&["asset1"]))),
-        msp_id: msp_id.into(),
-    };
+    let (net, mut endorser) = dev_node_endorser().await;
+    let ask = |msp_id: &str| read_asset_asked_of(&net, msp_id);
     for (asked, signer) in [("", "Org1"), ("Org1", "Org1"), ("Org2", "Org2")] {
         let response = endorser.process_proposal(ask(asked)).await.unwrap().into_inner();
         let endorsement = response.endorsement.unwrap();
@@ -606,14 +617,8 @@ async fn the_endorser_service_signs_only_as_the_organization_asked() {
 #[tokio::test]
 async fn the_endorser_stream_answers_each_proposal_as_the_call_would() {
     use weft_proto::v1::process_proposals_response::Outcome;
-    let net = TestNet::start(|_| {}).await;
-    net.deploy_asset_transfer().await;
-    let endpoint = tonic::transport::Endpoint::from_shared(net.url()).unwrap();
-    let mut endorser = EndorserClient::new(endpoint.connect().await.unwrap());
-    let ask = |msp_id: &str| ProcessProposalRequest {
-        proposal: Some(net.client.proposal("basic", "ReadAsset", args(&["asset1"]))),
-        msp_id: msp_id.into(),
-    };
+    let (net, mut endorser) = dev_node_endorser().await;
+    let ask = |msp_id: &str| read_asset_asked_of(&net, msp_id);
     let mut forged = ask("Org1");
     forged.proposal.as_mut().unwrap().signature[0] ^= 1;
     let (requests, outbound) = tokio::sync::mpsc::unbounded_channel();

@@ -99,14 +99,17 @@ pub struct BlockStore {
 }
 
 impl BlockStore {
-    /// The block store in `tree`; reads every indexed transaction id into the filter.
+    /// The block store in `tree`; reads every indexed transaction id into the filter (two
+    /// scans of the index: one to size the filter, one to fill it).
     pub(crate) fn open(tree: sled::Tree) -> Result<BlockStore> {
-        let mut ids = Vec::new();
+        let mut indexed = 0u64;
         for key in tree.scan_prefix([TXID]).keys() {
-            ids.push(key?);
+            key?;
+            indexed += 1;
         }
-        let tx_ids = TxIdFilter::with_capacity(2 * ids.len() as u64);
-        for key in &ids {
+        let tx_ids = TxIdFilter::with_capacity(indexed.saturating_mul(2));
+        for key in tree.scan_prefix([TXID]).keys() {
+            let key = key?;
             tx_ids.insert(
                 std::str::from_utf8(&key[1..])
                     .map_err(|_| Error::corrupt("a transaction index key is not UTF-8"))?,
