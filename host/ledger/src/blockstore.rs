@@ -7,9 +7,15 @@
 //! | `E` number u64, chunk u32    | envelopes `32 * chunk ..`, each as length u32 + bytes  |
 //! | `H` block hash               | number u64                                             |
 //! | `T` transaction id           | number u64, index u32, validation code i32            |
+//! | `F` number u64               | the fingerprints of the ids block `number` indexed    |
 //!
 //! Lookups of transaction ids go through an in-memory filter first
-//! ([`crate::txid_filter`]): an id it has never seen is answered without reading sled.
+//! ([`crate::txid_filter`]): an id it has never seen is answered without reading sled. The
+//! filter holds 8-byte fingerprints (the first 8 bytes of the id's BLAKE3 hash); each block
+//! stores those of the ids it indexed under its `F` key, in the batch that commits it, so
+//! opening a ledger reads one compact value per block to refill the filter instead of
+//! walking the whole `T` index (which would pull it into sled's cache: measured, about 115
+//! bytes of memory per transaction).
 //!
 //! Envelopes are stored in chunks of 32: few keys per block (each key costs a tree insert),
 //! yet small values for ordinary transactions (sled 0.34 writes values above ~128 KiB to
@@ -27,6 +33,7 @@ pub(crate) const BLOCK: u8 = b'B';
 pub(crate) const ENVELOPE: u8 = b'E';
 pub(crate) const HASH: u8 = b'H';
 pub(crate) const TXID: u8 = b'T';
+pub(crate) const TXID_FINGERPRINTS: u8 = b'F';
 
 fn block_key(number: u64) -> [u8; 9] {
     let mut k = [BLOCK; 9];
@@ -74,6 +81,18 @@ fn hash_key(hash: &[u8]) -> Vec<u8> {
     k
 }
 
+fn fingerprints_key(number: u64) -> [u8; 9] {
+    let mut k = [TXID_FINGERPRINTS; 9];
+    k[1..].copy_from_slice(&number.to_be_bytes());
+    k
+}
+
+/// The fingerprint of a transaction id the filter holds.
+fn fingerprint(tx_id: &str) -> u64 {
+    let hash = blake3::hash(tx_id.as_bytes());
+    u64::from_le_bytes(hash.as_bytes()[..8].try_into().expect("8 bytes"))
+}
+
 fn txid_key(tx_id: &str) -> Vec<u8> {
     let mut k = vec![TXID];
     k.extend_from_slice(tx_id.as_bytes());
@@ -99,21 +118,23 @@ pub struct BlockStore {
 }
 
 impl BlockStore {
-    /// The block store in `tree`; reads every indexed transaction id into the filter (two
-    /// scans of the index: one to size the filter, one to fill it).
+    /// The block store in `tree`, its filter filled from the blocks' fingerprints (two
+    /// scans of the `F` keys: one to size the filter, one to fill it).
     pub(crate) fn open(tree: sled::Tree) -> Result<BlockStore> {
-        let mut indexed = 0u64;
-        for key in tree.scan_prefix([TXID]).keys() {
-            key?;
-            indexed += 1;
+        let height = height_of(&tree)?;
+        let (mut blocks, mut ids) = (0u64, 0u64);
+        for entry in tree.scan_prefix([TXID_FINGERPRINTS]) {
+            blocks += 1;
+            ids += entry?.1.len() as u64 / 8;
         }
-        let tx_ids = TxIdFilter::with_capacity(indexed.saturating_mul(2));
-        for key in tree.scan_prefix([TXID]).keys() {
-            let key = key?;
-            tx_ids.insert(
-                std::str::from_utf8(&key[1..])
-                    .map_err(|_| Error::corrupt("a transaction index key is not UTF-8"))?,
-            );
+        if blocks < height {
+            ids = add_missing_fingerprints(&tree, height)?;
+        }
+        let tx_ids = TxIdFilter::with_capacity(ids.saturating_mul(2));
+        for entry in tree.scan_prefix([TXID_FINGERPRINTS]) {
+            for fingerprint in entry?.1.chunks_exact(8) {
+                tx_ids.insert(u64::from_le_bytes(fingerprint.try_into().expect("8 bytes")));
+            }
         }
         Ok(BlockStore { tree, tx_ids: Arc::new(tx_ids) })
     }
@@ -139,9 +160,12 @@ impl BlockStore {
             batch.insert(&chunk_key(number, chunk as u32), encode_chunk(envelopes));
         }
         batch.insert(hash_key(hash), &number.to_be_bytes());
+        let mut fingerprints = Vec::with_capacity(8 * indexed.len());
         for (index, tx_id) in indexed.iter().enumerate() {
             let Some(tx_id) = tx_id else { continue };
-            self.tx_ids.insert(tx_id);
+            let fingerprint = fingerprint(tx_id);
+            self.tx_ids.insert(fingerprint);
+            fingerprints.extend_from_slice(&fingerprint.to_le_bytes());
             let code = metadata.validation_codes.get(index).copied().unwrap_or_default();
             let mut v = Vec::with_capacity(16);
             v.extend_from_slice(&number.to_be_bytes());
@@ -149,19 +173,12 @@ impl BlockStore {
             v.extend_from_slice(&code.to_be_bytes());
             batch.insert(txid_key(tx_id), v);
         }
+        batch.insert(&fingerprints_key(number), fingerprints);
     }
 
     /// Number of blocks stored.
     pub fn height(&self) -> Result<u64> {
-        match self.tree.scan_prefix([BLOCK]).next_back() {
-            None => Ok(0),
-            Some(entry) => {
-                let (k, _) = entry?;
-                let n: [u8; 8] =
-                    k[1..].try_into().map_err(|_| Error::corrupt("block key length"))?;
-                Ok(u64::from_be_bytes(n) + 1)
-            }
-        }
+        height_of(&self.tree)
     }
 
     /// Block `number` without its envelopes.
@@ -206,7 +223,7 @@ impl BlockStore {
 
     /// Where transaction `tx_id` was committed and its code.
     pub fn tx_location(&self, tx_id: &str) -> Result<Option<TxLocation>> {
-        if !self.tx_ids.may_contain(tx_id) {
+        if !self.tx_ids.may_contain(fingerprint(tx_id)) {
             return Ok(None);
         }
         let Some(v) = self.tree.get(txid_key(tx_id))? else { return Ok(None) };
@@ -224,15 +241,135 @@ impl BlockStore {
 
     /// Whether `tx_id` is in the ledger (the filter first, then the index).
     pub fn contains_tx_id(&self, tx_id: &str) -> Result<bool> {
-        if !self.tx_ids.may_contain(tx_id) {
+        if !self.tx_ids.may_contain(fingerprint(tx_id)) {
             return Ok(false);
         }
         Ok(self.tree.contains_key(txid_key(tx_id))?)
     }
 }
 
+/// Number of blocks stored in `tree`.
+fn height_of(tree: &sled::Tree) -> Result<u64> {
+    match tree.scan_prefix([BLOCK]).next_back() {
+        None => Ok(0),
+        Some(entry) => {
+            let (k, _) = entry?;
+            let n: [u8; 8] = k[1..].try_into().map_err(|_| Error::corrupt("block key length"))?;
+            Ok(u64::from_be_bytes(n) + 1)
+        }
+    }
+}
+
+/// Writes the `F` key of every block below `height` that has none (a ledger written before
+/// blocks stored their fingerprints), from the `T` index, once; returns the number of
+/// fingerprints stored in all.
+fn add_missing_fingerprints(tree: &sled::Tree, height: u64) -> Result<u64> {
+    tracing::info!(
+        blocks = height,
+        "storing the fingerprints of the indexed transaction ids (once)"
+    );
+    let mut by_block: std::collections::BTreeMap<u64, Vec<u8>> = std::collections::BTreeMap::new();
+    for entry in tree.scan_prefix([TXID]) {
+        let (key, value) = entry?;
+        let tx_id = std::str::from_utf8(&key[1..])
+            .map_err(|_| Error::corrupt("a transaction index key is not UTF-8"))?;
+        let number: [u8; 8] = value
+            .get(..8)
+            .and_then(|n| n.try_into().ok())
+            .ok_or_else(|| Error::corrupt("transaction index entry"))?;
+        let fingerprints = by_block.entry(u64::from_be_bytes(number)).or_default();
+        fingerprints.extend_from_slice(&fingerprint(tx_id).to_le_bytes());
+    }
+    let mut batch = sled::Batch::default();
+    let mut stored = 0;
+    for number in 0..height {
+        let key = fingerprints_key(number);
+        match tree.get(key)? {
+            Some(present) => stored += present.len() as u64 / 8,
+            None => {
+                let fingerprints = by_block.remove(&number).unwrap_or_default();
+                stored += fingerprints.len() as u64 / 8;
+                batch.insert(&key, fingerprints);
+            }
+        }
+    }
+    tree.apply_batch(batch)?;
+    Ok(stored)
+}
+
 impl crate::validator::TxIdIndex for BlockStore {
     fn contains_tx_id(&self, tx_id: &str) -> Result<bool> {
         BlockStore::contains_tx_id(self, tx_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_proto::v1::{BlockHeader, BlockMetadata};
+
+    /// Stores blocks `0..count`, block `n` indexing ids `n-0` .. `n-3`.
+    fn store_blocks(store: &BlockStore, tree: &sled::Tree, count: u64) {
+        for number in 0..count {
+            let block = Block {
+                header: Some(BlockHeader { number, ..BlockHeader::default() }),
+                data: Some(BlockData::default()),
+                metadata: Some(BlockMetadata {
+                    validation_codes: vec![TxValidationCode::Valid as i32; 4],
+                    ..BlockMetadata::default()
+                }),
+            };
+            let ids: Vec<String> = (0..4).map(|i| format!("{number}-{i}")).collect();
+            let indexed: Vec<Option<&str>> = ids.iter().map(|id| Some(id.as_str())).collect();
+            let mut batch = sled::Batch::default();
+            store.add_block(&mut batch, &block, &[number as u8; 32], &indexed);
+            tree.apply_batch(batch).unwrap();
+        }
+    }
+
+    fn fingerprint_keys(tree: &sled::Tree) -> usize {
+        tree.scan_prefix([TXID_FINGERPRINTS]).count()
+    }
+
+    #[test]
+    fn the_filter_is_refilled_from_the_blocks_fingerprints_and_misses_no_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = sled::open(dir.path()).unwrap().open_tree("ledger").unwrap();
+        let store = BlockStore::open(tree.clone()).unwrap();
+        store_blocks(&store, &tree, 50);
+        assert_eq!(fingerprint_keys(&tree), 50, "one per block");
+        let reopened = BlockStore::open(tree.clone()).unwrap();
+        for number in 0..50 {
+            for i in 0..4 {
+                let id = format!("{number}-{i}");
+                assert!(reopened.contains_tx_id(&id).unwrap(), "{id}");
+                assert_eq!(reopened.tx_location(&id).unwrap().unwrap().block_number, number);
+            }
+        }
+        let strangers =
+            (0..1_000).filter(|n| reopened.tx_ids.may_contain(fingerprint(&format!("x{n}"))));
+        assert!(strangers.count() < 20, "the filter answers for ids it never saw");
+        assert!(!reopened.contains_tx_id("50-0").unwrap());
+    }
+
+    #[test]
+    fn a_ledger_without_fingerprints_gets_them_from_the_index_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = sled::open(dir.path()).unwrap().open_tree("ledger").unwrap();
+        store_blocks(&BlockStore::open(tree.clone()).unwrap(), &tree, 30);
+        // As a ledger written before blocks stored their fingerprints, and one block of
+        // them left, as after a partial migration.
+        for number in 1..30 {
+            tree.remove(fingerprints_key(number)).unwrap();
+        }
+        let reopened = BlockStore::open(tree.clone()).unwrap();
+        assert_eq!(fingerprint_keys(&tree), 30);
+        for number in 0..30 {
+            for i in 0..4 {
+                assert!(reopened.contains_tx_id(&format!("{number}-{i}")).unwrap());
+            }
+            let stored = tree.get(fingerprints_key(number)).unwrap().unwrap();
+            assert_eq!(stored.len(), 4 * 8, "block {number}");
+        }
     }
 }

@@ -372,7 +372,8 @@ fn footprint_counts_what_each_block_adds() {
     let envelope_bytes: usize = envelopes.iter().map(Vec::len).sum();
     ledger.append(ledger.next_block(envelopes)).unwrap();
     let after = ledger.footprint().unwrap();
-    assert_eq!((after.blocks.entries, after.hash_index.entries, after.tx_index.entries), (1, 1, 2));
+    // The transaction index: two ids and the block's fingerprints of them (16 bytes).
+    assert_eq!((after.blocks.entries, after.hash_index.entries, after.tx_index.entries), (1, 1, 3));
     // One chunk: the envelopes, each behind its length.
     assert_eq!(after.envelopes.value_bytes, envelope_bytes as u64 + 8);
     // Both wrote one key: one state entry, two history entries.

@@ -159,7 +159,9 @@ impl Ledger {
                 Some(&crate::blockstore::BLOCK) => &mut footprint.blocks,
                 Some(&crate::blockstore::ENVELOPE) => &mut footprint.envelopes,
                 Some(&crate::blockstore::HASH) => &mut footprint.hash_index,
-                Some(&crate::blockstore::TXID) => &mut footprint.tx_index,
+                Some(&crate::blockstore::TXID | &crate::blockstore::TXID_FINGERPRINTS) => {
+                    &mut footprint.tx_index
+                }
                 Some(&statedb::STATE) => &mut footprint.state,
                 Some(&statedb::HISTORY) => &mut footprint.history,
                 _ => &mut footprint.other,
