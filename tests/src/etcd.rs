@@ -55,10 +55,27 @@ pub struct TlsFiles {
     pub ca: std::path::PathBuf,
 }
 
-/// A port free on the loopback interface now.
+/// A port free on the loopback interface now, for a server a test starts later: drawn at
+/// random below Linux's ephemeral range (32768 and up), where the kernel puts the local
+/// ends of outgoing connections and of `bind(0)`, so that none of the test's own
+/// connections takes it before the server binds it; and never the same twice in one test
+/// process.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("its address").port()
+    use std::collections::HashSet;
+    use std::hash::BuildHasher;
+    use std::sync::Mutex;
+    static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let random = std::collections::hash_map::RandomState::new();
+    let mut handed_out = HANDED_OUT.lock().expect("ports lock");
+    let handed_out = handed_out.get_or_insert_with(HashSet::new);
+    for attempt in 0u32.. {
+        let port = 10_000 + (random.hash_one(attempt) % 22_000) as u16;
+        if !handed_out.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.insert(port);
+            return port;
+        }
+    }
+    unreachable!("a free port below 32000")
 }
 
 /// The etcd binary.
