@@ -197,9 +197,13 @@ async fn two_ordering_nodes_order_broadcasts_from_both_into_one_chain() {
 #[tokio::test]
 async fn a_dead_leader_is_replaced_without_losing_an_acknowledged_envelope() {
     let cluster = EtcdCluster::start(1);
-    let (a, a_thread) = node(&cluster, "a", 3, Arc::default(), |_| {});
+    // Leaders here change only when the test says so (a revoked lease, a closed node): a
+    // lease long enough that a loaded machine's stall cannot end one first, which would
+    // hand "last" below to c instead of b's last block.
+    let long_lease = |e: &mut EtcdConfig| e.lease_ttl_secs = 10;
+    let (a, a_thread) = node(&cluster, "a", 3, Arc::default(), long_lease);
     until("a leads", || a.is_leader()).await;
-    let (b, b_thread) = node(&cluster, "b", 3, Arc::default(), |_| {});
+    let (b, b_thread) = node(&cluster, "b", 3, Arc::default(), long_lease);
     let mut stream = b.deliver(0);
     // Two envelopes acknowledged, held by the leader's cutter (a block takes three).
     let sent: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i; 4]).collect();
@@ -226,7 +230,7 @@ async fn a_dead_leader_is_replaced_without_losing_an_acknowledged_envelope() {
     );
     exactly_once(&[first, second].concat(), &sent);
     // A leader that closes cuts what it holds into a last block.
-    let (c, c_thread) = node(&cluster, "c", 3, Arc::default(), |_| {});
+    let (c, c_thread) = node(&cluster, "c", 3, Arc::default(), long_lease);
     b.broadcast(b"last".to_vec()).await.unwrap();
     drop(b);
     let last = blocks(&mut stream, 2, 1).await;
