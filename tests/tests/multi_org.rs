@@ -160,6 +160,18 @@ impl TwoOrgs {
         self.in_step().await;
     }
 
+    /// Creates `asset1` through node `i`'s gateway and checks it committed VALID; returns
+    /// its transaction id.
+    async fn create_asset1(&self, i: usize) -> String {
+        let created = self.orgs[i]
+            .client
+            .submit("basic", "CreateAsset", args(&["asset1", "blue", "5", "Ana", "300"]))
+            .await
+            .unwrap_or_else(|e| panic!("asset1 created through node {i}'s gateway: {e:?}"));
+        assert_eq!(created.status.code(), TxValidationCode::Valid, "{created:?}");
+        created.tx_id
+    }
+
     /// Checks that transaction `tx_id`, as committed on node `i`, carries endorsements of
     /// exactly the peers of `orgs`.
     fn endorsers_of(&self, i: usize, tx_id: &str, orgs: &[&str]) {
@@ -268,16 +280,11 @@ async fn an_and_policy_contract_commits_through_either_organizations_gateway() {
     // Through Org1's gateway: Org1's node endorses, Org2's is asked.
     let asked = orgs.orgs[0].node().metrics().endorsement_requests();
     assert!(asked >= 1, "the definition needed Org2's endorsement");
-    let created = orgs.orgs[0]
-        .client
-        .submit("basic", "CreateAsset", args(&["asset1", "blue", "5", "Ana", "300"]))
-        .await
-        .expect("created");
-    assert_eq!(created.status.code(), TxValidationCode::Valid, "{created:?}");
+    let created = orgs.create_asset1(0).await;
     assert_eq!(orgs.orgs[0].node().metrics().endorsement_requests(), asked + 1);
-    orgs.endorsers_of(0, &created.tx_id, &["Org1", "Org2"]);
+    orgs.endorsers_of(0, &created, &["Org1", "Org2"]);
     orgs.in_step().await;
-    orgs.endorsers_of(1, &created.tx_id, &["Org1", "Org2"]);
+    orgs.endorsers_of(1, &created, &["Org1", "Org2"]);
 
     // Through Org2's gateway, by Org2's client: Org1's node is asked.
     let moved = orgs.orgs[1]
@@ -361,12 +368,7 @@ async fn a_peer_whose_result_differs_makes_the_gateway_refuse() {
     let partition = Partition::to(&endpoint);
     let mut orgs = TwoOrgs::start([vec![endpoint], vec![partition.url.clone()]]).await;
     orgs.deploy("basic", "AND('Org1.peer', 'Org2.peer')").await;
-    let created = orgs.orgs[0]
-        .client
-        .submit("basic", "CreateAsset", args(&["asset1", "blue", "5", "Ana", "300"]))
-        .await
-        .expect("created");
-    assert_eq!(created.status.code(), TxValidationCode::Valid);
+    orgs.create_asset1(0).await;
     orgs.in_step().await;
 
     // Org2's node is cut off from etcd: it endorses from its state but commits no more.
@@ -473,16 +475,11 @@ async fn a_forged_endorsement_signature_is_refused_and_the_next_peer_asked() {
         })
         .await;
     orgs.deploy("basic", "AND('Org1.peer', 'Org2.peer')").await;
-    let created = orgs.orgs[0]
-        .client
-        .submit("basic", "CreateAsset", args(&["asset1", "blue", "5", "Ana", "300"]))
-        .await
-        .expect("created through Org2's second peer");
-    assert_eq!(created.status.code(), TxValidationCode::Valid, "{created:?}");
+    let created = orgs.create_asset1(0).await;
     assert!(forger.asked.load(std::sync::atomic::Ordering::SeqCst) >= 2, "deploy and create");
     // The gateway asked the forger for a stream once, then called it one proposal at a time.
     assert_eq!(forger.streams_asked.load(std::sync::atomic::Ordering::SeqCst), 1);
-    orgs.endorsers_of(0, &created.tx_id, &["Org1", "Org2"]);
+    orgs.endorsers_of(0, &created, &["Org1", "Org2"]);
     orgs.in_step().await;
     orgs.stop().await;
 }
@@ -505,14 +502,9 @@ async fn over_tls_the_gateway_trusts_the_ca_the_channel_lists_and_tries_the_next
     .await;
     orgs.deploy("basic", "AND('Org1.peer', 'Org2.peer')").await;
     let asked = orgs.orgs[0].node().metrics().endorsement_requests();
-    let created = orgs.orgs[0]
-        .client
-        .submit("basic", "CreateAsset", args(&["asset1", "blue", "5", "Ana", "300"]))
-        .await
-        .expect("created");
-    assert_eq!(created.status.code(), TxValidationCode::Valid, "{created:?}");
+    let created = orgs.create_asset1(0).await;
     assert_eq!(orgs.orgs[0].node().metrics().endorsement_requests(), asked + 2, "both peers");
-    orgs.endorsers_of(0, &created.tx_id, &["Org1", "Org2"]);
+    orgs.endorsers_of(0, &created, &["Org1", "Org2"]);
     orgs.in_step().await;
     orgs.stop().await;
 
@@ -552,13 +544,8 @@ async fn between_nodes_demanding_client_certificates_each_presents_its_own() {
     let endpoints = [cluster.endpoints(), cluster.endpoints()];
     let orgs = TwoOrgs::start_with(endpoints, Transport::MutualTls, |_, own| vec![own]).await;
     orgs.deploy("basic", "AND('Org1.peer', 'Org2.peer')").await;
-    let moved = orgs.orgs[1]
-        .client
-        .submit("basic", "CreateAsset", args(&["asset1", "blue", "5", "Ana", "300"]))
-        .await
-        .expect("created through Org2's gateway");
-    assert_eq!(moved.status.code(), TxValidationCode::Valid, "{moved:?}");
-    orgs.endorsers_of(1, &moved.tx_id, &["Org1", "Org2"]);
+    let created = orgs.create_asset1(1).await;
+    orgs.endorsers_of(1, &created, &["Org1", "Org2"]);
     orgs.in_step().await;
     orgs.stop().await;
 }

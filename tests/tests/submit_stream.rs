@@ -18,6 +18,15 @@ async fn create(net: &TestNet, id: &str) -> (Envelope, String) {
     (endorsed.envelope, endorsed.tx_id)
 }
 
+/// A `SubmitStream` whose envelopes the test sends one by one: the sender and the answers.
+async fn open_stream(
+    net: &TestNet,
+) -> (tokio::sync::mpsc::Sender<Envelope>, tonic::Streaming<weft_proto::v1::SubmitStreamResponse>) {
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    let receiver = tokio_stream::wrappers::ReceiverStream::new(receiver);
+    (sender, net.client.submit_stream(receiver).await.unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_envelope_is_answered_once_and_refusals_do_not_end_the_stream() {
     let net = TestNet::start(|_| {}).await;
@@ -88,12 +97,7 @@ async fn a_client_that_goes_away_leaves_ordered_transactions_to_commit() {
     let net = TestNet::start(|c| c.orderer.batch_timeout_ms = 2_000).await;
     net.deploy_asset_transfer().await;
     let (envelope, tx_id) = create(&net, "left").await;
-    let (sender, receiver) = tokio::sync::mpsc::channel(1);
-    let answers = net
-        .client
-        .submit_stream(tokio_stream::wrappers::ReceiverStream::new(receiver))
-        .await
-        .unwrap();
+    let (sender, answers) = open_stream(&net).await;
     sender.send(envelope.clone()).await.unwrap();
     // The same envelope again, unary: ALREADY_EXISTS once the stream's copy is in flight
     // (the node reads it within milliseconds; the unary copy comes after).
@@ -127,12 +131,7 @@ async fn a_stream_left_open_does_not_hold_up_the_shutdown() {
     let net = TestNet::start(|_| {}).await;
     net.deploy_asset_transfer().await;
     let (envelope, tx_id) = create(&net, "open").await;
-    let (sender, receiver) = tokio::sync::mpsc::channel(1);
-    let mut answers = net
-        .client
-        .submit_stream(tokio_stream::wrappers::ReceiverStream::new(receiver))
-        .await
-        .unwrap();
+    let (sender, mut answers) = open_stream(&net).await;
     sender.send(envelope).await.unwrap();
     let answer = answers.next().await.expect("an answer").unwrap();
     let Some(Outcome::Status(status)) = &answer.outcome else { panic!("{answer:?}") };
@@ -143,4 +142,44 @@ async fn a_stream_left_open_does_not_hold_up_the_shutdown() {
         .unwrap();
     assert!(matches!(answers.next().await, None | Some(Err(_))), "the stream ended");
     drop(sender);
+}
+
+/// Streams count against the node-wide limit too (`grpc.max_concurrent_requests`, here 2):
+/// with two envelopes of one stream in flight, a second stream's envelope waits until one
+/// of them is answered, however many streams a client opens. Seen from outside: the same
+/// envelope submitted unary meanwhile is admitted (had the second stream's copy gone ahead,
+/// the unary one would be ALREADY_EXISTS), and the stream's copy is then the duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_share_the_node_wide_limit() {
+    // Blocks are cut after 2 s: envelopes stay in flight meanwhile.
+    let net = TestNet::start(|c| {
+        c.grpc.max_concurrent_requests = 2;
+        c.orderer.batch_timeout_ms = 2_000;
+    })
+    .await;
+    net.deploy_asset_transfer().await;
+    let mut envelopes = Vec::new();
+    for id in ["limit-1", "limit-2", "limit-3"] {
+        envelopes.push(create(&net, id).await);
+    }
+    let (first, mut first_answers) = open_stream(&net).await;
+    let (second, mut second_answers) = open_stream(&net).await;
+    first.send(envelopes[0].0.clone()).await.unwrap();
+    first.send(envelopes[1].0.clone()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    second.send(envelopes[2].0.clone()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let unary = net.client.submit_and_wait(envelopes[2].0.clone()).await;
+    let unary = unary.expect("the second stream did not read its envelope: room was full");
+    assert_eq!(unary.code(), TxValidationCode::Valid);
+    for _ in 0..2 {
+        let answer = first_answers.next().await.expect("an answer").unwrap();
+        let Some(Outcome::Status(status)) = &answer.outcome else { panic!("{answer:?}") };
+        assert_eq!(status.code(), TxValidationCode::Valid);
+    }
+    let answer = second_answers.next().await.expect("an answer").unwrap();
+    let Some(Outcome::Error(error)) = &answer.outcome else { panic!("{answer:?}") };
+    assert_eq!(Code::from(error.code), Code::AlreadyExists, "{error:?}");
+    drop((first, second));
+    net.node.shutdown().await.unwrap();
 }

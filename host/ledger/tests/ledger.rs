@@ -572,8 +572,9 @@ fn signatures_verified_earlier_are_skipped_and_never_stretch_to_other_bytes() {
     let remember = |bytes: &[u8]| {
         let envelope = Envelope::decode(bytes).unwrap();
         let client = net.org(0).client.identity();
-        let verified = ledger.verified_signatures();
-        assert!(verified.verify(&member(client), &envelope.payload, &envelope.signature));
+        let key = member(client);
+        assert!(key.verify(&envelope.payload, &envelope.signature));
+        ledger.verified_signatures().verified(&key, &envelope.payload, &envelope.signature);
         let tx = Transaction::decode(envelope.payload.as_slice()).unwrap();
         let endorsement = &tx.endorsements[0];
         let peer = endorsement.endorser.as_ref().unwrap();

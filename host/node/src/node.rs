@@ -27,6 +27,7 @@ use crate::contract_pool::ContractPool;
 use crate::error::{Error, Result};
 use crate::memory::MemoryConnector;
 use crate::metrics::Metrics;
+use crate::service::each::Streams;
 use crate::service::edge::{EdgeLayer, HTTP2_HEADER_HEADROOM};
 use crate::service::endorser::EndorserService;
 use crate::service::{admin::AdminService, gateway::GatewayService, ledger::LedgerService};
@@ -73,9 +74,9 @@ pub(crate) struct Shared {
     pub(crate) remote: RemotePeers,
     /// The clients' signatures, checked in batches under load.
     pub(crate) signatures: SignatureChecks,
-    /// Turns true when the node starts stopping: request streams stop reading
-    /// (`crate::service::each`).
-    pub(crate) stopping: tokio::sync::watch::Sender<bool>,
+    /// What the request streams share: room for their messages, and the signal to stop
+    /// reading when the node stops (`crate::service::each`).
+    pub(crate) streams: Streams,
 }
 
 /// The server side of `[tls]`: the node's certificate and key and, with `client_ca`, the
@@ -227,9 +228,8 @@ impl Node {
             }
         };
         let signatures = SignatureChecks::start(metrics.clone());
-        let stopping = tokio::sync::watch::Sender::new(false);
-        let shared =
-            Arc::new(Shared { channels, sim, pool, metrics, remote, signatures, stopping });
+        let streams = Streams::new(config.grpc.max_concurrent_requests);
+        let shared = Arc::new(Shared { channels, sim, pool, metrics, remote, signatures, streams });
 
         let limits = config.grpc;
         let max = limits.max_message_bytes;
@@ -346,7 +346,7 @@ impl Node {
                 .await
                 .map_err(|_| Error::ShuttingDown)?
         };
-        shared.stopping.send_replace(true);
+        shared.streams.stop();
         let _ = stop_server.send(());
         let _ = stop_metrics.send(());
         let served = server.await;

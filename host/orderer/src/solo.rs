@@ -26,6 +26,8 @@
 //! blocks from the chain tip it started at, so a consumer ahead of it would never get its
 //! next block (it is wired to a different chain).
 
+mod inbox;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -35,11 +37,9 @@ use weft_proto::v1::{Block, BlockMetadata};
 use weft_protocol::block::{header_hash, new_block};
 
 use crate::cutter::{Batch, BatchConfig, BlockCutter, check_size};
-use inbox::{Inbox, Take};
-
-mod inbox;
 use crate::error::{Error, Result};
 use crate::orderer::{BlockSource, BlockStream, Broadcast, Orderer};
+use inbox::{Inbox, Take};
 
 /// Blocks kept in memory by default: a committer this far behind makes the cutter wait.
 pub const DEFAULT_WINDOW: usize = 16;

@@ -10,9 +10,9 @@
 //!
 //! Soundness: an entry is the blake3 hash of (public key, signature, message), recorded only
 //! after [`PublicKey::verify`] or a batch ([`crate::signature::verify_each`], the same
-//! verdicts) accepted that triple, or for a signature this process made with its own key. Batch verification has the same verdicts ([`crate::signature`]), so a
-//! block validates to the same codes with or without the cache, and on a peer that never saw
-//! the transactions before. The set is bounded: when full, the oldest entries are forgotten
+//! verdicts) accepted that triple, or for a signature this process made with its own key.
+//! So a block validates to the same codes with or without the cache, and on a peer that
+//! never saw the transactions before. The set is bounded: when full, the oldest entries are forgotten
 //! (their signatures are then simply verified again), and a hit removes its entry.
 
 use std::collections::{HashSet, VecDeque};
@@ -47,15 +47,6 @@ impl VerifiedSignatures {
     /// A set holding at most `capacity` entries (0: remembers nothing).
     pub fn with_capacity(capacity: usize) -> VerifiedSignatures {
         VerifiedSignatures { capacity, entries: Mutex::default() }
-    }
-
-    /// [`PublicKey::verify`], remembering a success for validation.
-    pub fn verify(&self, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
-        let ok = key.verify(message, signature);
-        if ok {
-            self.remember(entry(key.as_bytes(), message, signature));
-        }
-        ok
     }
 
     /// Records a signature the caller verified with [`PublicKey::verify`] or
@@ -130,9 +121,9 @@ mod tests {
         let signature = sign(b"payload");
         let cache = VerifiedSignatures::with_capacity(2);
 
-        assert!(!cache.verify(&public, b"other payload", &signature));
+        // What the caller verified (alone or in a batch), nothing else.
         assert!(!cache.take(&public, b"other payload", &signature));
-        assert!(cache.verify(&public, b"payload", &signature));
+        cache.verified(&public, b"payload", &signature);
         assert!(cache.take(&public, b"payload", &signature));
         assert!(!cache.take(&public, b"payload", &signature), "taken once");
 
@@ -142,20 +133,16 @@ mod tests {
         assert!(!cache.take(&public, b"endorsement!", &own), "the message is part of it");
         assert!(cache.take(&public, b"endorsement", &own));
 
-        // What the caller verified in a batch.
-        cache.verified(&public, b"payload", &signature);
-        assert!(cache.take(&public, b"payload", &signature));
-
         // Bounded: the oldest goes first.
         for message in [&b"a"[..], b"b", b"c"] {
-            assert!(cache.verify(&public, message, &sign(message)));
+            cache.verified(&public, message, &sign(message));
         }
         assert_eq!(cache.len(), 2);
         assert!(!cache.take(&public, b"a", &sign(b"a")));
         assert!(cache.take(&public, b"c", &sign(b"c")));
 
         let none = VerifiedSignatures::with_capacity(0);
-        assert!(none.verify(&public, b"payload", &signature));
+        none.verified(&public, b"payload", &signature);
         assert!(none.is_empty() && !none.take(&public, b"payload", &signature));
     }
 }

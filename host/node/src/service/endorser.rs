@@ -84,9 +84,9 @@ impl Endorser for EndorserService {
     ) -> Result<Response<Self::ProcessProposalsStream>, Status> {
         let (answers, stream) = tokio::sync::mpsc::channel(IN_FLIGHT);
         let service = self.clone();
-        let stopping = self.shared.stopping.subscribe();
         tokio::spawn(async move {
-            answer_each(request.into_inner(), answers, stopping, IN_FLIGHT, |index, request| {
+            let streams = &service.shared.streams;
+            answer_each(request.into_inner(), answers, streams, IN_FLIGHT, |index, request| {
                 let service = service.clone();
                 async move {
                     let outcome = match service.endorse(request).await {

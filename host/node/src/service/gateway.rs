@@ -37,9 +37,9 @@ impl GatewayService {
         GatewayService { shared }
     }
 
-    /// Turns true when the node starts stopping.
-    pub(crate) fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
-        self.shared.stopping.subscribe()
+    /// What the node's request streams share.
+    pub(crate) fn streams(&self) -> &crate::service::each::Streams {
+        &self.shared.streams
     }
 
     async fn submit_envelope(

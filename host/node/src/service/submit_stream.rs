@@ -24,8 +24,7 @@ pub(crate) async fn serve(
     inbound: Streaming<SubmitRequest>,
     answers: Answers<SubmitStreamResponse>,
 ) {
-    let stopping = gateway.stopping();
-    answer_each(inbound, answers, stopping, IN_FLIGHT, |index, request| {
+    answer_each(inbound, answers, gateway.streams(), IN_FLIGHT, |index, request| {
         let gateway = gateway.clone();
         async move {
             let outcome = match gateway.submit_and_wait_for(request).await {
