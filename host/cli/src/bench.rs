@@ -42,8 +42,9 @@ use weft_proto::v1::{EndorseRequest, Envelope, TxValidationCode};
 pub(crate) const CONTRACT: &str = "asset-transfer";
 /// Assets per client: a client rotates over them.
 const KEYS_PER_CLIENT: usize = 2;
-/// Clients per gRPC connection (the node sheds requests beyond its per-connection limit).
-const CLIENTS_PER_CONNECTION: usize = 32;
+/// Clients per gRPC connection by default (`--clients-per-connection`); the node refuses
+/// streams of one connection beyond `grpc.max_concurrent_streams` (256 by default).
+pub(crate) const CLIENTS_PER_CONNECTION: u32 = 32;
 /// Linux reports process CPU times in /proc in units of USER_HZ, which is 100.
 const USER_HZ: f64 = 100.0;
 
@@ -79,6 +80,8 @@ pub(crate) struct Plan {
     pub(crate) endpoint: String,
     /// The channel counts to run the phases over, in order.
     pub(crate) channels: Vec<usize>,
+    /// Clients sharing one gRPC connection.
+    pub(crate) clients_per_connection: usize,
 }
 
 /// A process serving the benchmark: a node, or an etcd member ordering for the nodes.
@@ -210,8 +213,8 @@ where
         bail!("{} (pid {}) is not a running process", server.name, server.pid);
     }
 
-    // One connection per CLIENTS_PER_CONNECTION workers.
-    let connections = workers.div_ceil(CLIENTS_PER_CONNECTION);
+    let per_connection = plan.clients_per_connection;
+    let connections = workers.div_ceil(per_connection);
     let mut pool = Vec::with_capacity(connections);
     for _ in 0..connections {
         pool.push(connect().await?);
@@ -222,7 +225,7 @@ where
         let names = channels(count).await?;
         // Worker i addresses channel i mod n: the same load, spread over n channels.
         let clients: Vec<Client> = (0..workers)
-            .map(|i| pool[i / CLIENTS_PER_CONNECTION].clone().on_channel(&names[i % names.len()]))
+            .map(|i| pool[i / per_connection].clone().on_channel(&names[i % names.len()]))
             .collect();
         setup(&clients).await?;
         let run = |kind, clients: &[Client]| {
@@ -337,7 +340,8 @@ async fn phase(plan: &Plan, kind: Kind, clients: &[Client]) -> Result<PhaseResul
     let progress = spinner();
     progress.set_message(format!("{label}: warming up"));
     if !plan.warmup.is_zero() {
-        drive(kind, clients, Length::Duration(plan.warmup), None).await;
+        drive(kind, clients, plan.clients_per_connection, Length::Duration(plan.warmup), None)
+            .await;
     }
 
     let done = Arc::new(AtomicU64::new(0));
@@ -358,7 +362,9 @@ async fn phase(plan: &Plan, kind: Kind, clients: &[Client]) -> Result<PhaseResul
     let (node_before, etcd_before) = plan.server_ticks();
     let own_before = cpu_ticks(std::process::id());
     let started = Instant::now();
-    let tallies = drive(kind, clients, plan.length, Some(Arc::clone(&done))).await;
+    let tallies =
+        drive(kind, clients, plan.clients_per_connection, plan.length, Some(Arc::clone(&done)))
+            .await;
     let seconds = started.elapsed().as_secs_f64();
     let (node_after, etcd_after) = plan.server_ticks();
     let own_after = cpu_ticks(std::process::id());
@@ -421,6 +427,7 @@ fn percentile(sorted_ns: &[u64], q: f64) -> f64 {
 async fn drive(
     kind: Kind,
     clients: &[Client],
+    per_connection: usize,
     length: Length,
     done: Option<Arc<AtomicU64>>,
 ) -> Vec<Tally> {
@@ -436,7 +443,7 @@ async fn drive(
     // The workers of one connection share one stream.
     let mut streams = Vec::new();
     if kind == Kind::Stream {
-        for group in clients.chunks(CLIENTS_PER_CONNECTION) {
+        for group in clients.chunks(per_connection) {
             match Submitter::open(&group[0]).await {
                 Ok(stream) => streams.push(stream),
                 Err(status) => {
@@ -449,7 +456,7 @@ async fn drive(
     let mut tasks = tokio::task::JoinSet::new();
     for (index, client) in clients.iter().enumerate() {
         let client = client.clone();
-        let stream = streams.get(index / CLIENTS_PER_CONNECTION).cloned();
+        let stream = streams.get(index / per_connection).cloned();
         let tickets = Arc::clone(&tickets);
         let done = done.clone();
         tasks.spawn(async move {

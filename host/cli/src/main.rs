@@ -193,6 +193,12 @@ struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "1",
           value_parser = clap::value_parser!(u32).range(1..=64))]
     channels: Vec<u32>,
+    /// Clients sharing one gRPC connection (HTTP/2 multiplexes their requests): at the
+    /// default, 16 clients use one connection and 512 use 16. At most the node's
+    /// `grpc.max_concurrent_streams`.
+    #[arg(long, default_value_t = bench::CLIENTS_PER_CONNECTION,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    clients_per_connection: u32,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -815,6 +821,7 @@ async fn run_bench(cli: &Cli, args: &BenchArgs) -> Result<()> {
         servers,
         endpoint: endpoint.clone(),
         channels: args.channels.iter().map(|&n| n as usize).collect(),
+        clients_per_connection: args.clients_per_connection as usize,
     };
     let connect = || async {
         connect_as(cli, &dir, &endpoint, "client").await.map_err(|e| {

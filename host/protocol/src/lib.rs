@@ -27,7 +27,9 @@
 //!   output alike; a failure names the layer that did not decode.
 //! * [`block`] builds blocks and hashes their headers and data (blake3).
 //! * [`signature`]: the one rule (ZIP-215) by which every ed25519 signature is checked,
-//!   alone or in a batch, so that every peer reaches the same verdict.
+//!   alone or in a batch, so that every peer reaches the same verdict, on whichever of
+//!   curve25519-dalek's backends its CPU runs (AVX-512 IFMA where it can; its benchmark:
+//!   `cargo bench -p weft-protocol --bench signatures`).
 //! * [`VerifiedSignatures`]: signatures this process already verified (at admission) or
 //!   made (its own endorsements), so validation does not check them again.
 //! * [`testing`]: a deterministic test network and workload for tests and benchmarks.

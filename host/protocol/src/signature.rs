@@ -25,6 +25,8 @@
 
 use ed25519_zebra::batch;
 use ed25519_zebra::{Signature, VerificationKey, VerificationKeyBytes};
+use getrandom::SysRng;
+use getrandom::rand_core::UnwrapErr;
 
 /// An ed25519 public key, decoded once (its point decompressed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,24 +61,50 @@ pub struct Check<'a> {
 }
 
 /// Whether each signature verifies, with exactly the verdicts of [`PublicKey::verify`]: all
-/// of them in one batch, and one by one only if the batch fails.
+/// of them in one batch (when there are at least [`min_batch`]), and one by one if the
+/// batch fails.
 pub fn verify_each(checks: &[Check<'_>]) -> Vec<bool> {
-    if checks.len() < 2 {
-        return checks.iter().map(|c| c.key.verify(c.message, c.signature)).collect();
+    if checks.len() < min_batch() {
+        return one_by_one(checks);
     }
+    verify_batch(checks)
+}
+
+/// [`verify_each`] with one batch whatever the number of checks.
+fn verify_batch(checks: &[Check<'_>]) -> Vec<bool> {
     let mut verifier = batch::Verifier::new();
     for check in checks {
         let Some(signature) = parse(check.signature) else {
             // A malformed signature fails the batch; find it one by one.
-            return checks.iter().map(|c| c.key.verify(c.message, c.signature)).collect();
+            return one_by_one(checks);
         };
         let key = VerificationKeyBytes::from(*check.key.as_bytes());
         verifier.queue((key, signature, check.message));
     }
-    if verifier.verify(rand_core::OsRng).is_ok() {
+    if verifier.verify(UnwrapErr(SysRng)).is_ok() {
         return vec![true; checks.len()];
     }
+    one_by_one(checks)
+}
+
+fn one_by_one(checks: &[Check<'_>]) -> Vec<bool> {
     checks.iter().map(|c| c.key.verify(c.message, c.signature)).collect()
+}
+
+/// The fewest signatures [`verify_each`] checks as one batch: below it, one by one costs
+/// less. A batch decompresses each key again and multiplies the base point without its
+/// table, which a single check does not. With curve25519-dalek's AVX2 backend a batch of 2
+/// already saves a sixth per signature; with its AVX-512 IFMA backend single checks are
+/// about 1.7 times as fast, and batches of 2 to 4 cost more per signature than single checks
+/// (`cargo bench -p weft-protocol --bench signatures`; docs/performance.md).
+pub fn min_batch() -> usize {
+    #[cfg(all(target_arch = "x86_64", curve25519_dalek_backend = "avx512"))]
+    if std::arch::is_x86_feature_detected!("avx512ifma")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+    {
+        return 8;
+    }
+    2
 }
 
 fn parse(signature: &[u8]) -> Option<Signature> {
@@ -102,9 +130,8 @@ mod tests {
     fn torsioned(a: Scalar, public: &[u8; 32], message: &[u8]) -> [u8; 64] {
         let r = Scalar::from_bytes_mod_order([7; 32]);
         let big_r = (ED25519_BASEPOINT_POINT * r + EIGHT_TORSION[1]).compress().to_bytes();
-        let k = Scalar::from_hash(
-            Sha512::new().chain_update(big_r).chain_update(public).chain_update(message),
-        );
+        let hash = Sha512::new().chain_update(big_r).chain_update(public).chain_update(message);
+        let k = Scalar::from_bytes_mod_order_wide(&hash.finalize().into());
         let s = r + k * a;
         let mut signature = [0; 64];
         signature[..32].copy_from_slice(&big_r);
@@ -139,15 +166,23 @@ mod tests {
         let strict = ed25519_dalek::VerifyingKey::from_bytes(&odd_key).unwrap();
         let as_dalek = ed25519_dalek::Signature::from_slice(&signatures[1]).unwrap();
         assert!(strict.verify_strict(&messages[1], &as_dalek).is_err());
-        // Every subset, as batches: the same verdicts.
+        // Every subset, as one batch and through `verify_each`: the same verdicts.
         for subset in 1..16u32 {
             let chosen: Vec<usize> = (0..4).filter(|i| subset & (1 << i) != 0).collect();
             let checks: Vec<Check<'_>> = chosen.iter().map(|&i| check(i)).collect();
             let expected: Vec<bool> = chosen.iter().map(|&i| alone[i]).collect();
             for _ in 0..8 {
-                assert_eq!(verify_each(&checks), expected, "batch {chosen:?}");
+                assert_eq!(verify_batch(&checks), expected, "batch {chosen:?}");
             }
+            assert_eq!(verify_each(&checks), expected, "{chosen:?}");
         }
+        // Batches as large as `verify_each` makes, holding the odd signatures among good ones.
+        let many: Vec<Check<'_>> = (0..2 * min_batch()).map(|i| check(i % 4)).collect();
+        let expected: Vec<bool> = (0..many.len()).map(|i| alone[i % 4]).collect();
+        assert_eq!(verify_each(&many), expected);
+        let good: Vec<Check<'_>> =
+            many.iter().copied().filter(|c| c.signature != signatures[2]).collect();
+        assert_eq!(verify_each(&good), vec![true; good.len()]);
     }
 
     #[test]

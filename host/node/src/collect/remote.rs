@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use weft_proto::v1::endorser_client::EndorserClient;
@@ -56,6 +56,9 @@ pub(crate) struct RemotePeers {
     max_message: usize,
     /// The certificate presented to peers reached over TLS: the node's own, if it serves TLS.
     identity: Option<Identity>,
+    /// How long a peer that serves no endorsement stream is asked one call per proposal
+    /// before the stream is tried again (it may have been upgraded meanwhile).
+    stream_retry: Duration,
 }
 
 /// A peer endpoint: its address and the CA it is trusted through.
@@ -76,9 +79,13 @@ enum Streaming {
     /// A proposal is opening one.
     Opening,
     Open(Arc<ProposalStream>),
-    /// The peer does not serve `ProcessProposals`.
-    Unsupported,
+    /// The peer did not serve `ProcessProposals` when asked at this instant.
+    Unsupported(Instant),
 }
+
+/// How long a peer that serves no endorsement stream gets unary calls before the stream is
+/// tried again.
+const STREAM_RETRY: Duration = Duration::from_secs(60);
 
 impl RemotePeers {
     /// Connections whose every call (connecting included) must end within `timeout`,
@@ -89,7 +96,13 @@ impl RemotePeers {
         max_message: usize,
         identity: Option<Identity>,
     ) -> RemotePeers {
-        RemotePeers { links: Mutex::new(HashMap::new()), timeout, max_message, identity }
+        RemotePeers {
+            links: Mutex::new(HashMap::new()),
+            timeout,
+            max_message,
+            identity,
+            stream_retry: STREAM_RETRY,
+        }
     }
 
     /// The link to `peer`, made on first use (its channel connects on its first call).
@@ -128,8 +141,13 @@ impl RemotePeers {
             let mut state = link.stream.lock().expect("stream state lock");
             match &*state {
                 Streaming::Open(stream) if stream.is_open() => return Ok(Some(stream.clone())),
-                Streaming::Opening | Streaming::Unsupported => return Ok(None),
-                Streaming::Open(_) | Streaming::Closed => *state = Streaming::Opening,
+                Streaming::Opening => return Ok(None),
+                Streaming::Unsupported(since) if since.elapsed() < self.stream_retry => {
+                    return Ok(None);
+                }
+                Streaming::Open(_) | Streaming::Closed | Streaming::Unsupported(_) => {
+                    *state = Streaming::Opening
+                }
             }
         }
         // In a task of its own, so that a caller that goes away midway cannot leave the
@@ -158,8 +176,8 @@ impl RemotePeers {
                 (Streaming::Open(stream.clone()), Ok(Some(stream)))
             }
             Ok(Err(status)) if status.code() == tonic::Code::Unimplemented => {
-                tracing::info!(status = %peer_said(&status), "a peer serves no endorsement stream: one call per proposal");
-                (Streaming::Unsupported, Ok(None))
+                tracing::info!(status = %peer_said(&status), "a peer serves no endorsement stream: one call per proposal for a minute, then the stream is tried again");
+                (Streaming::Unsupported(Instant::now()), Ok(None))
             }
             Ok(Err(status)) => (Streaming::Closed, Err(failure_of(&status))),
             Err(_) => (Streaming::Closed, Err(no_answer_within(timeout))),
@@ -257,7 +275,7 @@ fn causes(status: &tonic::Status) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use tonic::{Request, Response, Status};
     use weft_proto::v1::endorser_server::{Endorser, EndorserServer};
     use weft_proto::v1::process_proposals_response::Outcome;
@@ -270,8 +288,16 @@ mod tests {
     struct Peer {
         calls: Arc<AtomicUsize>,
         streams: Arc<AtomicUsize>,
-        serves_streams: bool,
+        /// Stream requests refused as unimplemented.
+        refused_streams: Arc<AtomicUsize>,
+        serves_streams: Arc<AtomicBool>,
         stream_answers: usize,
+    }
+
+    impl Peer {
+        fn serving_streams() -> Peer {
+            Peer { serves_streams: Arc::new(AtomicBool::new(true)), ..Peer::default() }
+        }
     }
 
     fn answer(request: &ProcessProposalRequest) -> Result<ProposalResponse, Status> {
@@ -298,7 +324,8 @@ mod tests {
             &self,
             request: Request<tonic::Streaming<ProcessProposalRequest>>,
         ) -> Result<Response<Self::ProcessProposalsStream>, Status> {
-            if !self.serves_streams {
+            if !self.serves_streams.load(Ordering::SeqCst) {
+                self.refused_streams.fetch_add(1, Ordering::SeqCst);
                 return Err(Status::unimplemented("no stream"));
             }
             self.streams.fetch_add(1, Ordering::SeqCst);
@@ -375,7 +402,7 @@ mod tests {
 
     #[tokio::test]
     async fn proposals_share_one_stream_and_each_gets_its_own_answer() {
-        let peer = Peer { serves_streams: true, stream_answers: usize::MAX, ..Peer::default() };
+        let peer = Peer { stream_answers: usize::MAX, ..Peer::serving_streams() };
         let at = serve(peer.clone()).await;
         let remote = Arc::new(remote());
         // The first opens the stream; while it does, others are asked one call each.
@@ -408,7 +435,7 @@ mod tests {
     #[tokio::test]
     async fn a_stream_the_peer_ends_fails_its_waiting_callers_and_the_next_opens_another() {
         // The peer ends each stream after 4 answers.
-        let peer = Peer { serves_streams: true, stream_answers: 4, ..Peer::default() };
+        let peer = Peer { stream_answers: 4, ..Peer::serving_streams() };
         let at = serve(peer.clone()).await;
         let remote = Arc::new(remote());
         let mut answered = 0;
@@ -451,6 +478,34 @@ mod tests {
             );
         }
         assert_eq!(peer.calls.load(Ordering::SeqCst), 5);
+        assert_eq!(peer.refused_streams.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_later_serves_the_stream_gets_it_after_the_retry_period() {
+        let peer = Peer::default();
+        let at = serve(peer.clone()).await;
+        let remote = RemotePeers { stream_retry: Duration::from_millis(300), ..remote() };
+        let ask = |n: usize| {
+            let bytes = format!("p{n}").into_bytes();
+            let (remote, at) = (&remote, &at);
+            async move {
+                assert_eq!(
+                    remote.process_proposal(at, proposal(&bytes)).await.unwrap().payload,
+                    bytes
+                )
+            }
+        };
+        ask(0).await;
+        ask(1).await;
+        assert_eq!(peer.refused_streams.load(Ordering::SeqCst), 1, "asked again too soon");
+        // The peer is upgraded; after the retry period the next proposal opens a stream.
+        peer.serves_streams.store(true, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        ask(2).await;
+        ask(3).await;
+        assert_eq!(peer.streams.load(Ordering::SeqCst), 1);
+        assert_eq!(peer.calls.load(Ordering::SeqCst), 2, "only the first two were unary calls");
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! started). The stream ends once the client has ended its half, or the node is
 //! stopping, and every message read has been answered: a stream a client keeps open does
 //! not hold up the node's graceful shutdown. A client that goes away gets no more answers,
-//! and what its messages started (a transaction already ordered) goes on.
+//! and what its messages started (a transaction already ordered) goes on. A message's
+//! refusal is logged as a unary call's would be.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -104,7 +105,9 @@ pub(crate) async fn answer_each<R, A, H, F>(
     }
 }
 
-/// A refusal of one message of a stream, as the unary call would have failed with it.
-pub(crate) fn stream_error(status: Status) -> StreamError {
+/// A refusal of one message of a stream of `method`, as the unary call would have failed
+/// with it; logged as the edge layer logs a unary call's failure.
+pub(crate) fn stream_error(method: &str, status: Status) -> StreamError {
+    super::edge::log(method, &status);
     StreamError { code: status.code() as i32, message: status.message().to_string() }
 }

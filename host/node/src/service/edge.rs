@@ -123,8 +123,9 @@ fn header_list_size<B>(request: &http::Request<B>) -> usize {
 }
 
 /// Logs a failed answer of `method`: `INTERNAL` (and `UNKNOWN`, which no Weft code returns)
-/// at error level, other failures at debug level.
-fn log(method: &str, status: &Status) {
+/// at error level, other failures at debug level. Also used for the refusal of one message
+/// of a request stream ([`super::each::stream_error`]), which this layer does not see.
+pub(crate) fn log(method: &str, status: &Status) {
     match status.code() {
         Code::Ok => {}
         Code::Internal | Code::Unknown => {
@@ -398,6 +399,17 @@ mod tests {
         assert!(logs.contains(refused), "{logs}");
         let logs = logs_of(answer(Code::Ok, "", true, refused)).await;
         assert!(logs.is_empty(), "{logs}");
+
+        // One message of a request stream refused: this layer sees only the stream, so the
+        // stream's loop logs the refusal the same way.
+        let stream = "/weft.v1.Gateway/SubmitStream";
+        let logs = logs_of(async {
+            let error = super::super::each::stream_error(stream, Status::internal("disk"));
+            assert_eq!(error.code, Code::Internal as i32);
+        })
+        .await;
+        assert!(logs.contains("ERROR") && logs.contains(stream), "{logs}");
+        assert!(logs.contains("disk"), "{logs}");
     }
 
     #[test]

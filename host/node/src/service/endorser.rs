@@ -32,6 +32,9 @@ pub struct EndorserService {
 /// Proposals of one `ProcessProposals` stream in flight at most (read, not yet answered).
 pub const IN_FLIGHT: usize = 256;
 
+/// The stream's method, as the edge layer names it in logs.
+const METHOD: &str = "/weft.v1.Endorser/ProcessProposals";
+
 impl EndorserService {
     pub(crate) fn new(shared: Arc<Shared>) -> EndorserService {
         EndorserService { shared }
@@ -91,7 +94,7 @@ impl Endorser for EndorserService {
                 async move {
                     let outcome = match service.endorse(request).await {
                         Ok(response) => Outcome::Response(response),
-                        Err(error) => Outcome::Error(stream_error(Status::from(error))),
+                        Err(error) => Outcome::Error(stream_error(METHOD, Status::from(error))),
                     };
                     ProcessProposalsResponse { index, outcome: Some(outcome) }
                 }

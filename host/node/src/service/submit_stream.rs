@@ -17,6 +17,9 @@ use super::gateway::{GatewayService, status_response};
 /// Envelopes of one stream in flight at most (read, not yet answered).
 pub const IN_FLIGHT: usize = 1024;
 
+/// The stream's method, as the edge layer names it in logs.
+const METHOD: &str = "/weft.v1.Gateway/SubmitStream";
+
 /// Reads `inbound` to its end (or until the client goes away), submitting each envelope and
 /// sending its answer to `answers`.
 pub(crate) async fn serve(
@@ -29,7 +32,7 @@ pub(crate) async fn serve(
         async move {
             let outcome = match gateway.submit_and_wait_for(request).await {
                 Ok(status) => Outcome::Status(status_response(status)),
-                Err(error) => Outcome::Error(stream_error(Status::from(error))),
+                Err(error) => Outcome::Error(stream_error(METHOD, Status::from(error))),
             };
             SubmitStreamResponse { index, outcome: Some(outcome) }
         }
