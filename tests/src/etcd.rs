@@ -61,13 +61,12 @@ pub struct TlsFiles {
 /// connections takes it before the server binds it; and never the same twice in one test
 /// process.
 pub fn free_port() -> u16 {
-    use std::collections::HashSet;
+    use std::collections::BTreeSet;
     use std::hash::BuildHasher;
     use std::sync::Mutex;
-    static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
     let random = std::collections::hash_map::RandomState::new();
     let mut handed_out = HANDED_OUT.lock().expect("ports lock");
-    let handed_out = handed_out.get_or_insert_with(HashSet::new);
     for attempt in 0u32.. {
         let port = 10_000 + (random.hash_one(attempt) % 22_000) as u16;
         if !handed_out.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {

@@ -214,6 +214,7 @@ impl Node {
             config.gateway.endorsement_timeout(),
             config.grpc.max_message_bytes,
             config.tls.as_ref().map(tls_identity).transpose()?,
+            config.grpc.max_concurrent_requests,
         );
         let sim = Simulator::open(&config.data_dir.join("contracts"), config.contracts.runtime())?;
         let metrics = Arc::new(Metrics::default());

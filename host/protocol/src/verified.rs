@@ -12,8 +12,8 @@
 //! after [`PublicKey::verify`] or a batch ([`crate::signature::verify_each`], the same
 //! verdicts) accepted that triple, or for a signature this process made with its own key.
 //! So a block validates to the same codes with or without the cache, and on a peer that
-//! never saw the transactions before. The set is bounded: when full, the oldest entries are forgotten
-//! (their signatures are then simply verified again), and a hit removes its entry.
+//! never saw the transactions before. The set is bounded: when full, the oldest entries are
+//! forgotten (their signatures are then simply verified again), and a hit removes its entry.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;

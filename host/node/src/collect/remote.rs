@@ -59,6 +59,8 @@ pub(crate) struct RemotePeers {
     /// How long a peer that serves no endorsement stream is asked one call per proposal
     /// before the stream is tried again (it may have been upgraded meanwhile).
     stream_retry: Duration,
+    /// Proposals at most waiting to be sent on one stream ([`super::stream`]).
+    max_queued: usize,
 }
 
 /// A peer endpoint: its address and the CA it is trusted through.
@@ -90,11 +92,13 @@ const STREAM_RETRY: Duration = Duration::from_secs(60);
 impl RemotePeers {
     /// Connections whose every call (connecting included) must end within `timeout`,
     /// carrying messages of up to `max_message` bytes, presenting `identity` (a certificate
-    /// chain and its key) to peers reached over TLS.
+    /// chain and its key) to peers reached over TLS, with at most `max_queued` proposals
+    /// waiting to be sent on a peer's stream (the node's `grpc.max_concurrent_requests`).
     pub(crate) fn new(
         timeout: Duration,
         max_message: usize,
         identity: Option<Identity>,
+        max_queued: usize,
     ) -> RemotePeers {
         RemotePeers {
             links: Mutex::new(HashMap::new()),
@@ -102,6 +106,7 @@ impl RemotePeers {
             max_message,
             identity,
             stream_retry: STREAM_RETRY,
+            max_queued,
         }
     }
 
@@ -153,7 +158,7 @@ impl RemotePeers {
         // In a task of its own, so that a caller that goes away midway cannot leave the
         // link `Opening` for ever.
         let (opening, timeout) = (link.clone(), self.timeout);
-        let open = ProposalStream::open(link.channel.clone(), self.max_message);
+        let open = ProposalStream::open(link.channel.clone(), self.max_message, self.max_queued);
         let opened = tokio::spawn(async move {
             let opened = tokio::time::timeout(timeout, open).await;
             let (state, outcome) = Self::opened(opened, timeout);
@@ -291,6 +296,8 @@ mod tests {
         /// Stream requests refused as unimplemented.
         refused_streams: Arc<AtomicUsize>,
         serves_streams: Arc<AtomicBool>,
+        /// Opens streams but never reads them (nor answers).
+        stalls: bool,
         stream_answers: usize,
     }
 
@@ -331,6 +338,13 @@ mod tests {
             self.streams.fetch_add(1, Ordering::SeqCst);
             let (answers, stream) = tokio::sync::mpsc::channel(64);
             let mut inbound = request.into_inner();
+            if self.stalls {
+                tokio::spawn(async move {
+                    let _held = (inbound, answers);
+                    std::future::pending::<()>().await
+                });
+                return Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(stream)));
+            }
             let limit = self.stream_answers;
             tokio::spawn(async move {
                 let mut held: Option<(u64, ProcessProposalRequest)> = None;
@@ -397,7 +411,7 @@ mod tests {
     }
 
     fn remote() -> RemotePeers {
-        RemotePeers::new(Duration::from_secs(10), 1 << 20, None)
+        RemotePeers::new(Duration::from_secs(10), 1 << 20, None, 4096)
     }
 
     #[tokio::test]
@@ -479,6 +493,42 @@ mod tests {
         }
         assert_eq!(peer.calls.load(Ordering::SeqCst), 5);
         assert_eq!(peer.refused_streams.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_stops_reading_its_stream_is_given_at_most_the_queue() {
+        let peer = Peer { stalls: true, ..Peer::serving_streams() };
+        let at = serve(peer.clone()).await;
+        let remote = Arc::new(RemotePeers {
+            timeout: Duration::from_millis(300),
+            max_queued: 4,
+            ..remote()
+        });
+        // The first opens the stream (and gets no answer).
+        let first = remote.process_proposal(&at, proposal(b"first")).await;
+        assert!(matches!(first, Err(Failure::Unreachable(_))), "{first:?}");
+        // Proposals of 64 KiB: HTTP/2's window (1 MiB at the peer) fills, then the queue;
+        // the proposal that finds it full ends the stream at once.
+        let asks = (0..40).map(|n| {
+            let (remote, at) = (remote.clone(), at.clone());
+            let bytes = vec![n as u8; 64 << 10];
+            tokio::spawn(async move { remote.process_proposal(&at, proposal(&bytes)).await })
+        });
+        let mut not_reading = 0;
+        for ask in asks.collect::<Vec<_>>() {
+            match ask.await.unwrap() {
+                Err(Failure::Unreachable(why)) if why.contains("not reading") => not_reading += 1,
+                Err(Failure::Unreachable(_)) => {}
+                // Asked with a unary call while another stream was being opened.
+                Ok(_) => {}
+                Err(refused) => panic!("{refused:?}"),
+            }
+        }
+        assert!(not_reading > 0, "the queue never filled");
+        // The stream that filled was ended; a later proposal opened another.
+        let again = remote.process_proposal(&at, proposal(b"again")).await;
+        assert!(matches!(again, Err(Failure::Unreachable(_))), "{again:?}");
+        assert!(peer.streams.load(Ordering::SeqCst) >= 2);
     }
 
     #[tokio::test]
