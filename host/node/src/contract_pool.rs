@@ -5,9 +5,12 @@
 //! channel: a hand-off costs two thread wake-ups, which on a small machine is a large part of
 //! a query. The async runtime's workers qualify too when the process built its runtime with
 //! [`crate::node::async_runtime`] (the `weft` binary does): a job then runs inline on the
-//! worker that received the request. A contract may run for as long as its fuel allows
-//! (a fraction of a second), so inline runs are capped to leave at least one worker free for
-//! network I/O: the others hand off.
+//! worker that received the request, on a leash ([`weft_runtime::on_leash`]). A worker held
+//! by a contract serves no network I/O, so a run still going 10 to 20 ms after it started is
+//! cut short there, thrown away (a simulation writes nothing) and run again on a contract
+//! thread, where it may take its whole budget. Its contract then runs nothing inline for
+//! [`INLINE_BAR`]: a contract whose calls keep running long costs the workers at most one
+//! leash per worker every ten seconds, however its callers time them.
 //!
 //! Fairness: handed-off jobs wait in one queue per contract, served round robin, and one
 //! contract may hold at most [`ContractPool::share`] of the contract threads at once (all but
@@ -18,13 +21,13 @@
 //! runs inline and holds at most half the threads, so the cores it leaves serve the others.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use weft_runtime::Simulator;
+use weft_runtime::{RuntimeError, Simulator};
 
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 
 /// A handed-off job; returns whether it ran a contract (see [`ran_contract`]).
 type Job = Box<dyn FnOnce() -> bool + Send>;
@@ -50,11 +53,17 @@ struct Queue {
     /// they never run inline and hold at most half the threads, so the cores they leave
     /// serve everyone else.
     heavy: HashSet<String>,
+    /// Contracts a run of which was cut short on its leash, and until when they run nothing
+    /// inline.
+    barred: HashMap<String, Instant>,
     closed: bool,
 }
 
 /// A job this long marks its contract heavy until one of its jobs is shorter.
 const HEAVY_JOB: Duration = Duration::from_millis(20);
+
+/// How long a contract runs nothing inline after one of its runs was cut short on its leash.
+pub const INLINE_BAR: Duration = Duration::from_secs(10);
 
 impl Queue {
     /// The next job of the first contract in turn that holds fewer than `share` threads;
@@ -87,6 +96,29 @@ impl Queue {
         }
     }
 
+    /// Whether a job of `contract` may run inline now: the contract is neither heavy nor
+    /// barred (a bar that has run out is forgotten).
+    fn may_run_inline(&mut self, contract: &str, now: Instant) -> bool {
+        if self.heavy.contains(contract) {
+            return false;
+        }
+        match self.barred.get(contract) {
+            Some(until) if now < *until => false,
+            Some(_) => {
+                self.barred.remove(contract);
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// Notes that a run of `contract` was cut short on its leash: heavy, and barred from
+    /// inline runs for [`INLINE_BAR`].
+    fn cut_short(&mut self, contract: &str, now: Instant) {
+        self.heavy.insert(contract.to_owned());
+        self.barred.insert(contract.to_owned(), now + INLINE_BAR);
+    }
+
     fn done(&mut self, contract: &str) {
         if let Some(n) = self.running.get_mut(contract) {
             *n -= 1;
@@ -115,8 +147,7 @@ pub struct ContractPool {
     sim: Simulator,
     /// Contract threads one contract may hold at once.
     share: usize,
-    /// Jobs running inline on async workers now.
-    inline: AtomicUsize,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for ContractPool {
@@ -126,8 +157,9 @@ impl std::fmt::Debug for ContractPool {
 }
 
 impl ContractPool {
-    /// Starts `threads` contract threads.
-    pub fn start(sim: &Simulator, threads: usize) -> Result<ContractPool> {
+    /// Starts `threads` contract threads; runs cut short on their leash are counted in
+    /// `metrics`.
+    pub fn start(sim: &Simulator, threads: usize, metrics: Arc<Metrics>) -> Result<ContractPool> {
         let threads = threads.max(1);
         let share = threads.saturating_sub(1).max(1);
         let shared = Arc::new(Shared::default());
@@ -136,7 +168,7 @@ impl ContractPool {
             sim.spawn_contract_thread(&format!("weft-endorse-{i}"), move || serve(&shared, share))
                 .map_err(Error::io("spawning a contract thread"))?;
         }
-        Ok(ContractPool { shared, sim: sim.clone(), share, inline: AtomicUsize::new(0) })
+        Ok(ContractPool { shared, sim: sim.clone(), share, metrics })
     }
 
     /// Contract threads one contract may hold at once: all but one, and at least one.
@@ -144,24 +176,37 @@ impl ContractPool {
         self.share
     }
 
-    /// Runs `f`, a job of `contract`, where contracts may run: inline if this is an async
-    /// worker with the contract stack and an inline slot is free, else on a contract thread
-    /// once `contract` holds fewer than its share of them.
+    /// Runs `f`, a job of `contract`, where contracts may run: inline on its leash if this is
+    /// an async worker with the contract stack and `contract` may run inline, else (and
+    /// again, if the leash cut it short) on a contract thread once `contract` holds fewer
+    /// than its share of them. So `f` may be called twice.
     pub async fn run<T, F>(&self, contract: &str, f: F) -> Result<T>
     where
-        F: FnOnce() -> Result<T> + Send + 'static,
+        F: Fn() -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         if self.sim.runs_inline_here()
-            && !self.shared.lock().heavy.contains(contract)
-            && let Some(_slot) = self.inline_slot()
+            && self.shared.lock().may_run_inline(contract, Instant::now())
         {
             let started = Instant::now();
-            let result = f();
-            if ran_contract(&result) {
-                self.shared.lock().took(contract, started.elapsed());
+            match weft_runtime::on_leash(&f) {
+                Err(Error::Runtime(RuntimeError::Preempted)) => {
+                    self.shared.lock().cut_short(contract, Instant::now());
+                    self.metrics.run_cut_short();
+                    tracing::info!(
+                        contract,
+                        bar = ?INLINE_BAR,
+                        "a contract run outlasted its leash on an async worker: it runs again \
+                         on a contract thread, and the contract's jobs run only there for a while"
+                    );
+                }
+                result => {
+                    if ran_contract(&result) {
+                        self.shared.lock().took(contract, started.elapsed());
+                    }
+                    return result;
+                }
             }
-            return result;
         }
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
@@ -185,17 +230,6 @@ impl ContractPool {
         }
         self.shared.changed.notify_all();
         answer.await.map_err(|_| Error::ShuttingDown)?
-    }
-
-    /// A slot for an inline run, if fewer than all but one of the async workers hold one
-    /// (so a runtime with a single worker never runs contracts inline).
-    fn inline_slot(&self) -> Option<InlineSlot<'_>> {
-        let workers = tokio::runtime::Handle::try_current().ok()?.metrics().num_workers();
-        let cap = workers.saturating_sub(1);
-        self.inline
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < cap).then_some(n + 1))
-            .ok()
-            .map(|_| InlineSlot(&self.inline))
     }
 
     /// Stops the threads once the queued jobs are done.
@@ -229,17 +263,10 @@ fn serve(shared: &Shared, share: usize) {
     }
 }
 
-/// An inline run in progress; released when dropped (also if the job panics).
-struct InlineSlot<'a>(&'a AtomicUsize);
-
-impl Drop for InlineSlot<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
 
     fn thread_name() -> Result<String> {
@@ -247,36 +274,73 @@ mod tests {
     }
 
     #[test]
-    fn runs_inline_only_on_declared_workers_and_leaves_one_worker_free() {
+    fn runs_inline_on_declared_workers_and_hands_off_elsewhere() {
         let dir = tempfile::tempdir().unwrap();
         let sim = Simulator::open(dir.path(), weft_runtime::RuntimeConfig::default()).unwrap();
-        let pool = Arc::new(ContractPool::start(&sim, 1).unwrap());
+        let pool = Arc::new(ContractPool::start(&sim, 1, Arc::default()).unwrap());
 
-        // The node's runtime: declared workers, all but one of which may run inline at once.
-        // (Spawned: `block_on` itself runs on the calling thread, not on a worker.)
+        // The node's runtime: declared workers run jobs inline. (Spawned: `block_on` itself
+        // runs on the calling thread, not on a worker.)
         let runtime = crate::node::async_runtime().unwrap();
         let on_worker = pool.clone();
-        let (workers, first, after_cap) = runtime
-            .block_on(runtime.spawn(async move {
-                let pool = on_worker;
-                let workers = tokio::runtime::Handle::current().metrics().num_workers();
-                let first = pool.run("c", thread_name).await.unwrap();
-                // With every inline slot held, the next job is handed off.
-                let held: Vec<_> = std::iter::from_fn(|| pool.inline_slot()).collect();
-                assert_eq!(held.len(), workers - 1);
-                (workers, first, pool.run("c", thread_name).await.unwrap())
-            }))
+        let inline = runtime
+            .block_on(runtime.spawn(async move { on_worker.run("c", thread_name).await }))
+            .unwrap()
             .unwrap();
-        if workers > 1 {
-            assert!(first.starts_with("tokio-rt-worker"), "{first}");
-        } else {
-            assert_eq!(first, "weft-endorse-0", "one worker never runs contracts inline");
-        }
-        assert_eq!(after_cap, "weft-endorse-0");
+        assert!(inline.starts_with("tokio-rt-worker"), "{inline}");
 
         // Any other runtime: always handed off.
         let plain = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
         assert_eq!(plain.block_on(pool.run("c", thread_name)).unwrap(), "weft-endorse-0");
+        pool.close();
+    }
+
+    #[test]
+    fn a_run_cut_short_on_its_leash_runs_again_on_a_contract_thread_and_bars_its_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = Simulator::open(dir.path(), weft_runtime::RuntimeConfig::default()).unwrap();
+        let pool = Arc::new(ContractPool::start(&sim, 1, Arc::default()).unwrap());
+        let runtime = crate::node::async_runtime().unwrap();
+        // A job the leash cuts short wherever it is on one (as a long contract run would be),
+        // and that says where it ran everywhere else.
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let long = {
+            let calls = calls.clone();
+            move || {
+                let name = thread_name()?;
+                calls.lock().unwrap().push(name.clone());
+                if name.starts_with("tokio-rt-worker") {
+                    return Err(Error::Runtime(RuntimeError::Preempted));
+                }
+                Ok(name)
+            }
+        };
+        let on_worker = pool.clone();
+        let (ran, next, other) = runtime
+            .block_on(runtime.spawn(async move {
+                let ran = on_worker.run("c", long).await;
+                // Barred: c's next job goes straight to a thread; another contract's does not.
+                let next = on_worker.run("c", thread_name).await;
+                (ran, next, on_worker.run("d", thread_name).await)
+            }))
+            .unwrap();
+        assert_eq!(ran.unwrap(), "weft-endorse-0", "run again on a contract thread");
+        let calls = calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), 2, "{calls:?}");
+        assert!(calls[0].starts_with("tokio-rt-worker"), "{calls:?}");
+        assert_eq!(next.unwrap(), "weft-endorse-0");
+        assert!(other.unwrap().starts_with("tokio-rt-worker"));
+        assert_eq!(pool.metrics.runs_cut_short(), 1);
+
+        // The bar runs out after INLINE_BAR. (Being heavy ends with c's next short job, as
+        // `next` was; here at once, not to wait for that thread's bookkeeping.)
+        let mut queue = pool.shared.lock();
+        queue.heavy.remove("c");
+        assert!(!queue.may_run_inline("c", Instant::now()));
+        assert!(!queue.may_run_inline("c", Instant::now() + INLINE_BAR / 2));
+        assert!(queue.may_run_inline("c", Instant::now() + INLINE_BAR));
+        assert!(!queue.barred.contains_key("c"), "a bar run out is forgotten");
+        drop(queue);
         pool.close();
     }
 
@@ -301,17 +365,17 @@ mod tests {
     fn only_jobs_that_ran_a_contract_mark_it_heavy() {
         let dir = tempfile::tempdir().unwrap();
         let sim = Simulator::open(dir.path(), weft_runtime::RuntimeConfig::default()).unwrap();
-        let pool = ContractPool::start(&sim, 2).unwrap();
+        let pool = ContractPool::start(&sim, 2, Arc::default()).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let slow = |result: Result<()>| {
+        let slow = |result: fn() -> Result<()>| {
             move || {
                 std::thread::sleep(HEAVY_JOB * 2);
-                result
+                result()
             }
         };
         // Whether c is heavy once the thread that ran its job has done its bookkeeping (it
         // answers first, then notes the time and gives the thread back, under one lock).
-        let heavy_after = |result: Result<()>| {
+        let heavy_after = |result: fn() -> Result<()>| {
             let _ = runtime.block_on(pool.run("c", slow(result)));
             loop {
                 let queue = pool.shared.lock();
@@ -323,9 +387,9 @@ mod tests {
             }
         };
         // A slow refusal before any contract ran (e.g. a forged signature over megabytes).
-        let refused = Err(Error::BadSignature("forged".into()));
+        let refused = || Err(Error::BadSignature("forged".into()));
         assert!(!heavy_after(refused), "a refusal marked c heavy");
-        assert!(heavy_after(Ok(())), "a long contract run marks c heavy");
+        assert!(heavy_after(|| Ok(())), "a long contract run marks c heavy");
         pool.close();
     }
 
@@ -333,7 +397,7 @@ mod tests {
     fn a_contract_holding_its_share_does_not_hold_up_another() {
         let dir = tempfile::tempdir().unwrap();
         let sim = Simulator::open(dir.path(), weft_runtime::RuntimeConfig::default()).unwrap();
-        let pool = Arc::new(ContractPool::start(&sim, 3).unwrap());
+        let pool = Arc::new(ContractPool::start(&sim, 3, Arc::default()).unwrap());
         assert_eq!(pool.share(), 2);
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
 

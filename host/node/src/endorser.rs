@@ -111,23 +111,26 @@ impl Endorser {
 
     /// Checks `decoded` (channel, creator and signature, transaction id, contract, timestamp
     /// within the time window).
-    fn verify(&self, decoded: DecodedProposal) -> Result<(Arc<Channel>, SignedProposal, Proposal)> {
+    fn verify<'a>(
+        &self,
+        decoded: &'a DecodedProposal,
+    ) -> Result<(Arc<Channel>, &'a SignedProposal, &'a Proposal)> {
         let channel = self.ledger.channel();
-        let (signed, proposal) = decoded.verify(&channel)?;
+        let (signed, proposal) = decoded.check(&channel)?;
         check_time(proposal.timestamp.unwrap_or_default(), SystemTime::now(), self.time_window)?;
         Ok((channel, signed, proposal))
     }
 
     /// Checks and simulates `decoded`; nothing is signed yet ([`Endorser::sign`]). Call on
-    /// a contract thread ([`crate::contract_pool::ContractPool`]).
-    pub fn simulate(&self, decoded: DecodedProposal) -> Result<Simulated> {
-        let (channel, signed, mut proposal) = self.verify(decoded)?;
+    /// a contract thread ([`crate::contract_pool::ContractPool`]), which may call it twice.
+    pub fn simulate(&self, decoded: &DecodedProposal) -> Result<Simulated> {
+        let (channel, signed, proposal) = self.verify(decoded)?;
         if self.ledger.contains_tx_id(&proposal.tx_id)? {
-            return Err(Error::DuplicateTx(proposal.tx_id));
+            return Err(Error::DuplicateTx(proposal.tx_id.clone()));
         }
         let (response, rwset, events, version) = if proposal.contract == LIFECYCLE {
             let (response, rwset) =
-                lifecycle::simulate(&channel, &self.ledger, &self.sim, &proposal)?;
+                lifecycle::simulate(&channel, &self.ledger, &self.sim, proposal)?;
             (response, rwset, Vec::new(), "1".to_string())
         } else {
             let (hash, version) = code_of(&channel, &proposal.contract)?;
@@ -136,7 +139,7 @@ impl Endorser {
             // Fabric's CheckInvocation: the initialized key's read (and, for an init, its
             // write) go into the transaction's read/write set before the contract's.
             let check = lifecycle::check_invocation(def, proposal.is_init, &*state)?;
-            let call = invocation(&channel, &mut proposal, &signed)?;
+            let call = invocation(&channel, proposal, signed)?;
             let outcome = if check.init {
                 self.sim.init(&hash, &call, state, None)?
             } else {
@@ -157,18 +160,18 @@ impl Endorser {
             &version,
         );
         Ok(Simulated {
-            tx_id: proposal.tx_id,
-            contract: proposal.contract,
+            tx_id: proposal.tx_id.clone(),
+            contract: proposal.contract.clone(),
             response,
-            signed,
+            signed: signed.clone(),
             payload,
         })
     }
 
     /// Runs `decoded` as a read-only query and returns the contract's response. Call on a
-    /// contract thread ([`crate::contract_pool::ContractPool`]).
-    pub fn evaluate(&self, decoded: DecodedProposal) -> Result<Response> {
-        let (channel, signed, mut proposal) = self.verify(decoded)?;
+    /// contract thread ([`crate::contract_pool::ContractPool`]), which may call it twice.
+    pub fn evaluate(&self, decoded: &DecodedProposal) -> Result<Response> {
+        let (channel, signed, proposal) = self.verify(decoded)?;
         if proposal.contract == LIFECYCLE {
             return Err(Error::BadRequest(format!(
                 "{LIFECYCLE} has no queries; use the Admin service's ListContracts"
@@ -193,7 +196,7 @@ impl Endorser {
         let history = Arc::new(self.ledger.shared_namespace(&proposal.contract));
         let simulation = self
             .sim
-            .query(&hash, &invocation(&channel, &mut proposal, &signed)?, state, Some(history))?
+            .query(&hash, &invocation(&channel, proposal, signed)?, state, Some(history))?
             .map_err(|failure| Error::ContractFailed {
                 contract: proposal.contract.clone(),
                 failure,
@@ -271,12 +274,11 @@ fn code_of(channel: &Channel, contract: &str) -> Result<(CodeHash, String)> {
 
 /// The contract's view of `proposal`. The creator is resolved in the channel's membership
 /// (the proposal's check already did, so it is there): its role, name and attributes are the
-/// channel configuration's.
-/// The contract's input; takes the proposal's arguments (the largest part) rather than
-/// copying them.
+/// channel configuration's. Copied: the proposal stays whole, since the contract pool may
+/// run a job twice (`crate::contract_pool`).
 fn invocation(
     channel: &Channel,
-    proposal: &mut Proposal,
+    proposal: &Proposal,
     signed: &SignedProposal,
 ) -> Result<Invocation> {
     let identity = proposal.creator.clone().unwrap_or_default();
@@ -287,7 +289,7 @@ fn invocation(
     Ok(Invocation {
         contract: proposal.contract.clone(),
         function: proposal.function.clone(),
-        args: std::mem::take(&mut proposal.args),
+        args: proposal.args.clone(),
         tx_id: proposal.tx_id.clone(),
         channel: proposal.channel.clone(),
         creator: creator(member),

@@ -16,8 +16,9 @@
 //!   refuses oversized metadata and broken gRPC framing with a status and logs every failed
 //!   answer with its method.
 //! * [`endorser`]: checks a client's signed proposal, simulates it on a contract thread
-//!   ([`contract_pool::ContractPool`]: inline on the async worker when it can, else in a
-//!   per-contract queue, each contract holding at most its share of the contract threads)
+//!   ([`contract_pool::ContractPool`]: inline on the async worker that received it, on a
+//!   10-20 ms leash, else in a per-contract queue, each contract holding at most its share
+//!   of the contract threads)
 //!   against committed state and signs the result as the peer.
 //! * [`collect`]: the gateway's collection of endorsements across organizations: the
 //!   organizations the contract's policy needs that this node is not a peer of are asked,

@@ -23,6 +23,7 @@ pub struct Metrics {
     commit_micros: AtomicU64,
     signature_checks: AtomicU64,
     signature_batches: AtomicU64,
+    runs_cut_short: AtomicU64,
     txs_by_code: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -49,6 +50,16 @@ impl Metrics {
     /// tried counts once).
     pub fn endorsement_requests(&self) -> u64 {
         self.endorsement_requests.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn run_cut_short(&self) {
+        self.runs_cut_short.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Contract runs cut short on their leash on an async worker and run again on a contract
+    /// thread (`crate::contract_pool`).
+    pub fn runs_cut_short(&self) -> u64 {
+        self.runs_cut_short.load(Ordering::Relaxed)
     }
 
     pub(crate) fn shed(&self) {
@@ -135,6 +146,12 @@ impl Metrics {
             "weft_signature_batches_total",
             "Batches those signatures were checked in (a check made alone counts as one).",
             get(&self.signature_batches),
+        );
+        counter(
+            "weft_contract_runs_cut_short_total",
+            "Contract runs cut short on their leash on an async worker, then run again on a \
+             contract thread.",
+            get(&self.runs_cut_short),
         );
         counter("weft_blocks_total", "Blocks committed.", get(&self.blocks));
         counter(

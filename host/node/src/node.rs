@@ -42,9 +42,22 @@ pub const ETCD_ORDERING: bool = cfg!(feature = "etcd");
 /// the worker that received them instead of being handed to another thread (see
 /// [`crate::contract_pool`]). A node started on any other runtime works the same, with a
 /// hand-off per simulation.
+///
+/// Where the build has tokio's unstable API (`.cargo/config.toml` turns it on), a task woken
+/// by a worker waits its turn behind the tasks already ready there instead of running next
+/// (tokio's "LIFO slot" is off). The task a request wakes when its answer is ready is its
+/// connection's: run next, it writes that one answer to the socket; behind the other
+/// requests ready, it writes their answers too, in one write. At 512 clients that halves
+/// the socket writes per transaction and cuts the node's CPU per transaction by about a
+/// tenth; an idle node pays a little more CPU per request (work stealing wakes the other
+/// worker more often). Measured in `docs/performance.md`, "Contracts inline on every
+/// worker, on a leash; answers written together".
 pub fn async_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let stack = RuntimeConfig::default().thread_stack;
-    tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    #[cfg(tokio_unstable)]
+    builder.disable_lifo_slot();
+    builder
         .enable_all()
         .thread_stack_size(stack)
         .on_thread_start(move || weft_runtime::declare_contract_thread(stack))
@@ -220,7 +233,7 @@ impl Node {
         let metrics = Arc::new(Metrics::default());
         let channels = Channels::open(config, sim.clone(), metrics.clone())?;
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let pool = match ContractPool::start(&sim, threads) {
+        let pool = match ContractPool::start(&sim, threads, metrics.clone()) {
             Ok(pool) => pool,
             Err(e) => {
                 channels.close();

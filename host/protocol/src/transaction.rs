@@ -201,8 +201,19 @@ impl DecodedProposal {
         self,
         channel: &crate::channel::Channel,
     ) -> Result<(SignedProposal, Proposal), ProposalRejection> {
-        check_proposal(channel, &self.signed, &self.proposal, self.verified_with.as_ref())?;
+        self.check(channel)?;
         Ok((self.signed, self.proposal))
+    }
+
+    /// [`DecodedProposal::verify`]'s checks, leaving the proposal where it is: for a caller
+    /// that may check and run it more than once. Returns the signed proposal and its
+    /// decoded proposal.
+    pub fn check(
+        &self,
+        channel: &crate::channel::Channel,
+    ) -> Result<(&SignedProposal, &Proposal), ProposalRejection> {
+        check_proposal(channel, &self.signed, &self.proposal, self.verified_with.as_ref())?;
+        Ok((&self.signed, &self.proposal))
     }
 }
 

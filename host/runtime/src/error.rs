@@ -38,6 +38,14 @@ pub enum RuntimeError {
     /// ledger-visible result: the endorsement fails and may be retried.
     #[error("the invocation hit the node's wall-clock deadline before its fuel ran out")]
     Deadline,
+    /// A run on a leash ([`crate::on_leash`]) was cut short: it ran past
+    /// [`crate::LEASH_TICKS`] epoch ticks. Its result is thrown away; its caller runs it
+    /// again off the leash.
+    #[error(
+        "the invocation was cut short on its leash (it ran past the time allowed on an async \
+         worker); run it again on a contract thread"
+    )]
+    Preempted,
     /// A thread of the runtime could not be started.
     #[error("starting a runtime thread failed")]
     Thread(#[source] std::io::Error),

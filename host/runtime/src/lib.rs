@@ -35,6 +35,10 @@
 //! assert!(done.fuel_used > 0);
 //! ```
 //!
+//! A thread that must not be held long (an async runtime's worker) runs contracts
+//! [`on_leash`]: a run still going 10 to 20 ms after it started ends in
+//! [`RuntimeError::Preempted`] and its caller runs it again elsewhere.
+//!
 //! Deploy-time validation ([`validate`]) decides from the module's bytes alone, including a
 //! static measure of what compiling will cost ([`compile_cost`]), so every node installs or
 //! refuses the same modules.
@@ -65,7 +69,7 @@ pub use engine::{
 pub use error::{DeployError, Result, RuntimeError};
 pub use harness::Harness;
 pub use outcome::{ContractFailure, FailureKind, Outcome, Simulation};
-pub use simulator::{Simulator, declare_contract_thread};
+pub use simulator::{LEASH_TICKS, Simulator, declare_contract_thread, on_leash};
 pub use validate::{ModuleShape, ValidationError, ValidationLimits, validate};
 pub use weft_rwset::report::CommittedBlock;
 pub use weft_rwset::{Creator, Invocation, SharedHistory, SharedState};

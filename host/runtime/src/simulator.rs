@@ -46,6 +46,33 @@ pub fn declare_contract_thread(stack: usize) {
     CONTRACT_STACK.with(|s| s.set(stack));
 }
 
+thread_local! {
+    /// Whether runs on the current thread are on a leash ([`on_leash`]).
+    static LEASHED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Epoch ticks a run on a leash may last: it is cut short at the second tick after it
+/// started, 10 to 20 ms into the run (the epoch advances every 10 ms).
+pub const LEASH_TICKS: u64 = 2;
+
+/// Calls `f` with every simulation it makes on this thread on a leash: a run still going
+/// [`LEASH_TICKS`] epoch ticks after it started is cut short and ends in
+/// [`RuntimeError::Preempted`], its result thrown away. For threads that must not be held
+/// for long, such as an async runtime's workers: the caller runs the job again where it may
+/// take its whole budget. Nothing a leashed run did is kept (a simulation writes nothing),
+/// except the lines it logged, which the run again logs a second time.
+pub fn on_leash<R>(f: impl FnOnce() -> R) -> R {
+    /// Puts back what the thread was before, also if `f` panics.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            LEASHED.with(|leashed| leashed.set(self.0));
+        }
+    }
+    let _restore = Restore(LEASHED.with(|leashed| leashed.replace(true)));
+    f()
+}
+
 type Job = Box<dyn FnOnce() + Send>;
 
 struct Inner {
@@ -444,8 +471,10 @@ fn execute(
     let mut store = Store::new(&inner.engine, StoreData { inv, memory: None });
     store.limiter(|data| data as &mut dyn ResourceLimiter);
     store.set_fuel(fuel).map_err(engine_err)?;
+    let leashed = LEASHED.with(Cell::get);
     let ticks = inner.config.wall_clock_deadline.as_nanos() / EPOCH_TICK.as_nanos() + 1;
-    store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+    let ticks = u64::try_from(ticks).unwrap_or(u64::MAX);
+    store.set_epoch_deadline(if leashed { ticks.min(LEASH_TICKS) } else { ticks });
     store.epoch_deadline_trap();
 
     let result = (|| {
@@ -474,7 +503,10 @@ fn execute(
             Ok(Err(ContractFailure::new(FailureKind::OutOfFuel, "out of fuel")))
         }
         Ok(code) => completed(data, code, fuel_used),
-        Err(err) => classify(err, stop, data.inv.limit_hit).map(Err),
+        Err(err) => match classify(err, stop, data.inv.limit_hit) {
+            Err(RuntimeError::Deadline) if leashed => Err(RuntimeError::Preempted),
+            classified => classified.map(Err),
+        },
     }?;
     let fuel_used = fuel_used.min(fuel);
     let outcome = outcome.map_err(|mut failure| {

@@ -424,6 +424,53 @@ fn the_wall_clock_guard_is_a_node_error_not_a_result() {
     normal_contract_still_works(&sim);
 }
 
+#[test]
+fn a_run_on_a_leash_is_cut_short_and_the_same_run_off_it_is_not() {
+    let config = RuntimeConfig {
+        fuel_per_invocation: u64::MAX / 4,
+        wall_clock_deadline: std::time::Duration::from_secs(600),
+        ..RuntimeConfig::default()
+    };
+    let (sim, _dir) = simulator_with(config);
+    let spin = sim
+        .deploy(&contract(
+            r#"(func (export "weft_invoke") (result i32) (loop $l (br $l)) i32.const 0)"#,
+        ))
+        .unwrap();
+    // Counts down from 200 million: far longer than the leash, and done in under a second.
+    let long = sim
+        .deploy(&contract(
+            r#"(func (export "weft_invoke") (result i32) (local $i i32)
+              (local.set $i (i32.const 200000000))
+              (loop $l (local.set $i (i32.sub (local.get $i) (i32.const 1))) (br_if $l (local.get $i)))
+              (call $respond (i32.const 200) (i32.const 0) (i32.const 0)) i32.const 0)"#,
+        ))
+        .unwrap();
+    let kv = sim.deploy(&kv()).unwrap();
+    let inv = Invocation::new("kv", "go", &[""; 0]);
+    let get = Invocation::new("kv", "get", &["b"]);
+    let on_thread = sim.clone();
+    let (spun, cut, done, after) = sim
+        .spawn_contract_thread("leashed", move || {
+            let sim = on_thread;
+            let spun = weft_runtime::on_leash(|| sim.invoke(&spin, &inv, state(), None));
+            let cut = weft_runtime::on_leash(|| sim.invoke(&long, &inv, state(), None));
+            let done = weft_runtime::on_leash(|| sim.invoke(&kv, &get, state(), None));
+            // Off the leash again, the long run takes what it needs.
+            (spun, cut, done, sim.invoke(&long, &inv, state(), None))
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    // Cut short at the leash, not at the 600 s deadline nor out of its fuel.
+    assert!(matches!(spun, Err(weft_runtime::RuntimeError::Preempted)), "{spun:?}");
+    assert!(matches!(cut, Err(weft_runtime::RuntimeError::Preempted)), "{cut:?}");
+    // A run that ends within the leash is untouched.
+    assert_eq!(done.unwrap().unwrap().response.payload, b"banana");
+    assert_eq!(after.unwrap().unwrap().response.status, 200);
+    normal_contract_still_works(&sim);
+}
+
 /// Everything the host records for an invocation counts against
 /// `weft_abi::limits::MAX_HOST_MEMORY`; an invocation that would pass it fails, the same way
 /// every time, with "host memory limit exceeded".

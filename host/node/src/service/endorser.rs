@@ -62,7 +62,7 @@ impl EndorserService {
         let queue = queue_of(&channel, &decoded);
         let simulated = {
             let endorser = endorser.clone();
-            self.shared.pool.run(&queue, move || endorser.simulate(decoded)).await?
+            self.shared.pool.run(&queue, move || endorser.simulate(&decoded)).await?
         };
         let endorsement = endorser.sign(&identity, &simulated.payload);
         self.shared.metrics.endorsed(started.elapsed());

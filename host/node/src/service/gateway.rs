@@ -143,7 +143,7 @@ impl Gateway for GatewayService {
         let channel = peer.ledger.channel();
         let decoded = self.shared.signatures.check_proposal(&channel, decoded).await?;
         let queue = queue_of(&channel, &decoded);
-        let result = self.shared.pool.run(&queue, move || endorser.evaluate(decoded)).await?;
+        let result = self.shared.pool.run(&queue, move || endorser.evaluate(&decoded)).await?;
         self.shared.metrics.evaluated(started.elapsed());
         Ok(Response::new(EvaluateResponse { result: Some(result) }))
     }
@@ -161,7 +161,7 @@ impl Gateway for GatewayService {
         let channel = peer.ledger.channel();
         let decoded = self.shared.signatures.check_proposal(&channel, decoded).await?;
         let queue = queue_of(&channel, &decoded);
-        let simulated = self.shared.pool.run(&queue, move || endorser.simulate(decoded)).await?;
+        let simulated = self.shared.pool.run(&queue, move || endorser.simulate(&decoded)).await?;
         // This peer's result; the organizations the policy needs besides this node's are
         // asked for theirs (crate::collect), none on a node that is a peer of them all.
         let shared = &self.shared;
