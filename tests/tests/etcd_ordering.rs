@@ -849,12 +849,18 @@ async fn two_nodes_agree_on_every_block_over_ten_thousand_transactions_with_faul
     assert!(committed["VALID"] >= 9000, "{committed:?}");
 
     let (a, b_ledger) = (net.node.ledger(), b.ledger());
+    // Either node may be a block ahead when the load ends (each client's last answers came
+    // from its own node): wait until they stand at one height. Said with both heights if they
+    // do not: a stall and a slow catch-up read differently.
+    let heights = || (a.chain_info().height, b_ledger.chain_info().height);
+    let said = || format!("the nodes stand at heights {:?}, not at one", heights());
+    let level = || {
+        let (a, b) = heights();
+        a == b
+    };
+    weft_e2e::until_said(said, level).await;
     let height = a.chain_info().height;
     eprintln!("{height} blocks, transactions by code: {committed:?}");
-    // Said with both heights if it does not: a stall and a slow catch-up read differently.
-    let b_height = || b_ledger.chain_info().height;
-    let said = || format!("the second node at height {} commits the first's {height}", b_height());
-    weft_e2e::until_said(said, || b_height() == height).await;
     for number in 0..height {
         assert_eq!(
             a.block(number).unwrap(),
