@@ -48,10 +48,11 @@ pub const ETCD_ORDERING: bool = cfg!(feature = "etcd");
 /// (tokio's "LIFO slot" is off). The task a request wakes when its answer is ready is its
 /// connection's: run next, it writes that one answer to the socket; behind the other
 /// requests ready, it writes their answers too, in one write. At 512 clients that halves
-/// the socket writes per transaction and cuts the node's CPU per transaction by about a
-/// tenth; an idle node pays a little more CPU per request (work stealing wakes the other
-/// worker more often). Measured in `docs/performance.md`, "Contracts inline on every
-/// worker, on a leash; answers written together".
+/// the socket writes per transaction and cuts the node's CPU per transaction by 10 to 18%
+/// (two runs); a node serving one client at a time pays about a quarter more CPU per
+/// request at the same latency (work stealing wakes the other worker more often). Measured
+/// in `docs/performance.md`, "Contracts inline on every worker, on a leash; answers written
+/// together".
 pub fn async_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let stack = RuntimeConfig::default().thread_stack;
     let mut builder = tokio::runtime::Builder::new_multi_thread();
