@@ -10,7 +10,12 @@
 //! cut short there, thrown away (a simulation writes nothing) and run again on a contract
 //! thread, where it may take its whole budget. Its contract then runs nothing inline for
 //! [`INLINE_BAR`]: a contract whose calls keep running long costs the workers at most one
-//! leash per worker every ten seconds, however its callers time them.
+//! leash per worker every ten seconds, however its callers time them. No bar is set when the
+//! run again, alone on a thread, takes less than the shortest leash
+//! ([`weft_runtime::LEASH_MIN`]): the run was then cut short for waiting, not for the
+//! contract's work. Under load that happens: every read of state waits while a block is
+//! applied (sled holds reads during a batch), and a busy machine may leave a thread without
+//! a core for as long.
 //!
 //! Fairness: handed-off jobs wait in one queue per contract, served round robin, and one
 //! contract may hold at most [`ContractPool::share`] of the contract threads at once (all but
@@ -113,10 +118,22 @@ impl Queue {
     }
 
     /// Notes that a run of `contract` was cut short on its leash: heavy, and barred from
-    /// inline runs for [`INLINE_BAR`].
-    fn cut_short(&mut self, contract: &str, now: Instant) {
+    /// inline runs for [`INLINE_BAR`]. Returns the end of the bar.
+    fn cut_short(&mut self, contract: &str, now: Instant) -> Instant {
+        let until = now + INLINE_BAR;
         self.heavy.insert(contract.to_owned());
-        self.barred.insert(contract.to_owned(), now + INLINE_BAR);
+        self.barred.insert(contract.to_owned(), until);
+        until
+    }
+
+    /// Lifts the bar a cut set (ending at `until`), unless a later cut has set another, and
+    /// the heavy mark: the run cut short took less than [`weft_runtime::LEASH_MIN`] on its
+    /// own, so its worker was cut short for waiting, not for the contract's work.
+    fn forgive(&mut self, contract: &str, until: Instant) {
+        if self.barred.get(contract) == Some(&until) {
+            self.barred.remove(contract);
+            self.heavy.remove(contract);
+        }
     }
 
     fn done(&mut self, contract: &str) {
@@ -185,20 +202,16 @@ impl ContractPool {
         F: Fn() -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
+        // The end of the bar set if the leash cuts this run short.
+        let mut cut = None;
         if self.sim.runs_inline_here()
             && self.shared.lock().may_run_inline(contract, Instant::now())
         {
             let started = Instant::now();
             match weft_runtime::on_leash(&f) {
                 Err(Error::Runtime(RuntimeError::Preempted)) => {
-                    self.shared.lock().cut_short(contract, Instant::now());
+                    cut = Some(self.shared.lock().cut_short(contract, Instant::now()));
                     self.metrics.run_cut_short();
-                    tracing::info!(
-                        contract,
-                        bar = ?INLINE_BAR,
-                        "a contract run outlasted its leash on an async worker: it runs again \
-                         on a contract thread, and the contract's jobs run only there for a while"
-                    );
                 }
                 result => {
                     if ran_contract(&result) {
@@ -210,9 +223,10 @@ impl ContractPool {
         }
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
+            let started = Instant::now();
             let result = f();
             let ran = ran_contract(&result);
-            let _ = reply.send(result);
+            let _ = reply.send((result, started.elapsed()));
             ran
         });
         {
@@ -229,7 +243,30 @@ impl ContractPool {
             }
         }
         self.shared.changed.notify_all();
-        answer.await.map_err(|_| Error::ShuttingDown)?
+        let (result, took) = answer.await.map_err(|_| Error::ShuttingDown)?;
+        if let Some(until) = cut {
+            if ran_contract(&result) && took < weft_runtime::LEASH_MIN {
+                // A short run that waited on its worker (for a block being applied, or for a
+                // core) longer than the leash: the run again says so.
+                self.shared.lock().forgive(contract, until);
+                self.metrics.run_cut_short_waiting();
+                tracing::debug!(
+                    contract,
+                    ?took,
+                    "a contract run was cut short on its leash while its worker waited: \
+                     it ran again in less than a leash, so its contract is not barred"
+                );
+            } else {
+                tracing::info!(
+                    contract,
+                    ?took,
+                    bar = ?INLINE_BAR,
+                    "a contract run outlasted its leash on an async worker and ran again on a \
+                     contract thread: the contract's jobs run only there for a while"
+                );
+            }
+        }
+        result
     }
 
     /// Stops the threads once the queued jobs are done.
@@ -312,6 +349,8 @@ mod tests {
                 if name.starts_with("tokio-rt-worker") {
                     return Err(Error::Runtime(RuntimeError::Preempted));
                 }
+                // As long again on the thread: the cut was for its work.
+                std::thread::sleep(weft_runtime::LEASH_MIN);
                 Ok(name)
             }
         };
@@ -331,6 +370,7 @@ mod tests {
         assert_eq!(next.unwrap(), "weft-endorse-0");
         assert!(other.unwrap().starts_with("tokio-rt-worker"));
         assert_eq!(pool.metrics.runs_cut_short(), 1);
+        assert_eq!(pool.metrics.runs_cut_short_waiting(), 0);
 
         // The bar runs out after INLINE_BAR. (Being heavy ends with c's next short job, as
         // `next` was; here at once, not to wait for that thread's bookkeeping.)
@@ -340,6 +380,53 @@ mod tests {
         assert!(!queue.may_run_inline("c", Instant::now() + INLINE_BAR / 2));
         assert!(queue.may_run_inline("c", Instant::now() + INLINE_BAR));
         assert!(!queue.barred.contains_key("c"), "a bar run out is forgotten");
+        drop(queue);
+        pool.close();
+    }
+
+    #[test]
+    fn a_run_cut_short_that_is_short_on_its_own_leaves_its_contract_unbarred() {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = Simulator::open(dir.path(), weft_runtime::RuntimeConfig::default()).unwrap();
+        let pool = Arc::new(ContractPool::start(&sim, 1, Arc::default()).unwrap());
+        let runtime = crate::node::async_runtime().unwrap();
+        // Cut short on the worker (as when the machine deschedules it mid-run), then quick
+        // on the thread; the next job then runs on a worker again.
+        let cut_once = Arc::new(AtomicUsize::new(0));
+        let job = {
+            let cut_once = cut_once.clone();
+            move || {
+                let name = thread_name()?;
+                if name.starts_with("tokio-rt-worker")
+                    && cut_once.fetch_add(1, Ordering::SeqCst) == 0
+                {
+                    return Err(Error::Runtime(RuntimeError::Preempted));
+                }
+                Ok(name)
+            }
+        };
+        let on_worker = pool.clone();
+        let (ran, next) = runtime
+            .block_on(runtime.spawn(async move {
+                let ran = on_worker.run("c", job.clone()).await;
+                (ran, on_worker.run("c", job).await)
+            }))
+            .unwrap();
+        assert_eq!(ran.unwrap(), "weft-endorse-0", "run again on a contract thread");
+        assert!(next.unwrap().starts_with("tokio-rt-worker"), "c is not barred");
+        assert_eq!(pool.metrics.runs_cut_short(), 1);
+        assert_eq!(pool.metrics.runs_cut_short_waiting(), 1);
+        let mut queue = pool.shared.lock();
+        assert!(queue.may_run_inline("c", Instant::now()));
+        assert!(!queue.barred.contains_key("c"));
+
+        // A bar a later cut set stays when an earlier cut is forgiven.
+        let first = queue.cut_short("c", Instant::now());
+        let second = queue.cut_short("c", Instant::now() + Duration::from_millis(1));
+        queue.forgive("c", first);
+        assert!(!queue.may_run_inline("c", Instant::now()));
+        queue.forgive("c", second);
+        assert!(queue.may_run_inline("c", Instant::now()));
         drop(queue);
         pool.close();
     }

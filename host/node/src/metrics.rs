@@ -24,6 +24,7 @@ pub struct Metrics {
     signature_checks: AtomicU64,
     signature_batches: AtomicU64,
     runs_cut_short: AtomicU64,
+    runs_cut_short_waiting: AtomicU64,
     txs_by_code: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -60,6 +61,16 @@ impl Metrics {
     /// thread (`crate::contract_pool`).
     pub fn runs_cut_short(&self) -> u64 {
         self.runs_cut_short.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn run_cut_short_waiting(&self) {
+        self.runs_cut_short_waiting.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Of [`Metrics::runs_cut_short`], those that then ran in less than a leash: they were
+    /// cut short for waiting, not for their work, and left their contract unbarred.
+    pub fn runs_cut_short_waiting(&self) -> u64 {
+        self.runs_cut_short_waiting.load(Ordering::Relaxed)
     }
 
     pub(crate) fn shed(&self) {
@@ -152,6 +163,12 @@ impl Metrics {
             "Contract runs cut short on their leash on an async worker, then run again on a \
              contract thread.",
             get(&self.runs_cut_short),
+        );
+        counter(
+            "weft_contract_runs_cut_short_waiting_total",
+            "Of those, the runs that then took less than a leash: cut short for waiting (for a \
+             block being applied, or for a core), not for their work.",
+            get(&self.runs_cut_short_waiting),
         );
         counter("weft_blocks_total", "Blocks committed.", get(&self.blocks));
         counter(

@@ -69,7 +69,7 @@ pub use engine::{
 pub use error::{DeployError, Result, RuntimeError};
 pub use harness::Harness;
 pub use outcome::{ContractFailure, FailureKind, Outcome, Simulation};
-pub use simulator::{LEASH_TICKS, Simulator, declare_contract_thread, on_leash};
+pub use simulator::{LEASH_MIN, LEASH_TICKS, Simulator, declare_contract_thread, on_leash};
 pub use validate::{ModuleShape, ValidationError, ValidationLimits, validate};
 pub use weft_rwset::report::CommittedBlock;
 pub use weft_rwset::{Creator, Invocation, SharedHistory, SharedState};

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmtime::{Engine, Extern, Linker, Module, ResourceLimiter, Store, Trap};
 use weft_rwset::Mode;
@@ -54,6 +54,11 @@ thread_local! {
 /// Epoch ticks a run on a leash may last: it is cut short at the second tick after it
 /// started, 10 to 20 ms into the run (the epoch advances every 10 ms).
 pub const LEASH_TICKS: u64 = 2;
+
+/// The shortest run a leash can cut: one epoch tick (a cut comes at the second tick after
+/// the start, so a whole tick has passed). A run cut short that then takes less than this
+/// on its own was cut because its thread waited (the machine busy), not for its work.
+pub const LEASH_MIN: Duration = EPOCH_TICK;
 
 /// Calls `f` with every simulation it makes on this thread on a leash: a run still going
 /// [`LEASH_TICKS`] epoch ticks after it started is cut short and ends in
