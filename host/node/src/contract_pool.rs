@@ -306,15 +306,21 @@ mod tests {
 
     use super::*;
 
+    /// A pool of `threads` contract threads over a fresh runtime (the directory holds its
+    /// code cache).
+    fn pool_of(threads: usize) -> (tempfile::TempDir, Arc<ContractPool>) {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = Simulator::open(dir.path(), weft_runtime::RuntimeConfig::default()).unwrap();
+        (dir, Arc::new(ContractPool::start(&sim, threads, Arc::default()).unwrap()))
+    }
+
     fn thread_name() -> Result<String> {
         Ok(std::thread::current().name().unwrap_or_default().to_string())
     }
 
     #[test]
     fn runs_inline_on_declared_workers_and_hands_off_elsewhere() {
-        let dir = tempfile::tempdir().unwrap();
-        let sim = Simulator::open(dir.path(), weft_runtime::RuntimeConfig::default()).unwrap();
-        let pool = Arc::new(ContractPool::start(&sim, 1, Arc::default()).unwrap());
+        let (_dir, pool) = pool_of(1);
 
         // The node's runtime: declared workers run jobs inline. (Spawned: `block_on` itself
         // runs on the calling thread, not on a worker.)
@@ -334,9 +340,7 @@ mod tests {
 
     #[test]
     fn a_run_cut_short_on_its_leash_runs_again_on_a_contract_thread_and_bars_its_contract() {
-        let dir = tempfile::tempdir().unwrap();
-        let sim = Simulator::open(dir.path(), weft_runtime::RuntimeConfig::default()).unwrap();
-        let pool = Arc::new(ContractPool::start(&sim, 1, Arc::default()).unwrap());
+        let (_dir, pool) = pool_of(1);
         let runtime = crate::node::async_runtime().unwrap();
         // A job the leash cuts short wherever it is on one (as a long contract run would be),
         // and that says where it ran everywhere else.
@@ -386,9 +390,7 @@ mod tests {
 
     #[test]
     fn a_run_cut_short_that_is_short_on_its_own_leaves_its_contract_unbarred() {
-        let dir = tempfile::tempdir().unwrap();
-        let sim = Simulator::open(dir.path(), weft_runtime::RuntimeConfig::default()).unwrap();
-        let pool = Arc::new(ContractPool::start(&sim, 1, Arc::default()).unwrap());
+        let (_dir, pool) = pool_of(1);
         let runtime = crate::node::async_runtime().unwrap();
         // Cut short on the worker (as when the machine deschedules it mid-run), then quick
         // on the thread; the next job then runs on a worker again.
@@ -450,9 +452,7 @@ mod tests {
 
     #[test]
     fn only_jobs_that_ran_a_contract_mark_it_heavy() {
-        let dir = tempfile::tempdir().unwrap();
-        let sim = Simulator::open(dir.path(), weft_runtime::RuntimeConfig::default()).unwrap();
-        let pool = ContractPool::start(&sim, 2, Arc::default()).unwrap();
+        let (_dir, pool) = pool_of(2);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let slow = |result: fn() -> Result<()>| {
             move || {
@@ -482,9 +482,7 @@ mod tests {
 
     #[test]
     fn a_contract_holding_its_share_does_not_hold_up_another() {
-        let dir = tempfile::tempdir().unwrap();
-        let sim = Simulator::open(dir.path(), weft_runtime::RuntimeConfig::default()).unwrap();
-        let pool = Arc::new(ContractPool::start(&sim, 3, Arc::default()).unwrap());
+        let (_dir, pool) = pool_of(3);
         assert_eq!(pool.share(), 2);
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
 
