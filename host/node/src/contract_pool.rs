@@ -15,7 +15,8 @@
 //! ([`weft_runtime::LEASH_MIN`]): the run was then cut short for waiting, not for the
 //! contract's work. Under load that happens: every read of state waits while a block is
 //! applied (sled holds reads during a batch), and a busy machine may leave a thread without
-//! a core for as long.
+//! a core for as long. A contract is let off so once per [`INLINE_BAR`] at most, so that one
+//! whose work depends on state its callers change between the two runs cannot keep doing it.
 //!
 //! Fairness: handed-off jobs wait in one queue per contract, served round robin, and one
 //! contract may hold at most [`ContractPool::share`] of the contract threads at once (all but
@@ -61,6 +62,8 @@ struct Queue {
     /// Contracts a run of which was cut short on its leash, and until when they run nothing
     /// inline.
     barred: HashMap<String, Instant>,
+    /// Contracts a cut of which was forgiven ([`Queue::forgive`]), and when.
+    forgiven: HashMap<String, Instant>,
     closed: bool,
 }
 
@@ -126,14 +129,23 @@ impl Queue {
         until
     }
 
-    /// Lifts the bar a cut set (ending at `until`), unless a later cut has set another, and
-    /// the heavy mark: the run cut short took less than [`weft_runtime::LEASH_MIN`] on its
-    /// own, so its worker was cut short for waiting, not for the contract's work.
-    fn forgive(&mut self, contract: &str, until: Instant) {
-        if self.barred.get(contract) == Some(&until) {
-            self.barred.remove(contract);
-            self.heavy.remove(contract);
+    /// Lifts the bar a cut set (ending at `until`) and the heavy mark, when the run cut short
+    /// took less than [`weft_runtime::LEASH_MIN`] on its own: it was cut short for waiting,
+    /// not for the contract's work. Not if a later cut has set another bar, nor more than once
+    /// per contract every [`INLINE_BAR`]: a contract whose work depends on state its callers
+    /// change between the two runs gains one leash more per worker, never a stream of them.
+    /// Returns whether it lifted the bar.
+    fn forgive(&mut self, contract: &str, until: Instant, now: Instant) -> bool {
+        if self.barred.get(contract) != Some(&until) {
+            return false;
         }
+        if self.forgiven.get(contract).is_some_and(|at| now < *at + INLINE_BAR) {
+            return false;
+        }
+        self.forgiven.insert(contract.to_owned(), now);
+        self.barred.remove(contract);
+        self.heavy.remove(contract);
+        true
     }
 
     fn done(&mut self, contract: &str) {
@@ -245,10 +257,12 @@ impl ContractPool {
         self.shared.changed.notify_all();
         let (result, took) = answer.await.map_err(|_| Error::ShuttingDown)?;
         if let Some(until) = cut {
-            if ran_contract(&result) && took < weft_runtime::LEASH_MIN {
-                // A short run that waited on its worker (for a block being applied, or for a
-                // core) longer than the leash: the run again says so.
-                self.shared.lock().forgive(contract, until);
+            // A short run that waited on its worker (for a block being applied, or for a
+            // core) longer than the leash: the run again says so.
+            if ran_contract(&result)
+                && took < weft_runtime::LEASH_MIN
+                && self.shared.lock().forgive(contract, until, Instant::now())
+            {
                 self.metrics.run_cut_short_waiting();
                 tracing::debug!(
                     contract,
@@ -422,13 +436,21 @@ mod tests {
         assert!(queue.may_run_inline("c", Instant::now()));
         assert!(!queue.barred.contains_key("c"));
 
+        // One forgiveness per contract every INLINE_BAR: c's next cut stands.
+        let now = Instant::now();
+        let again = queue.cut_short("c", now);
+        assert!(!queue.forgive("c", again, now));
+        assert!(!queue.may_run_inline("c", now));
+        let later = now + INLINE_BAR;
+        queue.heavy.remove("c"); // as c's next short job would
+        assert!(queue.may_run_inline("c", later), "the bar ran out");
         // A bar a later cut set stays when an earlier cut is forgiven.
-        let first = queue.cut_short("c", Instant::now());
-        let second = queue.cut_short("c", Instant::now() + Duration::from_millis(1));
-        queue.forgive("c", first);
-        assert!(!queue.may_run_inline("c", Instant::now()));
-        queue.forgive("c", second);
-        assert!(queue.may_run_inline("c", Instant::now()));
+        let first = queue.cut_short("c", later);
+        let second = queue.cut_short("c", later + Duration::from_millis(1));
+        assert!(!queue.forgive("c", first, later));
+        assert!(!queue.may_run_inline("c", later));
+        assert!(queue.forgive("c", second, later));
+        assert!(queue.may_run_inline("c", later));
         drop(queue);
         pool.close();
     }
