@@ -28,13 +28,22 @@ fn small_fuel() -> RuntimeConfig {
     RuntimeConfig { fuel_per_invocation: 50_000_000, ..RuntimeConfig::default() }
 }
 
+/// A loop that never ends.
+const ENDLESS: &str = r#"(func (export "weft_invoke") (result i32) (loop $l (br $l)) i32.const 0)"#;
+
+/// Fuel too large to run out: only the wall clock (`deadline`) or a leash stops a run.
+fn bounded_by_time(deadline: std::time::Duration) -> RuntimeConfig {
+    RuntimeConfig {
+        fuel_per_invocation: u64::MAX / 4,
+        wall_clock_deadline: deadline,
+        ..RuntimeConfig::default()
+    }
+}
+
 #[test]
 fn infinite_loop_runs_out_of_fuel() {
     let (sim, _dir) = simulator_with(small_fuel());
-    let f = failure(
-        &sim,
-        &contract(r#"(func (export "weft_invoke") (result i32) (loop $l (br $l)) i32.const 0)"#),
-    );
+    let f = failure(&sim, &contract(ENDLESS));
     assert_eq!(f.kind, FailureKind::OutOfFuel);
     assert_eq!(f.message, "out of fuel");
     assert!(f.fuel_used >= 49_000_000, "{}", f.fuel_used);
@@ -407,17 +416,8 @@ fn a_trap_in_the_middle_of_a_transaction_is_a_stable_failure() {
 
 #[test]
 fn the_wall_clock_guard_is_a_node_error_not_a_result() {
-    let config = RuntimeConfig {
-        fuel_per_invocation: u64::MAX / 4,
-        wall_clock_deadline: std::time::Duration::from_millis(50),
-        ..RuntimeConfig::default()
-    };
-    let (sim, _dir) = simulator_with(config);
-    let code = sim
-        .deploy(&contract(
-            r#"(func (export "weft_invoke") (result i32) (loop $l (br $l)) i32.const 0)"#,
-        ))
-        .unwrap();
+    let (sim, _dir) = simulator_with(bounded_by_time(std::time::Duration::from_millis(50)));
+    let code = sim.deploy(&contract(ENDLESS)).unwrap();
     let inv = Invocation::new("kv", "go", &[""; 0]);
     let err = sim.invoke(&code, &inv, state(), None).unwrap_err();
     assert!(matches!(err, weft_runtime::RuntimeError::Deadline), "{err}");
@@ -426,17 +426,8 @@ fn the_wall_clock_guard_is_a_node_error_not_a_result() {
 
 #[test]
 fn a_run_on_a_leash_is_cut_short_and_the_same_run_off_it_is_not() {
-    let config = RuntimeConfig {
-        fuel_per_invocation: u64::MAX / 4,
-        wall_clock_deadline: std::time::Duration::from_secs(600),
-        ..RuntimeConfig::default()
-    };
-    let (sim, _dir) = simulator_with(config);
-    let spin = sim
-        .deploy(&contract(
-            r#"(func (export "weft_invoke") (result i32) (loop $l (br $l)) i32.const 0)"#,
-        ))
-        .unwrap();
+    let (sim, _dir) = simulator_with(bounded_by_time(std::time::Duration::from_secs(600)));
+    let spin = sim.deploy(&contract(ENDLESS)).unwrap();
     // Counts down from 200 million: far longer than the leash, and done in under a second.
     let long = sim
         .deploy(&contract(
