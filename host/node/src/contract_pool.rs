@@ -35,8 +35,8 @@ use weft_runtime::{RuntimeError, Simulator};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 
-/// A handed-off job; returns whether it ran a contract (see [`ran_contract`]).
-type Job = Box<dyn FnOnce() -> bool + Send>;
+/// A handed-off job; returns how long it ran, if it ran a contract (see [`ran_contract`]).
+type Job = Box<dyn FnOnce() -> Option<Duration> + Send>;
 
 /// Whether a job's outcome comes from running a contract, so its time says how heavy the
 /// contract is. A request refused before any contract ran (a bad signature over megabytes
@@ -237,8 +237,9 @@ impl ContractPool {
         let job: Job = Box::new(move || {
             let started = Instant::now();
             let result = f();
-            let ran = ran_contract(&result);
-            let _ = reply.send((result, started.elapsed()));
+            let took = started.elapsed();
+            let ran = ran_contract(&result).then_some(took);
+            let _ = reply.send((result, took));
             ran
         });
         {
@@ -297,11 +298,10 @@ fn serve(shared: &Shared, share: usize) {
         if let Some((contract, job)) = queue.next(share) {
             drop(queue);
             // A job that panics must still give its thread back to its contract.
-            let started = Instant::now();
             let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
             queue = shared.lock();
-            if ran.unwrap_or(false) {
-                queue.took(&contract, started.elapsed());
+            if let Ok(Some(took)) = ran {
+                queue.took(&contract, took);
             }
             queue.done(&contract);
             shared.changed.notify_all();
@@ -459,7 +459,11 @@ mod tests {
     fn a_contract_whose_jobs_run_long_holds_at_most_half_the_threads_until_one_is_short() {
         let mut queue = Queue::default();
         for _ in 0..4 {
-            queue.waiting.entry("a".into()).or_default().push_back(Box::new(|| true));
+            queue
+                .waiting
+                .entry("a".into())
+                .or_default()
+                .push_back(Box::new(|| Some(Duration::ZERO)));
         }
         queue.turn.push_back("a".into());
         queue.took("a", HEAVY_JOB);
