@@ -141,9 +141,9 @@ impl Endorser {
             let check = lifecycle::check_invocation(def, proposal.is_init, &*state)?;
             let call = invocation(&channel, proposal, signed)?;
             let outcome = if check.init {
-                self.sim.init(&hash, &call, state, None)?
+                self.sim.init(&hash, call, state, None)?
             } else {
-                self.sim.invoke(&hash, &call, state, None)?
+                self.sim.invoke(&hash, call, state, None)?
             };
             let simulation = outcome.map_err(|failure| Error::ContractFailed {
                 contract: proposal.contract.clone(),
@@ -196,7 +196,7 @@ impl Endorser {
         let history = Arc::new(self.ledger.shared_namespace(&proposal.contract));
         let simulation = self
             .sim
-            .query(&hash, &invocation(&channel, proposal, signed)?, state, Some(history))?
+            .query(&hash, invocation(&channel, proposal, signed)?, state, Some(history))?
             .map_err(|failure| Error::ContractFailed {
                 contract: proposal.contract.clone(),
                 failure,

@@ -279,7 +279,7 @@ impl Simulator {
     pub fn init(
         &self,
         contract: &CodeHash,
-        invocation: &Invocation,
+        invocation: impl Into<Arc<Invocation>>,
         state: SharedState,
         history: Option<SharedHistory>,
     ) -> Result<Outcome> {
@@ -288,10 +288,13 @@ impl Simulator {
 
     /// Simulates a transaction for endorsement: runs `invocation.function` and returns the
     /// response, read/write set, events and fuel used. Committed state is never written.
+    /// `invocation` is given by value or as an `Arc` where the caller has no further use
+    /// for it (the run keeps it without a copy), or borrowed (copied); so for
+    /// [`Simulator::init`] and [`Simulator::query`].
     pub fn invoke(
         &self,
         contract: &CodeHash,
-        invocation: &Invocation,
+        invocation: impl Into<Arc<Invocation>>,
         state: SharedState,
         history: Option<SharedHistory>,
     ) -> Result<Outcome> {
@@ -303,7 +306,7 @@ impl Simulator {
     pub fn query(
         &self,
         contract: &CodeHash,
-        invocation: &Invocation,
+        invocation: impl Into<Arc<Invocation>>,
         state: SharedState,
         history: Option<SharedHistory>,
     ) -> Result<Outcome> {
@@ -336,14 +339,14 @@ impl Simulator {
         contract: &CodeHash,
         entry: Entry,
         mode: Mode,
-        invocation: &Invocation,
+        invocation: impl Into<Arc<Invocation>>,
         state: SharedState,
         history: Option<SharedHistory>,
     ) -> Result<Outcome> {
-        if let Err(rule) = invocation.check_limits() {
+        let input = invocation.into();
+        if let Err(rule) = input.check_limits() {
             return Ok(Err(ContractFailure::new(FailureKind::InvalidInput, rule)));
         }
-        let input = Arc::new(invocation.clone());
         let loaded = self.loaded(contract)?;
         let fuel = self.fuel_for(contract);
         let inner = self.inner.clone();

@@ -82,7 +82,7 @@ fn init_runs_the_init_export() {
     let (sim, _dir) = simulator();
     let code = sim.deploy(&kv()).unwrap();
     let done =
-        sim.init(&code, &Invocation::new("kv", "init", &[""; 0]), state(), None).unwrap().unwrap();
+        sim.init(&code, Invocation::new("kv", "init", &[""; 0]), state(), None).unwrap().unwrap();
     assert_eq!(done.rwset.writes[0].key, b"init");
     assert_eq!(done.rwset.writes[0].value, b"done");
 }

@@ -85,6 +85,14 @@ pub struct Invocation {
     pub transient: BTreeMap<String, Vec<u8>>,
 }
 
+/// A simulator keeps its input in an `Arc`, shared with the run's host functions: an
+/// invocation given by value moves in, a borrowed one is copied.
+impl From<&Invocation> for Arc<Invocation> {
+    fn from(invocation: &Invocation) -> Arc<Invocation> {
+        Arc::new(invocation.clone())
+    }
+}
+
 impl Invocation {
     /// A minimal invocation of `function` with `args` on `contract`; the other fields are empty.
     pub fn new<A: AsRef<[u8]>>(contract: &str, function: &str, args: &[A]) -> Invocation {
