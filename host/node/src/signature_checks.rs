@@ -104,7 +104,7 @@ impl SignatureChecks {
         verdict.await.unwrap_or_else(|_| key.verify(message, signature))
     }
 
-    /// [`DecodedProposal::verify`]'s signature check, made here: `decoded` marked verified,
+    /// [`DecodedProposal::check`]'s signature check, made here: `decoded` marked verified,
     /// or refused with [`ProposalRejection::BadSignature`]. A proposal with no check to
     /// make (another channel, a creator that is not a member) is returned as it is, for
     /// `verify` to refuse.

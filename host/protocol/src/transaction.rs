@@ -139,7 +139,7 @@ pub enum ProposalRejection {
 
 /// A signed proposal decoded once and not yet checked. The node decodes each proposal once:
 /// its contract names the queue it waits in for a contract thread ([`DecodedProposal::contract`]),
-/// then [`DecodedProposal::verify`] checks it on that thread. Its counterpart for an ordered
+/// then [`DecodedProposal::check`] checks it on that thread. Its counterpart for an ordered
 /// envelope is [`crate::decoded::DecodedTx`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct DecodedProposal {
@@ -164,12 +164,12 @@ impl DecodedProposal {
     }
 
     /// The channel the proposal names, unchecked: a node serving several channels routes the
-    /// proposal to this channel's endorser, whose [`DecodedProposal::verify`] checks it.
+    /// proposal to this channel's endorser, whose [`DecodedProposal::check`] checks it.
     pub fn channel(&self) -> &str {
         &self.proposal.channel
     }
 
-    /// The signature check [`DecodedProposal::verify`] makes, for a caller that checks
+    /// The signature check [`DecodedProposal::check`] makes, for a caller that checks
     /// signatures in batches: the creator's key, the signed bytes and the signature, if the
     /// proposal names `channel` and a member of it (else `None`, and `verify` refuses it
     /// before any signature check).
@@ -187,7 +187,7 @@ impl DecodedProposal {
 
     /// Records that the creator's signature verified under `key`
     /// ([`crate::signature::PublicKey::verify`] or [`crate::signature::verify_each`] of
-    /// [`DecodedProposal::signature_check`]'s triple, nothing else): `verify` does not check
+    /// [`DecodedProposal::signature_check`]'s triple, nothing else): `check` does not check
     /// it again if `key` is still the creator's key then.
     pub fn signature_verified(mut self, key: &PublicKey) -> DecodedProposal {
         self.verified_with = Some(*key.as_bytes());
@@ -195,19 +195,9 @@ impl DecodedProposal {
     }
 
     /// An endorser's checks (channel, creator membership and signature, transaction id,
-    /// contract); returns the signed proposal and its decoded proposal. The endorser must
-    /// also refuse ids already committed (`Ledger::contains_tx_id`).
-    pub fn verify(
-        self,
-        channel: &crate::channel::Channel,
-    ) -> Result<(SignedProposal, Proposal), ProposalRejection> {
-        self.check(channel)?;
-        Ok((self.signed, self.proposal))
-    }
-
-    /// [`DecodedProposal::verify`]'s checks, leaving the proposal where it is: for a caller
-    /// that may check and run it more than once. Returns the signed proposal and its
-    /// decoded proposal.
+    /// contract); returns the signed proposal and its decoded proposal, which stay here (the
+    /// node may run a proposal twice). The endorser must also refuse ids already committed
+    /// (`Ledger::contains_tx_id`).
     pub fn check(
         &self,
         channel: &crate::channel::Channel,
@@ -217,7 +207,7 @@ impl DecodedProposal {
     }
 }
 
-/// [`DecodedProposal::decode`] then [`DecodedProposal::verify`], for a borrowed proposal;
+/// [`DecodedProposal::decode`] then [`DecodedProposal::check`], for a borrowed proposal;
 /// returns the decoded proposal.
 pub fn verify_signed_proposal(
     channel: &crate::channel::Channel,
@@ -330,12 +320,12 @@ mod tests {
         let mut forged = signed.clone();
         forged.signature[0] ^= 1;
         let decoded = DecodedProposal::decode(forged.clone()).unwrap();
-        assert!(decoded.clone().signature_verified(&key).verify(&channel).is_ok());
+        assert!(decoded.clone().signature_verified(&key).check(&channel).is_ok());
         // Under another key it does not: the signature is checked, and refused.
         let other = net.org(1).client.identity().public_key.clone();
         let other = PublicKey::from_bytes(&other.try_into().unwrap()).unwrap();
-        let rejected = decoded.signature_verified(&other).verify(&channel);
-        assert_eq!(rejected, Err(ProposalRejection::BadSignature));
+        let rejected = decoded.signature_verified(&other);
+        assert_eq!(rejected.check(&channel), Err(ProposalRejection::BadSignature));
 
         // Another channel's proposal, or a stranger's, has no check to batch.
         let elsewhere = TestNetwork::new("ch2", 1, &[("kv", policy::peer("Org1"))]);
