@@ -1,13 +1,13 @@
 //! The clients' signatures, checked in batches under load: a proposal's (endorse, evaluate,
 //! another organization's endorsement request) and an envelope's (submit).
 //!
-//! One ed25519 check alone costs about 20 µs on the machines we measure on (AVX-512 IFMA;
-//! 38 µs with AVX2); in a batch of 16 to 32 ([`verify_each`]) it costs a sixth to a quarter
-//! less (half, with AVX2), with exactly the same verdicts (one rule for both:
-//! [`weft_protocol::signature`]). So the services do not check a client's signature on the
-//! task that serves the request: they queue it here and wait, and one task checks what is
-//! queued as one batch of at most [`MAX_BATCH`] (smaller batches are checked one by one
-//! where that is cheaper: [`weft_protocol::signature::min_batch`]).
+//! One ed25519 check alone costs 19 to 45 µs on the machines we measure on, depending on
+//! the CPU; in a batch of 16 to 32 ([`verify_each`]) it costs a sixth to a half less, with
+//! exactly the same verdicts (one rule for both: [`weft_protocol::signature`]). So the
+//! services do not check a client's signature on the task that serves the request: they
+//! queue it here and wait, and one task checks what is queued as one batch of at most
+//! [`MAX_BATCH`] (batches smaller than this CPU's crossover, measured when the node
+//! starts, are checked one by one: [`weft_protocol::signature::min_batch`]).
 //!
 //! **When it waits.** A check that finds no other check queued or running is made at once,
 //! alone, on the caller's task: an idle node pays nothing for the queue. Otherwise it is
@@ -69,6 +69,9 @@ impl SignatureChecks {
     /// Starts the checking task on the current tokio runtime; it counts what it checks in
     /// `metrics`.
     pub fn start(metrics: Arc<Metrics>) -> SignatureChecks {
+        // Measured once per process (a few ms), here rather than on a request's path.
+        let min_batch = weft_protocol::signature::min_batch();
+        tracing::debug!(min_batch, "client signatures are checked in batches from {min_batch} on");
         let inner = Arc::new(Inner {
             queue: Mutex::default(),
             wake: Notify::new(),

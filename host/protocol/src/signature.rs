@@ -23,6 +23,9 @@
 //! signer cannot make invalid signatures cancel out; when a batch fails, its signatures are
 //! checked one by one to find which.
 
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
 use ed25519_zebra::batch;
 use ed25519_zebra::{Signature, VerificationKey, VerificationKeyBytes};
 use getrandom::SysRng;
@@ -92,19 +95,59 @@ fn one_by_one(checks: &[Check<'_>]) -> Vec<bool> {
 }
 
 /// The fewest signatures [`verify_each`] checks as one batch: below it, one by one costs
-/// less. A batch decompresses each key again and multiplies the base point without its
-/// table, which a single check does not. With curve25519-dalek's AVX2 backend a batch of 2
-/// already saves a sixth per signature; with its AVX-512 IFMA backend single checks are
-/// about 1.7 times as fast, and batches of 2 to 4 cost more per signature than single checks
-/// (`cargo bench -p weft-protocol --bench signatures`; docs/performance.md).
+/// less. Measured once per process, on first use (see `calibrate_min_batch`), because where
+/// the two costs cross depends on the CPU, not only on its instruction set: a batch
+/// decompresses each key again and multiplies the base point without its precomputed table,
+/// which a single check does not, and how much a batch's shared work saves against that
+/// differs between machines. On an AMD EPYC with AVX-512 IFMA a single check took 19 µs and
+/// batches of 2 to 4 cost more per signature; on an Intel Xeon with the same instructions
+/// a single check took 42 µs and a batch of 2 already cost less (docs/performance.md). The
+/// verdicts are the same whichever way a signature is checked, so the measurement decides
+/// only the cost.
 pub fn min_batch() -> usize {
-    #[cfg(all(target_arch = "x86_64", curve25519_dalek_backend = "avx512"))]
-    if std::arch::is_x86_feature_detected!("avx512ifma")
-        && std::arch::is_x86_feature_detected!("avx512vl")
-    {
-        return 8;
+    static MIN_BATCH: OnceLock<usize> = OnceLock::new();
+    *MIN_BATCH.get_or_init(calibrate_min_batch)
+}
+
+/// The batch sizes `calibrate_min_batch` tries, smallest first; the largest is its answer
+/// when no smaller batch pays.
+const TRIED_BATCHES: [usize; 5] = [2, 3, 4, 6, 8];
+
+/// Rounds of the measurement; each kind's fastest round counts, so that a round interrupted
+/// by another thread or a page fault does not decide.
+const CALIBRATION_ROUNDS: usize = 3;
+
+/// The smallest of [`TRIED_BATCHES`] whose batch check costs less per signature than
+/// checks one by one, timed on this CPU: signatures of a proposal's size by distinct keys
+/// (the least a batch shares), single checks and each batch size timed in turn, best of
+/// [`CALIBRATION_ROUNDS`]. About 2 to 4 ms once per process.
+fn calibrate_min_batch() -> usize {
+    let largest = TRIED_BATCHES[TRIED_BATCHES.len() - 1];
+    let message = [0x5a_u8; 300];
+    let signed: Vec<(PublicKey, [u8; 64])> = (0..largest)
+        .map(|i| {
+            let secret = ed25519_zebra::SigningKey::from([i as u8 + 1; 32]);
+            let key = PublicKey(VerificationKey::from(&secret));
+            (key, secret.sign(&message).into())
+        })
+        .collect();
+    let checks: Vec<Check<'_>> =
+        signed.iter().map(|(key, signature)| Check { key, message: &message, signature }).collect();
+    let per_signature = |n: usize, batch: bool| {
+        let started = Instant::now();
+        let verdicts = if batch { verify_batch(&checks[..n]) } else { one_by_one(&checks[..n]) };
+        assert!(verdicts.iter().all(|&v| v), "calibration signatures verify");
+        started.elapsed() / n as u32
+    };
+    let mut single = Duration::MAX;
+    let mut batched = [Duration::MAX; TRIED_BATCHES.len()];
+    for _ in 0..CALIBRATION_ROUNDS {
+        single = single.min(per_signature(4, false));
+        for (best, &n) in batched.iter_mut().zip(&TRIED_BATCHES) {
+            *best = (*best).min(per_signature(n, true));
+        }
     }
-    2
+    TRIED_BATCHES.iter().zip(batched).find(|&(_, cost)| cost < single).map_or(largest, |(&n, _)| n)
 }
 
 fn parse(signature: &[u8]) -> Option<Signature> {
@@ -183,6 +226,13 @@ mod tests {
         let good: Vec<Check<'_>> =
             many.iter().copied().filter(|c| c.signature != signatures[2]).collect();
         assert_eq!(verify_each(&good), vec![true; good.len()]);
+    }
+
+    #[test]
+    fn the_smallest_batch_is_measured_among_the_sizes_tried() {
+        let measured = calibrate_min_batch();
+        assert!(TRIED_BATCHES.contains(&measured), "{measured}");
+        assert!(TRIED_BATCHES.contains(&min_batch()));
     }
 
     #[test]
