@@ -96,6 +96,9 @@ pub(super) fn unavailable(doing: &str, error: etcd_client::Error) -> Error {
     Error::Unavailable(format!("etcd: {doing}: {error}"))
 }
 
+/// Why etcd may give no answer, for the messages of requests that got none.
+const NO_MAJORITY: &str = "etcd answers only while a majority of its members are up and reachable";
+
 /// `future`, or [`Error::Unavailable`] after `timeout`.
 pub(super) async fn within<T>(
     timeout: Duration,
@@ -105,10 +108,21 @@ pub(super) async fn within<T>(
     match tokio::time::timeout(timeout, future).await {
         Ok(result) => result.map_err(|e| unavailable(doing, e)),
         Err(_) => Err(Error::Unavailable(format!(
-            "etcd: {doing}: no answer within {} ms (etcd answers only while a majority of its \
-             members are up and reachable)",
+            "etcd: {doing}: no answer within {} ms ({NO_MAJORITY})",
             timeout.as_millis()
         ))),
+    }
+}
+
+/// The error of a request retried for `timeout` without success: its last failure (a timeout,
+/// or a member refusing the connection), with why etcd may give no answer.
+fn retried_for(timeout: Duration, last: Error) -> Error {
+    match last {
+        Error::Unavailable(why) if !why.contains(NO_MAJORITY) => Error::Unavailable(format!(
+            "{why}; retried for {} ms ({NO_MAJORITY})",
+            timeout.as_millis()
+        )),
+        other => other,
     }
 }
 
@@ -505,12 +519,38 @@ async fn write_group(inner: &Inner, group: Vec<u8>) -> Result<()> {
                 let counter = inner.counter.fetch_add(1, Ordering::SeqCst);
                 key = inner.keys.pending_entry(&format!("{}x", inner.session), counter);
             }
-            Err(e) if tokio::time::Instant::now() + backoff.0 >= deadline => return Err(e),
+            Err(e) if tokio::time::Instant::now() + backoff.0 >= deadline => {
+                return Err(retried_for(timeout, e));
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "broadcast: retrying");
                 written_by_us = true;
                 tokio::time::sleep(backoff.next()).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_that_ran_out_of_retries_says_why_etcd_may_not_answer() {
+        let timeout = Duration::from_millis(1500);
+        // The last attempt was refused by a member that is down.
+        let refused = Error::Unavailable(
+            "etcd: writing broadcast envelopes: tcp connect error: Connection refused".into(),
+        );
+        let message = retried_for(timeout, refused).to_string();
+        assert!(message.contains("Connection refused"), "{message}");
+        assert!(message.contains("retried for 1500 ms"), "{message}");
+        assert!(message.contains("majority of its members"), "{message}");
+        // The last attempt timed out: its message says it already, once.
+        let timed_out =
+            Error::Unavailable(format!("etcd: x: no answer within 9 ms ({NO_MAJORITY})"));
+        let message = retried_for(timeout, timed_out).to_string();
+        assert_eq!(message.matches("majority").count(), 1, "{message}");
+        assert!(!message.contains("retried"), "{message}");
     }
 }
