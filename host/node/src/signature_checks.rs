@@ -110,7 +110,7 @@ impl SignatureChecks {
     /// [`DecodedProposal::check`]'s signature check, made here: `decoded` marked verified,
     /// or refused with [`ProposalRejection::BadSignature`]. A proposal with no check to
     /// make (another channel, a creator that is not a member) is returned as it is, for
-    /// `verify` to refuse.
+    /// [`DecodedProposal::check`] to refuse.
     pub async fn check_proposal(
         &self,
         channel: &Channel,

@@ -171,7 +171,7 @@ impl DecodedProposal {
 
     /// The signature check [`DecodedProposal::check`] makes, for a caller that checks
     /// signatures in batches: the creator's key, the signed bytes and the signature, if the
-    /// proposal names `channel` and a member of it (else `None`, and `verify` refuses it
+    /// proposal names `channel` and a member of it (else `None`, and `check` refuses it
     /// before any signature check).
     pub fn signature_check(
         &self,

@@ -114,16 +114,13 @@ pub(super) async fn within<T>(
     }
 }
 
-/// The error of a request retried for `timeout` without success: its last failure (a timeout,
-/// or a member refusing the connection), with why etcd may give no answer.
-fn retried_for(timeout: Duration, last: Error) -> Error {
-    match last {
-        Error::Unavailable(why) if !why.contains(NO_MAJORITY) => Error::Unavailable(format!(
-            "{why}; retried for {} ms ({NO_MAJORITY})",
-            timeout.as_millis()
-        )),
-        other => other,
-    }
+/// The error of a write retried for `timeout` without success, naming the last try's
+/// failure (no answer, or e.g. a member that is down refusing the connection).
+fn gave_up(doing: &str, timeout: Duration, last: &str) -> Error {
+    Error::Unavailable(format!(
+        "etcd: {doing}: no success within {} ms ({NO_MAJORITY}); the last try: {last}",
+        timeout.as_millis()
+    ))
 }
 
 /// Growing pauses between retries of a failing etcd request: 50 ms doubling to 2 s.
@@ -510,24 +507,25 @@ async fn write_group(inner: &Inner, group: Vec<u8>) -> Result<()> {
             .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
             .and_then([TxnOp::put(key.clone(), group.clone(), None)]);
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match within(left, "writing broadcast envelopes", kv.txn(txn)).await {
-            Ok(response) if response.succeeded() => return Ok(()),
+        let last = match tokio::time::timeout(left, kv.txn(txn)).await {
+            Ok(Ok(response)) if response.succeeded() => return Ok(()),
             // The key exists: our earlier attempt wrote it, or (never in practice) another
             // orderer drew the same session name; then take another key.
-            Ok(_) if written_by_us => return Ok(()),
-            Ok(_) => {
+            Ok(Ok(_)) if written_by_us => return Ok(()),
+            Ok(Ok(_)) => {
                 let counter = inner.counter.fetch_add(1, Ordering::SeqCst);
                 key = inner.keys.pending_entry(&format!("{}x", inner.session), counter);
+                continue;
             }
-            Err(e) if tokio::time::Instant::now() + backoff.0 >= deadline => {
-                return Err(retried_for(timeout, e));
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "broadcast: retrying");
-                written_by_us = true;
-                tokio::time::sleep(backoff.next()).await;
-            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "no answer".to_owned(),
+        };
+        if tokio::time::Instant::now() + backoff.0 >= deadline {
+            return Err(gave_up("writing broadcast envelopes", timeout, &last));
         }
+        tracing::debug!(error = %last, "broadcast: retrying");
+        written_by_us = true;
+        tokio::time::sleep(backoff.next()).await;
     }
 }
 
@@ -538,19 +536,14 @@ mod tests {
     #[test]
     fn a_write_that_ran_out_of_retries_says_why_etcd_may_not_answer() {
         let timeout = Duration::from_millis(1500);
-        // The last attempt was refused by a member that is down.
-        let refused = Error::Unavailable(
-            "etcd: writing broadcast envelopes: tcp connect error: Connection refused".into(),
-        );
-        let message = retried_for(timeout, refused).to_string();
-        assert!(message.contains("Connection refused"), "{message}");
-        assert!(message.contains("retried for 1500 ms"), "{message}");
-        assert!(message.contains("majority of its members"), "{message}");
-        // The last attempt timed out: its message says it already, once.
-        let timed_out =
-            Error::Unavailable(format!("etcd: x: no answer within 9 ms ({NO_MAJORITY})"));
-        let message = retried_for(timeout, timed_out).to_string();
-        assert_eq!(message.matches("majority").count(), 1, "{message}");
-        assert!(!message.contains("retried"), "{message}");
+        // Whether the last try got no answer or was refused by a member that is down, the
+        // message names it and says why etcd may not answer.
+        for last in ["no answer", "tcp connect error: Connection refused"] {
+            let message = gave_up("writing broadcast envelopes", timeout, last).to_string();
+            assert!(message.contains("writing broadcast envelopes"), "{message}");
+            assert!(message.contains("no success within 1500 ms"), "{message}");
+            assert!(message.contains("majority of its members"), "{message}");
+            assert!(message.ends_with(last), "{message}");
+        }
     }
 }
